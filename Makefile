@@ -1,0 +1,30 @@
+# Two commands do all the set-up on a fresh Debian/Ubuntu machine (as root):
+#   make demo   - watch a station read virtual cards end to end
+#   make test   - lint, type-check and run the whole test suite on real pcscd + Mosquitto
+VENV ?= .venv
+PY   := $(VENV)/bin/python
+
+.PHONY: demo test lint typecheck pytest bootstrap bench reliability clean
+
+bootstrap:
+	@scripts/bootstrap
+
+demo: bootstrap
+	$(PY) -m station demo
+
+test: bootstrap lint typecheck pytest
+
+lint:
+	$(VENV)/bin/ruff check station tests scripts
+
+typecheck:
+	$(VENV)/bin/mypy
+
+pytest:
+	$(PY) -m pytest -q
+
+bench: bootstrap
+	$(PY) -m station bench all --json bench.json
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache bench.json

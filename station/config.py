@@ -1,0 +1,208 @@
+"""Configuration: one TOML file → frozen dataclasses, validated once at start.
+
+Every section and key is declared here; an unknown key, a wrong type or a value out of range is
+a :class:`~station.errors.ConfigError` that names the dotted key. ``examples/station.toml`` is
+the documented example (a test keeps it loadable).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from station.errors import ConfigError
+
+DEFAULT_PATH = Path("/etc/station/station.toml")
+
+Profile = Literal["reception", "hospital", "lodging", "bank"]
+
+
+@dataclass(frozen=True)
+class StationSection:
+    id: str = "station-dev"
+    profile: Profile = "reception"
+    state_dir: str = "/var/lib/station"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    def validate(self, key: str) -> None:
+        if not self.id or not all(c.isalnum() or c in "-_" for c in self.id):
+            raise ConfigError(f"{key}.id", "must be letters, digits, '-' or '_' (used in topics)")
+
+
+@dataclass(frozen=True)
+class ReaderSection:
+    name: str = ""
+    """Substring of the PC/SC reader name to use; empty = the first reader."""
+    timeout_s: float = 30.0
+
+    def validate(self, key: str) -> None:
+        if self.timeout_s <= 0:
+            raise ConfigError(f"{key}.timeout_s", "must be > 0")
+
+
+@dataclass(frozen=True)
+class CameraSection:
+    source: Literal["picamera2", "v4l2", "replay", "none"] = "picamera2"
+    path: str = ""
+    """For ``replay``: a directory of images or a video file. For ``v4l2``: the device."""
+    width: int = 1280
+    height: int = 720
+    fps: int = 30
+
+    def validate(self, key: str) -> None:
+        if self.source == "replay" and not self.path:
+            raise ConfigError(f"{key}.path", "required when source = 'replay'")
+        if not (1 <= self.fps <= 120):
+            raise ConfigError(f"{key}.fps", "must be between 1 and 120")
+
+
+@dataclass(frozen=True)
+class MqttSection:
+    host: str = "localhost"
+    port: int = 8883
+    tls: bool = True
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+    keepalive_s: int = 30
+    window: int = 100
+    """Records in flight at once (also capped by the broker's ReceiveMaximum)."""
+
+    def validate(self, key: str) -> None:
+        if not (1 <= self.port <= 65535):
+            raise ConfigError(f"{key}.port", "must be a TCP port (1-65535)")
+        if not (1 <= self.window <= 65535):
+            raise ConfigError(f"{key}.window", "must be between 1 and 65535")
+        if self.keepalive_s < 5:
+            raise ConfigError(f"{key}.keepalive_s", "must be at least 5 seconds")
+
+
+@dataclass(frozen=True)
+class OutboxSection:
+    path: str = "outbox.sqlite3"
+    """Relative paths are inside ``station.state_dir``."""
+    ttl_hours: float = 72.0
+    max_bytes: int = 512 * 1024 * 1024
+
+    def validate(self, key: str) -> None:
+        if self.ttl_hours <= 0:
+            raise ConfigError(f"{key}.ttl_hours", "must be > 0")
+        if self.max_bytes < 1024 * 1024:
+            raise ConfigError(f"{key}.max_bytes", "must be at least 1 MiB")
+
+
+@dataclass(frozen=True)
+class KeysSection:
+    signing_key: str = "keys/signing.pem"
+    backend_public_key: str = "keys/backend-seal.pub.pem"
+
+
+@dataclass(frozen=True)
+class TrustSection:
+    path: str = "/var/lib/station/trust"
+    """Directory of CSCA certificates, master lists and CRLs; empty = no passive authentication."""
+
+
+@dataclass(frozen=True)
+class Config:
+    station: StationSection = field(default_factory=StationSection)
+    reader: ReaderSection = field(default_factory=ReaderSection)
+    camera: CameraSection = field(default_factory=CameraSection)
+    mqtt: MqttSection = field(default_factory=MqttSection)
+    outbox: OutboxSection = field(default_factory=OutboxSection)
+    keys: KeysSection = field(default_factory=KeysSection)
+    trust: TrustSection = field(default_factory=TrustSection)
+
+    def state_path(self, path: str) -> Path:
+        """Resolve a configured path: relative ones live in ``station.state_dir``."""
+        p = Path(path)
+        return p if p.is_absolute() else Path(self.station.state_dir) / p
+
+
+def load(path: Path | str | None = None) -> Config:
+    """Read and validate a configuration file (``DEFAULT_PATH`` when ``path`` is None)."""
+    p = Path(path) if path is not None else DEFAULT_PATH
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError("", f"configuration file {p} does not exist") from None
+    except OSError as exc:
+        raise ConfigError("", f"cannot read configuration file {p}: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError("", f"{p} is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("", f"{p} is not valid TOML: {exc}") from None
+    return from_dict(data)
+
+
+def from_dict(data: dict[str, Any]) -> Config:
+    """Build a validated :class:`Config` from parsed TOML (what :func:`load` does after parsing)."""
+    cfg: Config = _build(Config, data, "")
+    return cfg
+
+
+def _build(cls: type[Any], data: Any, key: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(key, "must be a table")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        where = f"{key}." if key else ""
+        raise ConfigError(f"{where}{unknown[0]}", "unknown key")
+    values: dict[str, Any] = {}
+    for name, value in data.items():
+        values[name] = _convert(hints[name], value, f"{key}.{name}" if key else name)
+    obj = cls(**values)
+    validate = getattr(obj, "validate", None)
+    if validate is not None:
+        validate(key)
+    return obj
+
+
+def _convert(tp: Any, value: Any, key: str) -> Any:
+    if dataclasses.is_dataclass(tp):
+        return _build(typing.cast(type[Any], tp), value, key)
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed:
+            choices = ", ".join(repr(a) for a in allowed)
+            raise ConfigError(key, f"must be one of {choices}")
+        return value
+    if origin in (list, tuple):
+        if not isinstance(value, list):
+            raise ConfigError(key, "must be an array")
+        (item_tp, *_) = typing.get_args(tp)
+        return tuple(_convert(item_tp, v, f"{key}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(key, "must be a table")
+        _, val_tp = typing.get_args(tp)
+        return types.MappingProxyType(
+            {k: _convert(val_tp, v, f"{key}.{k}") for k, v in value.items()}
+        )
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(key, "must be a number")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(key, "must be an integer")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(key, "must be true or false")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(key, "must be a string")
+        return value
+    raise ConfigError(key, f"unsupported type {tp!r}")  # pragma: no cover - schema bug

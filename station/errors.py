@@ -1,0 +1,109 @@
+"""The typed error hierarchy.
+
+Every error carries what happened and where, never citizen data: messages name files, status
+words, keys and offsets, not names or ID numbers.
+"""
+
+from __future__ import annotations
+
+
+class StationError(Exception):
+    """Base of every error the station raises on purpose."""
+
+
+class ConfigError(StationError):
+    """The configuration file is missing, unreadable or invalid (names the key)."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        self.key = key
+        self.problem = problem
+        super().__init__(f"{key}: {problem}" if key else problem)
+
+
+# --- card reading -------------------------------------------------------------------------
+
+
+class CardError(StationError):
+    """Something went wrong talking to the card or the reader."""
+
+
+class ReaderUnavailable(CardError):
+    """No PC/SC service, or no reader matching the configured name."""
+
+
+class NoCard(CardError):
+    """No card on the reader within the allowed time."""
+
+
+class TagLost(CardError):
+    """The card left the field (or stopped answering) mid-operation.
+
+    ``file`` and ``offset`` say how far a read got, so the next tap can resume.
+    """
+
+    def __init__(self, message: str, *, file: str | None = None, offset: int = 0) -> None:
+        self.file = file
+        self.offset = offset
+        super().__init__(message)
+
+
+class StatusWordError(CardError):
+    """The card answered a command with an error status word."""
+
+    def __init__(self, sw: int, command: str = "") -> None:
+        self.sw = sw
+        self.command = command
+        where = f" to {command}" if command else ""
+        super().__init__(f"card answered {sw:04X}{where}")
+
+
+class ProtocolError(CardError):
+    """The card's answer does not follow the protocol (bad length, bad TLV, bad MAC...)."""
+
+
+class AuthFailed(CardError):
+    """Access control (PACE/BAC) refused the key; ``tries_left`` when the card says."""
+
+    def __init__(self, message: str, *, tries_left: int | None = None) -> None:
+        self.tries_left = tries_left
+        super().__init__(message)
+
+
+class UnsupportedCard(CardError):
+    """The card is not an eMRTD this station can read."""
+
+
+class LdsFormatError(StationError):
+    """A data group or EF is malformed."""
+
+
+# --- verification, QR, pipeline -------------------------------------------------------------
+
+
+class VerificationFailed(StationError):
+    """Passive/chip/active authentication could not establish the card as genuine."""
+
+
+class QrFormatError(StationError):
+    """A QR payload is not a valid CCCD payload (names the field, never its value)."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{field}: {problem}")
+
+
+class StoreError(StationError):
+    """The outbox cannot store (disk full, size cap, corrupt database)."""
+
+
+class OutboxFull(StoreError):
+    """The outbox refuses new records rather than lose queued ones."""
+
+
+class PublishError(StationError):
+    """The MQTT publisher could not deliver."""
+
+
+class NotImplementedYet(StationError):
+    """A subcommand whose issue has not landed yet."""

@@ -1,0 +1,61 @@
+"""Shared fixtures: real servers, started once per test session.
+
+- ``pcscd``: a private pcscd with the vpcd driver (``station.testing.pcscd``); this process's
+  PC/SC clients are pointed at it. Two slots: ``pcscd.slot_port(0)`` and ``(1)``.
+- ``broker`` / ``tls_broker``: Mosquitto on a free loopback port (plain / mTLS + ACL).
+
+Outside CI a missing binary skips with the reason; under CI (``CI=true``) it fails, because
+.ci/run installs everything.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from station.testing.mosquitto import BrokerUnavailable, MosquittoBroker
+from station.testing.pcscd import PcscdTestbed, TestbedUnavailable
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _unavailable(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"CI must provide this: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def pcscd() -> Iterator[PcscdTestbed]:
+    testbed = PcscdTestbed()
+    try:
+        testbed.start()
+    except TestbedUnavailable as exc:
+        _unavailable(str(exc))
+    testbed.activate()
+    yield testbed
+    testbed.stop()
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[MosquittoBroker]:
+    b = MosquittoBroker()
+    try:
+        b.start()
+    except BrokerUnavailable as exc:
+        _unavailable(str(exc))
+    yield b
+    b.close()
+
+
+@pytest.fixture()
+def tls_broker() -> Iterator[MosquittoBroker]:
+    b = MosquittoBroker(tls=True)
+    try:
+        b.start()
+    except BrokerUnavailable as exc:
+        _unavailable(str(exc))
+    yield b
+    b.close()

@@ -1,0 +1,61 @@
+import pytest
+
+from station.errors import ProtocolError, StatusWordError
+from station.nfc.apdu import CommandApdu, ResponseApdu, transceive
+
+
+@pytest.mark.parametrize(
+    ("cmd", "encoded"),
+    [
+        (CommandApdu(0x00, 0xA4, 0x02, 0x0C, bytes.fromhex("011E")), "00A4020C02011E"),
+        (CommandApdu(0x00, 0xB0, 0x00, 0x00, le=4), "00B0000004"),
+        (CommandApdu(0x00, 0xB0, 0x00, 0x00, le=256), "00B0000000"),
+        (CommandApdu(0x00, 0x84, 0x00, 0x00, le=8), "0084000008"),
+        # extended: Le only → 00 + 2 bytes; data + Le → 00 Lc(2) data Le(2)
+        (CommandApdu(0x00, 0xB0, 0x00, 0x00, le=1000), "00B00000" "0003E8"),
+        (CommandApdu(0x00, 0xB0, 0x00, 0x00, le=0, extended=True), "00B00000" "000000"),
+        (CommandApdu(0x0C, 0xB0, 0, 0, b"\x01\x02", le=0, extended=True),
+         "0CB00000" "000002" "0102" "0000"),
+    ],
+)
+def test_encode(cmd: CommandApdu, encoded: str) -> None:
+    assert cmd.encode().hex().upper() == encoded
+
+
+class Script:
+    """A transport answering from a list and recording what it was sent."""
+
+    def __init__(self, answers: list[str]) -> None:
+        self.answers = [bytes.fromhex(a) for a in answers]
+        self.sent: list[str] = []
+
+    def transmit(self, apdu: bytes) -> bytes:
+        self.sent.append(apdu.hex().upper())
+        return self.answers.pop(0)
+
+
+def test_get_response_chaining() -> None:
+    t = Script(["AABB6104", "CCDDEEFF6102", "11229000"])
+    r = transceive(t, CommandApdu(0x00, 0xB0, 0, 0, le=0))
+    assert r.data == bytes.fromhex("AABBCCDDEEFF1122")
+    assert r.ok
+    assert t.sent[1:] == ["00C0000004", "00C0000002"]
+
+
+def test_wrong_le_is_resent() -> None:
+    t = Script(["6C05", "01020304059000"])
+    r = transceive(t, CommandApdu(0x00, 0xB0, 0, 0, le=0x10))
+    assert r.data == bytes.fromhex("0102030405")
+    assert t.sent[1] == "00B0000005"
+
+
+def test_status_word_error_is_typed() -> None:
+    with pytest.raises(StatusWordError) as exc:
+        ResponseApdu.decode(bytes.fromhex("6A82")).check("SELECT 0101")
+    assert exc.value.sw == 0x6A82
+    assert "6A82" in str(exc.value)
+
+
+def test_response_without_status_word() -> None:
+    with pytest.raises(ProtocolError):
+        ResponseApdu.decode(b"\x90")

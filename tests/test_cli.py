@@ -1,0 +1,51 @@
+import subprocess
+import sys
+
+import pytest
+
+from station.cli import COMMANDS, main
+
+PENDING = ("run", "read", "scan", "doctor", "trust", "bench", "provision")
+
+
+def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for name in COMMANDS:
+        assert name in out
+
+
+@pytest.mark.parametrize("name", PENDING)
+def test_unimplemented_commands_say_so_and_exit_2(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([name]) == 2
+    assert "not implemented yet" in capsys.readouterr().out
+
+
+def test_usage_error_exits_2() -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["no-such-command"])
+    assert exc.value.code == 2
+
+
+def test_no_command_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert "usage:" in capsys.readouterr().out
+
+
+def test_station_error_exits_1(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[station]\nid = 'x'\nnonsense = 1\n")
+    assert main(["--config", str(bad), "outbox", "status", "--path", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert "station.nonsense: unknown key" in err
+
+
+def test_module_entry_point_runs() -> None:
+    proc = subprocess.run([sys.executable, "-m", "station", "--version"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0
+    assert proc.stdout.startswith("station ")

@@ -1,0 +1,77 @@
+"""The whole path on real parts: virtual card → pcscd/vpcd → pyscard → record → SQLite outbox →
+paho → Mosquitto → ingest."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from station.drivers.reader.pcsc import PcscReader
+from station.ingest import Ingest
+from station.nfc.session import read_plain
+from station.pipeline.outbox import Outbox
+from station.pipeline.publisher import Publisher, records_topic, wait_until
+from station.pipeline.records import Record
+from station.sim.citizens import skeleton_files
+from station.sim.filecard import FileCard
+from station.sim.vpcd import VpcdLink
+from station.testing.mosquitto import MosquittoBroker
+from station.testing.pcscd import PcscdTestbed
+
+
+def test_card_to_ingest(tmp_path: Path, pcscd: PcscdTestbed, broker: MosquittoBroker) -> None:
+    received: list[Record] = []
+    ingest = Ingest(tmp_path / "ingest.sqlite3", broker.settings(),
+                    on_record=lambda r, dup: received.append(r))
+    ingest.start()
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    publisher = Publisher(outbox, "desk-1", broker.settings())
+    publisher.start()
+    reader = PcscReader(pcscd.readers[0])
+    expected = []
+    try:
+        for seed in (11, 12):
+            files = skeleton_files(seed)
+            link = VpcdLink(FileCard(files), pcscd.slot_port(0))
+            link.insert()
+            conn = reader.wait_for_card(10)
+            chip = read_plain(conn)
+            conn.close()
+            link.remove()
+            assert chip.files["DG1"] == files[0x0101]
+            record = Record.from_files("desk-1", outbox.next_seq(), "reception",
+                                       chip.protocol, chip.files)
+            outbox.add(record.record_id, record.seq, records_topic("desk-1"), record.encode())
+            expected.append(record)
+        assert wait_until(lambda: len(received) == 2, 10)
+        assert wait_until(lambda: outbox.counts()["acked"] == 2, 10)
+    finally:
+        publisher.stop()
+        ingest.stop()
+    assert [r.record_id for r in received] == [r.record_id for r in expected]
+    assert received[0].file_hashes == expected[0].file_hashes
+    assert received[0].seq == 1 and received[1].seq == 2
+    assert ingest.count() == 2
+    # No citizen data ever reached the outbox file: the skeleton record carries hashes only.
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("outbox.sqlite3*"))
+    assert b"IDVNM" not in raw
+
+
+def _servers() -> set[str]:
+    out = subprocess.run(["pgrep", "-x", "pcscd|mosquitto"], capture_output=True, text=True,
+                         check=False).stdout
+    return set(out.split())
+
+
+def test_demo_exits_0_and_cleans_up() -> None:
+    before = _servers()
+    proc = subprocess.run([sys.executable, "-m", "station", "demo", "--cards", "2"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    for stage in ("card seen", "read", "stored", "published", "acknowledged by the backend"):
+        assert stage in out
+    assert "2 card(s) tapped, 2 stored, 2 published, 2 acknowledged" in out
+    assert "Exception" not in proc.stderr
+    assert _servers() <= before  # every pcscd and broker the demo started is gone
