@@ -5,7 +5,7 @@ import pytest
 
 from station.cli import COMMANDS, main
 
-PENDING = ("run", "read", "scan", "doctor", "trust", "bench", "provision")
+PENDING = ("run", "read", "scan", "doctor", "trust", "provision")
 
 
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
@@ -49,3 +49,12 @@ def test_module_entry_point_runs() -> None:
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0
     assert proc.stdout.startswith("station ")
+
+
+def test_bench_without_modules_says_not_implemented(capsys: pytest.CaptureFixture[str]) -> None:
+    from station.commands.bench import _module
+
+    if _module("startup") is not None:
+        pytest.skip("startup benchmark exists")
+    assert main(["bench", "startup"]) == 2
+    assert "not implemented yet" in capsys.readouterr().out
