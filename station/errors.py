@@ -105,5 +105,33 @@ class PublishError(StationError):
     """The MQTT publisher could not deliver."""
 
 
+# --- keys and provisioning -----------------------------------------------------------------
+
+
+class KeyStoreError(StationError):
+    """A key or certificate file cannot be used (names the file, never its content)."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+class KeyMissing(KeyStoreError):
+    """The key or certificate file does not exist."""
+
+
+class UnsafeKeyFile(KeyStoreError):
+    """A private key is readable by group/others, or owned by the wrong user: refuse it."""
+
+
+class KeyFormatError(KeyStoreError):
+    """The file is not the expected kind of key (wrong PEM, wrong algorithm)."""
+
+
+class ProvisioningError(StationError):
+    """Provisioning cannot go on (an identity exists already, a CSR does not match...)."""
+
+
 class NotImplementedYet(StationError):
     """A subcommand whose issue has not landed yet."""
