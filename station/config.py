@@ -109,6 +109,89 @@ class TrustSection:
 
 
 @dataclass(frozen=True)
+class ProfileSection:
+    """Adjustments to the profile selected by ``station.profile`` (see station.service.profiles)."""
+
+    fields: tuple[str, ...] = ()
+    """Citizen fields to read, keep and send; empty = the profile's default list."""
+    require: Literal["", "unverified", "authentic", "genuine"] = ""
+    """Minimum verification outcome; empty = the profile's own (bank: genuine, not lowerable)."""
+    key_cache_s: float = 0.0
+    """Remember a QR's keys this long for a card tapped later without the QR; 0 = never."""
+    keypad: bool = True
+    """Accept a CAN typed on a keypad or sent on the commands topic."""
+    service_code: str = ""
+    """reception: the desk's service/queue code carried in each record."""
+    establishment_id: str = ""
+    """lodging: the establishment's registration id (required for that profile)."""
+
+    def validate(self, key: str) -> None:
+        if self.key_cache_s < 0 or self.key_cache_s > 3600:
+            raise ConfigError(f"{key}.key_cache_s", "must be between 0 and 3600 seconds")
+
+
+@dataclass(frozen=True)
+class SessionSection:
+    """Timings of a reading session (station.service.machine)."""
+
+    card_wait_s: float = 30.0
+    read_timeout_s: float = 20.0
+    verify_timeout_s: float = 10.0
+    store_timeout_s: float = 10.0
+    result_hold_s: float = 3.0
+
+    def validate(self, key: str) -> None:
+        for f in dataclasses.fields(self):
+            if not (0 < getattr(self, f.name) <= 600):
+                raise ConfigError(f"{key}.{f.name}", "must be > 0 and at most 600 seconds")
+
+
+@dataclass(frozen=True)
+class FeedbackSection:
+    """LEDs and buzzer (gpiozero; BCM pin numbers). A pin of -1 means not fitted."""
+
+    enabled: bool = True
+    green_pin: int = 17
+    red_pin: int = 27
+    amber_pin: int = 22
+    buzzer_pin: int = 18
+    active_high: bool = True
+
+    def validate(self, key: str) -> None:
+        pins: dict[int, str] = {}
+        for name in ("green_pin", "red_pin", "amber_pin", "buzzer_pin"):
+            pin = getattr(self, name)
+            if not (pin == -1 or 0 <= pin <= 27):
+                raise ConfigError(f"{key}.{name}", "must be a BCM GPIO number 0-27, or -1")
+            if pin != -1 and pin in pins:
+                raise ConfigError(f"{key}.{name}", f"pin {pin} already used by {pins[pin]}")
+            pins[pin] = name
+
+
+@dataclass(frozen=True)
+class DisplaySection:
+    """The public-facing screen (station.display)."""
+
+    kind: Literal["none", "ssd1306", "sh1106", "framebuffer", "png"] = "none"
+    width: int = 128
+    height: int = 64
+    i2c_port: int = 1
+    i2c_address: int = 0x3C
+    device: str = "/dev/fb0"
+    """framebuffer: the device; png: the file each frame is written to."""
+    show_initial: bool = False
+    """Show the first letter of the given name on success (never more of the citizen's data)."""
+    font: str = ""
+    """A TrueType font covering Vietnamese; empty = DejaVu Sans from the system."""
+
+    def validate(self, key: str) -> None:
+        if not (32 <= self.width <= 4096 and 32 <= self.height <= 4096):
+            raise ConfigError(f"{key}.width", "width and height must be 32-4096 pixels")
+        if not (0x03 <= self.i2c_address <= 0x77):
+            raise ConfigError(f"{key}.i2c_address", "must be a 7-bit I2C address")
+
+
+@dataclass(frozen=True)
 class Config:
     station: StationSection = field(default_factory=StationSection)
     reader: ReaderSection = field(default_factory=ReaderSection)
@@ -117,6 +200,10 @@ class Config:
     outbox: OutboxSection = field(default_factory=OutboxSection)
     keys: KeysSection = field(default_factory=KeysSection)
     trust: TrustSection = field(default_factory=TrustSection)
+    profile: ProfileSection = field(default_factory=ProfileSection)
+    session: SessionSection = field(default_factory=SessionSection)
+    feedback: FeedbackSection = field(default_factory=FeedbackSection)
+    display: DisplaySection = field(default_factory=DisplaySection)
 
     def state_path(self, path: str) -> Path:
         """Resolve a configured path: relative ones live in ``station.state_dir``."""
