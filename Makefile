@@ -15,7 +15,7 @@ demo: bootstrap
 test: bootstrap lint typecheck pytest
 
 lint:
-	$(VENV)/bin/ruff check station tests scripts
+	$(VENV)/bin/ruff check station provisioning tests scripts
 
 typecheck:
 	$(VENV)/bin/mypy

@@ -72,9 +72,15 @@ def generate_seal_key() -> x25519.X25519PrivateKey:
     return x25519.X25519PrivateKey.generate()
 
 
+def valid_station_id(station_id: str) -> bool:
+    """Letters, digits, '-' and '_' only: the id becomes an MQTT username and topic level."""
+    return bool(station_id) and len(station_id) <= 64 and all(
+        c.isascii() and (c.isalnum() or c in "-_") for c in station_id)
+
+
 def build_csr(key: ec.EllipticCurvePrivateKey, station_id: str) -> x509.CertificateSigningRequest:
     """A CSR whose subject CN is the station id: the broker maps it to the MQTT username."""
-    if not station_id or not all(c.isalnum() or c in "-_" for c in station_id):
+    if not valid_station_id(station_id):
         raise ValueError("station id must be letters, digits, '-' or '_'")
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, station_id)])
     return (x509.CertificateSigningRequestBuilder().subject_name(subject)
@@ -249,6 +255,17 @@ def parse_backend_seal_key(pem: bytes, source: str = "backend key") -> x25519.X2
         raise KeyFormatError(source, "is not a PEM SubjectPublicKeyInfo public key") from None
     if not isinstance(key, x25519.X25519PublicKey):
         raise KeyFormatError(source, "is not an X25519 public key")
+    return key
+
+
+def parse_signing_public_key(pem: bytes,
+                             source: str = "signing key") -> ed25519.Ed25519PublicKey:
+    try:
+        key = serialization.load_pem_public_key(pem)
+    except (ValueError, TypeError, IndexError):
+        raise KeyFormatError(source, "is not a PEM SubjectPublicKeyInfo public key") from None
+    if not isinstance(key, ed25519.Ed25519PublicKey):
+        raise KeyFormatError(source, "is not an Ed25519 public key")
     return key
 
 

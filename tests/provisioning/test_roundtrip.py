@@ -1,0 +1,140 @@
+"""Provisioning round trip in a temp root, ending on a real Mosquitto run from the generated
+snippet: it accepts the provisioned station certificate and enforces the ACL."""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from provisioning import registry
+from station import keys
+from station.testing.mosquitto import mosquitto_binary
+from station.testing.tls import TestCa
+from tests.provisioning import deployment
+from tests.provisioning.deployment import Deployment, connect
+
+pytestmark = pytest.mark.mqtt
+NOT_AUTHORIZED = 0x87
+
+
+@pytest.fixture(scope="module")
+def dep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    if mosquitto_binary() is None:
+        pytest.skip("mosquitto is not installed")
+    d = deployment.build(tmp_path_factory.mktemp("deploy"))
+    yield d
+    deployment.cleanup(d)
+
+
+def test_station_files_have_safe_modes(dep: Deployment) -> None:
+    k = keys.KeyPaths.under(dep.state)
+    assert stat.S_IMODE(k.dir.stat().st_mode) == 0o700
+    for private in (k.signing, k.client_key):
+        assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    for public in (k.client_cert, k.client_csr, k.backend_seal):
+        assert stat.S_IMODE(public.stat().st_mode) == 0o644
+    assert stat.S_IMODE((dep.ca_dir / "ca.key").stat().st_mode) == 0o600
+    assert stat.S_IMODE((dep.mosquitto_dir / "certs/station/server.key").stat().st_mode) == 0o600
+
+
+def test_certificate_is_for_the_station_and_its_key(dep: Deployment) -> None:
+    k = keys.KeyPaths.under(dep.state)
+    cert = keys.load_certificate(k.client_cert)
+    ca = keys.load_certificate(dep.root / "etc/station/tls/ca.pem")
+    cert.verify_directly_issued_by(ca)
+    assert keys.certificate_cn(cert) == dep.station_id
+    assert cert.public_key() == keys.load_tls_key(k.client_key).public_key()
+    eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(eku) == [x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]
+
+
+def test_registry_maps_the_station_to_its_signing_key(dep: Deployment) -> None:
+    entries = registry.load(dep.ca_dir / "registry.json")
+    signing = keys.load_signing_key(keys.KeyPaths.under(dep.state).signing)
+    entry = entries[dep.station_id]
+    assert entry.key_id == keys.key_id(signing.public_key())
+    entry.public_key().verify(signing.sign(b"record"), b"record")
+    raw = json.loads((dep.ca_dir / "registry.json").read_text())
+    assert "PRIVATE" not in json.dumps(raw)
+
+
+def test_backend_key_installed_is_the_operators(dep: Deployment) -> None:
+    installed = keys.load_backend_seal_key(keys.KeyPaths.under(dep.state).backend_seal)
+    private = keys.load_seal_private_key(dep.ca_dir / "backend-seal.key")
+    assert keys.key_id(installed) == keys.key_id(private.public_key())
+
+
+def test_generated_acl_and_listener(dep: Deployment) -> None:
+    conf = (dep.mosquitto_dir / "conf.d/station.conf").read_text()
+    for line in ("require_certificate true", "use_identity_as_username true",
+                 "allow_anonymous false", f"listener {dep.port} 127.0.0.1"):
+        assert line in conf.splitlines()
+    acl = (dep.mosquitto_dir / "station.acl").read_text()
+    assert "pattern write stations/%u/records" in acl
+    assert "topic write stations/+/commands" in acl
+
+
+def test_broker_accepts_the_station_and_enforces_the_acl(dep: Deployment) -> None:
+    sid = dep.station_id
+    with connect(dep, dep.ca_dir / "ingest.pem", dep.ca_dir / "ingest.key", "be") as backend:
+        backend.mqtt.subscribe("stations/#", qos=1)
+        k = keys.KeyPaths.under(dep.state)
+        with connect(dep, k.client_cert, k.client_key, "st") as st:
+            st.mqtt.subscribe(f"stations/{sid}/commands", qos=1)
+            assert st.publish(f"stations/{sid}/records", b"r1") == 0
+            assert backend.wait_for(f"stations/{sid}/records")
+            assert st.publish(f"stations/{sid}/status") == 0
+            # Another station's subtree, the command topic and anything else: refused.
+            assert st.publish("stations/desk-02/records") == NOT_AUTHORIZED
+            assert st.publish(f"stations/{sid}/commands") == NOT_AUTHORIZED
+            assert st.publish("elsewhere") == NOT_AUTHORIZED
+            # Only the backend writes commands, and the station receives them.
+            assert backend.publish(f"stations/{sid}/commands", b"ping") == 0
+            assert st.wait_for(f"stations/{sid}/commands")
+        assert not any(t == "stations/desk-02/records" for t, _ in backend.received)
+
+
+def _tls_session_survives(dep: Deployment, cert: Path, key: Path) -> bool:
+    """Handshake with ``cert`` and see whether the broker keeps the session (it then waits for
+    CONNECT) or tears it down (TLS 1.3 reports a refused client certificate after the
+    handshake, on the first read)."""
+    ctx = ssl.create_default_context(cafile=str(dep.ca_dir / "ca.pem"))
+    ctx.load_cert_chain(str(cert), str(key))
+    with socket.create_connection(("127.0.0.1", dep.port), timeout=2) as raw:
+        try:
+            with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                tls.settimeout(0.3)
+                return tls.recv(1) != b""
+        except TimeoutError:
+            return True
+        except (ssl.SSLError, ConnectionResetError):
+            return False
+
+
+def test_broker_refuses_a_certificate_from_another_ca(dep: Deployment, tmp_path: Path) -> None:
+    k = keys.KeyPaths.under(dep.state)
+    assert _tls_session_survives(dep, k.client_cert, k.client_key)
+    rogue = TestCa(tmp_path / "rogue").issue(dep.station_id)
+    assert not _tls_session_survives(dep, rogue.cert, rogue.key)
+
+
+def test_show_and_registry_print_key_ids_never_keys(dep: Deployment,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from provisioning.__main__ import main as operator
+
+    assert dep.station("show", "--json") == 0
+    info = json.loads(capsys.readouterr().out)
+    signing = keys.load_signing_key(keys.KeyPaths.under(dep.state).signing)
+    assert info["signing_key_id"] == keys.key_id(signing.public_key())
+    assert info["client_cert_cn"] == dep.station_id
+    assert operator(["--dir", str(dep.ca_dir), "registry"]) == 0
+    out = capsys.readouterr().out
+    assert dep.station_id in out and info["signing_key_id"] in out
+    assert "BEGIN" not in out
