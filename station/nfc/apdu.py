@@ -35,9 +35,43 @@ class CommandApdu:
         if self.data:
             body += b"\x00" + len(self.data).to_bytes(2, "big") + self.data
         if self.le is not None:
-            le = self.le & 0xFFFF
+            le = self.le & 0xFFFF  # 65536 → 0000
             body += (b"" if self.data else b"\x00") + le.to_bytes(2, "big")
         return head + body
+
+    @classmethod
+    def decode(cls, raw: bytes) -> CommandApdu:
+        """Parse the ISO 7816-3 cases 1, 2S/2E, 3S/3E and 4S/4E. ``le`` comes back as the
+        number of bytes asked for (256 or 65536 for an all-zero Le)."""
+        if len(raw) < 4:
+            raise ProtocolError(f"command APDU of {len(raw)} byte(s) has no header")
+        cla, ins, p1, p2 = raw[:4]
+        body = raw[4:]
+        n = len(body)
+        if n == 0:
+            return cls(cla, ins, p1, p2)
+        if n == 1:
+            return cls(cla, ins, p1, p2, le=body[0] or 256)
+        if body[0] != 0:
+            lc = body[0]
+            if n == 1 + lc:
+                return cls(cla, ins, p1, p2, bytes(body[1:]))
+            if n == 2 + lc:
+                return cls(cla, ins, p1, p2, bytes(body[1:-1]), le=body[-1] or 256)
+            raise ProtocolError("command APDU length does not match Lc")
+        # Extended length: a zero byte, then 2-byte Lc and/or 2-byte Le.
+        if n == 3:
+            return cls(cla, ins, p1, p2, le=int.from_bytes(body[1:3], "big") or 65536,
+                       extended=True)
+        if n < 3:
+            raise ProtocolError("truncated extended-length command APDU")
+        lc = int.from_bytes(body[1:3], "big")
+        if n == 3 + lc:
+            return cls(cla, ins, p1, p2, bytes(body[3:]), extended=True)
+        if n == 5 + lc:
+            return cls(cla, ins, p1, p2, bytes(body[3:-2]),
+                       le=int.from_bytes(body[-2:], "big") or 65536, extended=True)
+        raise ProtocolError("extended command APDU length does not match Lc")
 
 
 @dataclass(frozen=True)

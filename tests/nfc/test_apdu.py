@@ -59,3 +59,27 @@ def test_status_word_error_is_typed() -> None:
 def test_response_without_status_word() -> None:
     with pytest.raises(ProtocolError):
         ResponseApdu.decode(b"\x90")
+
+
+@pytest.mark.parametrize(
+    "cmd",
+    [
+        CommandApdu(0x00, 0xA4, 0x02, 0x0C, bytes.fromhex("011E")),
+        CommandApdu(0x00, 0xB0, 0x00, 0x00, le=4),
+        CommandApdu(0x00, 0xB0, 0x00, 0x00, le=256),
+        CommandApdu(0x00, 0x84, 0x00, 0x00),
+        CommandApdu(0x00, 0xB0, 0x00, 0x00, le=1000, extended=True),
+        CommandApdu(0x0C, 0xB0, 0, 0, b"\x01\x02", le=65536, extended=True),
+        CommandApdu(0x10, 0x86, 0, 0, bytes(300), le=256, extended=True),
+        CommandApdu(0x00, 0x22, 0xC1, 0xA4, bytes(300), extended=True),
+    ],
+)
+def test_decode_inverts_encode(cmd: CommandApdu) -> None:
+    assert CommandApdu.decode(cmd.encode()) == cmd
+
+
+@pytest.mark.parametrize("raw", ["00B000", "00A4020C05011E", "00B000000001", "00B0000000"
+                                 "0005AABB"])
+def test_decode_rejects_bad_lengths(raw: str) -> None:
+    with pytest.raises(ProtocolError):
+        CommandApdu.decode(bytes.fromhex(raw))
