@@ -93,6 +93,15 @@ class QrFormatError(StationError):
         super().__init__(f"{field}: {problem}")
 
 
+class MrzError(StationError):
+    """A machine-readable zone is malformed or fails a check digit (names the field only)."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"MRZ {field}: {problem}")
+
+
 class StoreError(StationError):
     """The outbox cannot store (disk full, size cap, corrupt database)."""
 
