@@ -4,9 +4,9 @@ Every check digit is verified (ICAO 9303-3 §4.9; field positions from 9303-5 TD
 9303-4 TD3). With ``correct=True`` the usual OCR confusions (O/0, I/1, B/8, S/5, Z/2, G/6) are
 repaired, but only where check digits prove the repair: a numeric field is repaired only when the
 result passes its check digit; an alphanumeric document number only when exactly one variant
-passes both its own and the composite check digit (and, on a CCCD, equals the last 9 digits of the
-ID number in the optional data); the composite must pass over the repaired text. A wrong MRZ therefore
-never reaches a chip as a BAC/PACE key.
+passes both its own and the composite check digit (and, on a CCCD, equals the last 9 digits of
+the ID number in the optional data); the composite must pass over the repaired text. A wrong MRZ
+therefore never reaches a chip as a BAC/PACE key.
 """
 
 from __future__ import annotations
