@@ -1,0 +1,109 @@
+"""Access keys (what the operator gives: CAN, MRZ key) and the choice of access control.
+
+PACE first (ICAO 9303-11 §4.4: a chip with PACE must be accessed with PACE when the terminal
+supports it); BAC only when the card's EF.CardAccess offers no PACE at all. The protocol used is
+always part of the result, never a silent downgrade.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+from station.drivers.reader import Transport
+from station.errors import AuthFailed, ProtocolError, StatusWordError, UnsupportedCard
+from station.log import event
+from station.mrz import mrz_information
+from station.nfc.files import read_file
+from station.nfc.lds.secinfo import SecurityInfos, parse_security_infos
+from station.nfc.sm import SecureMessaging
+
+log = logging.getLogger(__name__)
+
+EF_CARD_ACCESS = 0x011C
+
+
+@dataclass(frozen=True, repr=False)
+class AccessKey:
+    """A PACE/BAC password. ``value`` is the CAN digits or the MRZ information; repr hides it
+    (it is citizen data)."""
+
+    kind: Literal["CAN", "MRZ"]
+    value: str
+
+    def __repr__(self) -> str:
+        return f"AccessKey({self.kind})"
+
+    @classmethod
+    def can(cls, digits: str) -> AccessKey:
+        if not (digits.isascii() and digits.isdigit() and len(digits) == 6):
+            raise ValueError("a CAN is 6 digits")
+        return cls("CAN", digits)
+
+    @classmethod
+    def mrz(cls, document_number: str, birth: str, expiry: str) -> AccessKey:
+        """From the MRZ fields (YYMMDD dates; 991231 for a card without expiry)."""
+        for name, d in (("date of birth", birth), ("date of expiry", expiry)):
+            if not (d.isascii() and d.isdigit() and len(d) == 6):
+                raise ValueError(f"{name} must be YYMMDD")
+        doc = document_number.strip().upper()
+        if not doc or len(doc) > 9 or not all(c.isalnum() or c == "<" for c in doc):
+            raise ValueError("document number must be 1-9 letters or digits")
+        return cls("MRZ", mrz_information(doc, birth, expiry))
+
+    @classmethod
+    def parse_mrz_key(cls, text: str) -> AccessKey:
+        """``DOCNO,YYMMDD,YYMMDD`` as the CLI takes it."""
+        parts = [p.strip() for p in text.split(",")]
+        if len(parts) != 3:
+            raise ValueError("MRZ key must be DOCNO,YYMMDD,YYMMDD")
+        return cls.mrz(*parts)
+
+
+@dataclass
+class AccessResult:
+    protocol: Literal["PACE", "BAC"]
+    channel: SecureMessaging
+    detail: str
+    """e.g. ``PACE ECDH-GM AES-128 brainpoolP256r1 CAN`` (no secrets)."""
+    card_access: bytes | None
+
+
+def read_card_access(transport: Transport) -> tuple[bytes | None, SecurityInfos | None]:
+    """EF.CardAccess, selected directly by FID (some CCCDs answer SELECT MF with 6D00).
+    (None, None) when the card has none."""
+    try:
+        raw = read_file(transport, EF_CARD_ACCESS, "CardAccess")
+    except StatusWordError as exc:
+        if exc.sw in (0x6A82, 0x6A86, 0x6A80, 0x6986, 0x6982, 0x6D00, 0x6E00):
+            return None, None
+        raise
+    return raw, parse_security_infos(raw)
+
+
+def establish(transport: Transport, key: AccessKey) -> AccessResult:
+    """Run PACE when the card offers it, BAC otherwise, and return the secure channel."""
+    from station.nfc import bac, pace
+
+    raw, infos = read_card_access(transport)
+    if infos is not None and infos.pace:
+        info = infos.best_pace()
+        if info is None:
+            raise UnsupportedCard("the card offers only PACE variants this station does not "
+                                  "implement")
+        channel, detail = pace.authenticate(transport, key, info)
+        event_name = "nfc.pace_ok"
+        protocol: Literal["PACE", "BAC"] = "PACE"
+    else:
+        if key.kind != "MRZ":
+            raise AuthFailed("the card has no PACE and BAC needs the MRZ key, not the CAN")
+        channel = bac.authenticate(transport, key)
+        detail = "BAC 3DES MRZ"
+        event_name = "nfc.bac_ok"
+        protocol = "BAC"
+    event(log, event_name, detail=detail)
+    return AccessResult(protocol, channel, detail, raw)
+
+
+__all__ = ["AccessKey", "AccessResult", "ProtocolError", "establish", "read_card_access"]
