@@ -144,3 +144,7 @@ class ProvisioningError(StationError):
 
 class NotImplementedYet(StationError):
     """A subcommand whose issue has not landed yet."""
+
+
+class FeedbackUnavailable(StationError):
+    """The LEDs/buzzer or the display cannot be driven (library, pins, device or font)."""
