@@ -47,10 +47,11 @@ def _started(say: Say, workdir: Path) -> Iterator[tuple[PcscdTestbed, MosquittoB
         say("starting pcscd with the vpcd virtual reader driver …")
         testbed = stack.enter_context(PcscdTestbed())
         testbed.activate()
-        say(f"  pcscd up, readers: {', '.join(testbed.readers)} (vpcd port {testbed.port})")
+        say(f"  pcscd up, readers: {', '.join(testbed.readers)} (vpcd port {testbed.port}, "
+            f"pid {testbed.pid})")
         say("starting Mosquitto on a free loopback port …")
         broker = stack.enter_context(MosquittoBroker())
-        say(f"  broker up on 127.0.0.1:{broker.port}")
+        say(f"  broker up on 127.0.0.1:{broker.port} (pid {broker.pid})")
         yield testbed, broker
 
 

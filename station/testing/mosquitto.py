@@ -50,6 +50,10 @@ class MosquittoBroker:
         self.ca: TestCa | None = TestCa(self.dir / "pki") if tls else None
         self.proc: subprocess.Popen[bytes] | None = None
 
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
     def client_cert(self, cn: str) -> CertFiles:
         if self.ca is None:
             raise ValueError("plain broker has no PKI")

@@ -5,8 +5,8 @@ another test run), it runs in its own mount namespace with a private directory b
 ``/run/pcscd``; clients (libpcsclite, so pyscard) reach it through ``PCSCLITE_CSOCK_NAME``.
 libpcsclite reads that variable once per process, so one testbed serves a whole test session.
 One vpcd entry per pcscd gives two slots: ``Virtual PCD 00 00`` on CHANNELID and ``… 00 01`` on
-CHANNELID + 1. Needs root (for unshare) or, failing that, reuses a system pcscd whose vpcd
-listens on the default port 0x8C7B.
+CHANNELID + 1. Needs root (for unshare); without it :meth:`PcscdTestbed.start` raises
+:class:`TestbedUnavailable`.
 """
 
 from __future__ import annotations
@@ -57,6 +57,11 @@ class PcscdTestbed:
     @property
     def readers(self) -> tuple[str, str]:
         return (f"{self.reader_name} 00 00", f"{self.reader_name} 00 01")
+
+    @property
+    def pid(self) -> int | None:
+        """pid of pcscd itself (``unshare`` execs ``sh``, which execs pcscd: same process)."""
+        return self.proc.pid if self.proc is not None else None
 
     def slot_port(self, slot: int = 0) -> int:
         return self.port + slot
