@@ -1,21 +1,62 @@
-"""Reading elementary files: SELECT by FID, size from the TLV header, READ BINARY in chunks.
+"""Reading elementary files: SELECT by FID, size from the TLV header, READ BINARY in as few
+APDUs as the chip allows.
 
 The same code runs over a plain transport or a secure-messaging one (which is a transport too).
+
+Read strategy (:class:`ReadStrategy`, one per card session):
+- the first READ BINARY asks for the 4-byte TLV header, which sizes the file; no read ever
+  asks past its end;
+- then chunks of the largest Le that fits: 223 bytes with AES SM, 231 with 3DES (one short
+  R-APDU), or far more with extended length when the card advertises it;
+- a chip or reader that answers 6700 / 6Cxx / a malformed answer to a large Le makes the
+  strategy step down (…→ 223 → 192 → 128 → 64) and remember it for the rest of the session;
+- offsets beyond 32767 use READ BINARY with odd INS (B1) and an offset data object (ISO 7816-4).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from station.drivers.reader import Transport
-from station.errors import LdsFormatError, StatusWordError
+from station.errors import LdsFormatError, ProtocolError, StatusWordError
 from station.nfc import tlv
-from station.nfc.apdu import CommandApdu, transceive
+from station.nfc.apdu import CommandApdu, ResponseApdu, transceive
 
 EMRTD_AID = bytes.fromhex("A0000002471001")
 
 Progress = Callable[[str, int, int], None]
 """progress(file_name, bytes_done, bytes_total)"""
+
+HEADER_LEN = 4
+"""Enough for tag + length of every LDS file (1-2 byte tag, up to 3 length bytes → 5 at worst,
+in which case one more byte is read)."""
+
+SW_END_OF_FILE = 0x6282
+SW_WRONG_LENGTH = 0x6700
+
+
+@dataclass
+class ReadStrategy:
+    """How large a READ BINARY may be; shared by every file of a card session so that a step
+    down learnt on one file is not paid again on the next."""
+
+    max_le: int = 223
+    extended: bool = False
+    ladder: tuple[int, ...] = (223, 192, 128, 64)
+    step_downs: list[int] = field(default_factory=list)
+    """Le values that failed, in order (reported by the bench and the CLI)."""
+
+    def step_down(self) -> bool:
+        """Use the next smaller size; False when already at the floor."""
+        smaller = [n for n in self.ladder if n < self.max_le]
+        if not smaller:
+            return False
+        self.step_downs.append(self.max_le)
+        self.max_le = smaller[0]
+        if self.max_le <= 256:
+            self.extended = False
+        return True
 
 
 def select_application(transport: Transport, aid: bytes = EMRTD_AID) -> None:
@@ -27,11 +68,53 @@ def select_file(transport: Transport, fid: int) -> None:
     transceive(transport, cmd).check(f"SELECT {fid:04X}")
 
 
-def read_binary(transport: Transport, offset: int, length: int) -> bytes:
-    if offset > 0x7FFF:
-        raise LdsFormatError("offset beyond short READ BINARY range")
-    cmd = CommandApdu(0x00, 0xB0, offset >> 8, offset & 0xFF, le=length)
-    return transceive(transport, cmd).check("READ BINARY").data
+def _read_command(offset: int, length: int, extended: bool) -> CommandApdu:
+    le = length if length < 65536 else 65536
+    if offset <= 0x7FFF:
+        return CommandApdu(0x00, 0xB0, offset >> 8, offset & 0xFF, le=le,
+                           extended=extended and length > 256)
+    # Odd INS: offset in DO'54', answer wrapped in DO'53' (ISO 7816-4 §11.3.3).
+    off = offset.to_bytes(3 if offset > 0xFFFF else 2, "big")
+    return CommandApdu(0x00, 0xB1, 0x00, 0x00, tlv.encode(0x54, off), le=le,
+                       extended=extended and length > 256)
+
+
+def read_binary(transport: Transport, offset: int, length: int, *,
+                extended: bool = False) -> bytes:
+    """READ BINARY ``length`` bytes at ``offset``; fewer may come back (6282 end of file)."""
+    if offset > 0xFFFFFF:
+        raise LdsFormatError("offset beyond READ BINARY range")
+    cmd = _read_command(offset, length, extended)
+    resp = transceive(transport, cmd)
+    if resp.sw not in (0x9000, SW_END_OF_FILE):
+        resp.check(f"READ BINARY at {offset}")
+    data = resp.data
+    if cmd.ins == 0xB1:
+        data = _unwrap_odd(resp)
+    return data
+
+
+def _unwrap_odd(resp: ResponseApdu) -> bytes:
+    try:
+        obj = tlv.decode(resp.data)
+    except LdsFormatError:
+        raise ProtocolError("READ BINARY (B1) answer is not a DO'53'") from None
+    if obj.tag != 0x53:
+        raise ProtocolError("READ BINARY (B1) answer is not a DO'53'")
+    return obj.value
+
+
+def _adaptive_read(transport: Transport, offset: int, want: int,
+                   strategy: ReadStrategy) -> bytes:
+    while True:
+        n = min(want, strategy.max_le)
+        try:
+            return read_binary(transport, offset, n, extended=strategy.extended)
+        except StatusWordError as exc:
+            if exc.sw != SW_WRONG_LENGTH and exc.sw >> 8 != 0x6C:
+                raise
+            if n < strategy.max_le or not strategy.step_down():
+                raise
 
 
 def read_file(
@@ -41,20 +124,36 @@ def read_file(
     *,
     chunk: int = 0xDF,
     progress: Progress | None = None,
+    strategy: ReadStrategy | None = None,
+    into: bytearray | None = None,
 ) -> bytes:
-    """Select ``fid`` and read it whole: the first bytes size it from its TLV header, so no read
-    goes past the end of the file."""
+    """Select ``fid`` and read it whole. ``into`` holds what an earlier, interrupted read got
+    (it is extended in place, so after a :class:`~station.errors.TagLost` the caller still has
+    every byte read so far and the next call resumes at its end)."""
     name = name or f"{fid:04X}"
+    strategy = strategy or ReadStrategy(max_le=chunk, ladder=tuple(
+        n for n in (chunk, 192, 128, 64) if n <= chunk))
+    data = into if into is not None else bytearray()
     select_file(transport, fid)
-    head = read_binary(transport, 0, 4)
-    if len(head) < 2:
-        raise LdsFormatError(f"{name}: header too short")
-    hlen, vlen = tlv.header_size(head)
+    if len(data) < HEADER_LEN:
+        head = read_binary(transport, len(data), HEADER_LEN - len(data))
+        if not head:
+            raise LdsFormatError(f"{name}: empty file")
+        data += head
+    try:
+        hlen, vlen = tlv.header_size(bytes(data))
+    except LdsFormatError:
+        if len(data) >= 6:
+            raise
+        data += read_binary(transport, len(data), 6 - len(data))
+        hlen, vlen = tlv.header_size(bytes(data))
     total = hlen + vlen
-    data = bytearray(head[:total])
+    if len(data) > total:
+        del data[total:]
+    if progress is not None:
+        progress(name, len(data), total)
     while len(data) < total:
-        want = min(chunk, total - len(data))
-        part = read_binary(transport, len(data), want)
+        part = _adaptive_read(transport, len(data), total - len(data), strategy)
         if not part:
             raise LdsFormatError(f"{name}: empty READ BINARY answer at offset {len(data)}")
         data += part[: total - len(data)]
@@ -63,4 +162,40 @@ def read_file(
     return bytes(data)
 
 
-__all__ = ["EMRTD_AID", "StatusWordError", "read_binary", "read_file", "select_application"]
+def supports_extended_length(atr: bytes) -> bool:
+    """Does the ATR's historical bytes' card-capabilities object (compact-TLV tag 7, ISO 7816-4
+    §8.1.1.2.7) advertise extended Lc/Le (third software-function byte, bit 7)?"""
+    hist = _historical_bytes(atr)
+    if not hist or hist[0] != 0x80:
+        return False
+    pos = 1
+    while pos < len(hist):
+        tag, length = hist[pos] >> 4, hist[pos] & 0x0F
+        value = hist[pos + 1 : pos + 1 + length]
+        if tag == 0x7 and len(value) >= 3:
+            return bool(value[2] & 0x40)
+        pos += 1 + length
+    return False
+
+
+def _historical_bytes(atr: bytes) -> bytes:
+    if len(atr) < 2:
+        return b""
+    k = atr[1] & 0x0F
+    pos, y = 2, atr[1] >> 4
+    while True:
+        # TA/TB/TC present per bits; TD announces the next group.
+        pos += bin(y & 0x7).count("1")
+        if not y & 0x8:
+            break
+        if pos >= len(atr):
+            return b""
+        y = atr[pos] >> 4
+        pos += 1
+    return atr[pos : pos + k]
+
+
+__all__ = [
+    "EMRTD_AID", "ReadStrategy", "StatusWordError", "read_binary", "read_file",
+    "select_application", "supports_extended_length",
+]
