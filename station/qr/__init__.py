@@ -1,0 +1,1 @@
+"""QR codes: decoding camera frames (``decode``) and the CCCD payload they carry (``cccd``)."""
