@@ -8,6 +8,7 @@ the port, for broker-outage tests.
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -72,6 +73,9 @@ class MosquittoBroker:
 
     def _config(self) -> str:
         lines = [
+            # Started as root, Mosquitto drops to user "mosquitto", which cannot read the
+            # certificates in our private temp directory: stay the user that started it.
+            *(["user root"] if os.geteuid() == 0 else []),
             "per_listener_settings false",
             "persistence false",
             "set_tcp_nodelay true",
