@@ -1,7 +1,120 @@
-"""`station read`: read a card on the reader."""
+"""`station read`: wait for a card, read its chip (PACE, or BAC when the card has no PACE) and
+print what it holds. Tag loss mid-read is resumed on the next tap within the timeout."""
 
-from station.commands import Subparsers, pending
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from station.commands import Subparsers
+from station.errors import AuthFailed, NoCard, TagLost
 
 
 def register(sub: Subparsers) -> None:
-    pending(sub, "read", "Read a card on the reader", 4)
+    p = sub.add_parser(
+        "read", help="read a card's chip on the reader",
+        description="Wait for a card, authenticate with the CAN (PACE) or the MRZ key "
+                    "(PACE, or BAC when the card has no PACE), read EF.COM, DG1, DG13, DG14, "
+                    "DG15 and EF.SOD (and DG2 with --face), and print them. Exit 0 when read; "
+                    "1 on a wrong key (with the tries left), no reader, no card, a card "
+                    "removed for good, or an unsupported card.")
+    p.add_argument("--reader", default="", metavar="NAME",
+                   help="the first PC/SC reader whose name contains NAME (default: any)")
+    keys = p.add_mutually_exclusive_group(required=True)
+    keys.add_argument("--can", metavar="6DIGITS", help="card access number")
+    keys.add_argument("--mrz-key", metavar="DOCNO,YYMMDD,YYMMDD",
+                      help="document number, date of birth, date of expiry (991231 = none)")
+    keys.add_argument("--qr", metavar="PAYLOAD",
+                      help="the card's QR payload: the CAN is the last 6 digits of its ID")
+    p.add_argument("--face", action=argparse.BooleanOptionalAction, default=False,
+                   help="also read DG2 (the face image, 10-26 KB)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--timeout", type=float, default=30.0, metavar="S",
+                   help="seconds to wait for the card (and for a re-tap after removal)")
+    p.set_defaults(func=run)
+
+
+def _key(args: argparse.Namespace) -> Any:
+    from station.nfc.access import AccessKey
+
+    try:
+        if args.can is not None:
+            return AccessKey.can(args.can.strip())
+        if args.mrz_key is not None:
+            return AccessKey.parse_mrz_key(args.mrz_key)
+        id_number = args.qr.split("|", 1)[0].strip()
+        if not (len(id_number) == 12 and id_number.isascii() and id_number.isdigit()):
+            raise ValueError("the QR payload does not start with a 12-digit ID number")
+        return AccessKey.can(id_number[-6:])
+    except ValueError as exc:
+        raise SystemExit(f"station read: {exc}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from station.drivers.reader.pcsc import PcscReader
+    from station.nfc.lds.chip import ChipData
+    from station.nfc.session import DEFAULT_FILES, ChipSession
+
+    key = _key(args)
+    files = list(DEFAULT_FILES)
+    if args.face:
+        files.insert(2, "DG2")
+
+    def progress(name: str, done: int, total: int) -> None:
+        if not args.json and sys.stderr.isatty():
+            print(f"\r  {name}: {done}/{total} bytes", end="", file=sys.stderr, flush=True)
+
+    session = ChipSession(key, files, progress=progress)
+    reader = PcscReader(args.reader)
+    deadline = time.monotonic() + args.timeout
+    started = time.monotonic()
+    while True:
+        remaining = max(0.0, deadline - time.monotonic())
+        conn = reader.wait_for_card(remaining)
+        try:
+            chip_read = session.read(conn)
+            break
+        except TagLost as exc:
+            print(f"station read: card removed ({exc}); tap it again to resume",
+                  file=sys.stderr)
+            # Give the card time to leave; the next wait_for_card then sees the next tap.
+            time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+            if time.monotonic() >= deadline:
+                raise NoCard("the card was not presented again in time") from None
+        except AuthFailed as exc:
+            hint = "" if exc.tries_left is None else f" ({exc.tries_left} tries left)"
+            print(f"station read: wrong access key: {exc}{hint}", file=sys.stderr)
+            return 1
+        finally:
+            conn.close()
+    ms = (time.monotonic() - started) * 1000
+    if not args.json and sys.stderr.isatty():
+        print(file=sys.stderr)
+    data = ChipData.from_files(chip_read.protocol, chip_read.files, chip_read.skipped)
+    out = data.to_json()
+    out.update(apdus=chip_read.apdus, ms=round(ms, 1), detail=chip_read.detail,
+               taps=chip_read.taps)
+    if args.json:
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+    else:
+        _print_table(out)
+    return 0
+
+
+def _print_table(out: dict[str, Any]) -> None:
+    print(f"protocol   {out['detail'] or out['protocol']}")
+    print(f"apdus      {out['apdus']}  ({out['ms']:.0f} ms, {out['taps']} tap(s))")
+    mrz = out.get("mrz") or {}
+    for k in ("document_number", "birth", "sex", "expiry", "nationality"):
+        if k in mrz:
+            print(f"mrz.{k:<16} {mrz[k]}")
+    for k, v in (out.get("dg13") or {}).items():
+        if isinstance(v, str) and v:
+            print(f"dg13.{k:<15} {v}")
+    for name, f in out["files"].items():
+        print(f"file {name:<6} {f['bytes']:>6} bytes  sha256 {f['sha256'][:16]}…")
+    if out["skipped"]:
+        print(f"skipped    {', '.join(out['skipped'])}")
