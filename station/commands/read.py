@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from station.commands import Subparsers
-from station.errors import AuthFailed, NoCard, TagLost
+from station.errors import AuthFailed, NoCard, QrFormatError, TagLost
 
 
 def register(sub: Subparsers) -> None:
@@ -45,11 +45,10 @@ def _key(args: argparse.Namespace) -> Any:
             return AccessKey.can(args.can.strip())
         if args.mrz_key is not None:
             return AccessKey.parse_mrz_key(args.mrz_key)
-        id_number = args.qr.split("|", 1)[0].strip()
-        if not (len(id_number) == 12 and id_number.isascii() and id_number.isdigit()):
-            raise ValueError("the QR payload does not start with a 12-digit ID number")
-        return AccessKey.can(id_number[-6:])
-    except ValueError as exc:
+        from station.qr import cccd
+
+        return AccessKey.can(cccd.parse(args.qr).chip_keys().can)
+    except (ValueError, QrFormatError) as exc:
         raise SystemExit(f"station read: {exc}") from None
 
 
