@@ -14,12 +14,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from station import keys
 from station.drivers.reader.pcsc import PcscReader
-from station.ingest import Ingest
+from station.ingest import Ingest, Received
+from station.nfc.lds.dg1 import parse_dg1
 from station.nfc.session import read_plain
 from station.pipeline.outbox import Outbox
-from station.pipeline.publisher import Publisher, records_topic, wait_until
-from station.pipeline.records import Record
+from station.pipeline.publisher import Publisher, wait_until
+from station.pipeline.records import Check, Reading, RecordSigner
+from station.pipeline.store import OutboxStore
 from station.sim.citizens import skeleton_files
 from station.sim.filecard import FileCard
 from station.sim.vpcd import VpcdLink
@@ -63,9 +66,19 @@ def run(cards: int = 3, station_id: str = "demo-desk-01", say: Say = print) -> D
 
     with tempfile.TemporaryDirectory(prefix="station-demo-") as tmp, \
             _started(say, Path(tmp)) as (testbed, broker):
+        # Throw-away keys: the station's Ed25519 signing key and the backend's X25519 sealing
+        # key pair (on a real station these come from `station provision`).
+        signing = keys.generate_signing_key()
+        sealing = keys.generate_seal_key()
         acked_by_backend: set[str] = set()
+
+        def received(r: Received) -> None:
+            if not r.duplicate:
+                acked_by_backend.add(r.record.record_id)
+
         ingest = Ingest(Path(tmp) / "ingest.sqlite3", broker.settings(),
-                        on_record=lambda r, dup: acked_by_backend.add(r.record_id))
+                        stations={station_id: signing.public_key()}, backend_key=sealing,
+                        on_record=received)
         ingest.start()
         say("reference ingest backend subscribed to $share/ingest/stations/+/records")
         outbox = Outbox(Path(tmp) / "outbox.sqlite3")
@@ -73,6 +86,8 @@ def run(cards: int = 3, station_id: str = "demo-desk-01", say: Say = print) -> D
         publisher = Publisher(outbox, station_id, broker.settings(),
                               on_ack=lambda rid, ok: pubacked.add(rid) if ok else None)
         publisher.start()
+        store = OutboxStore(outbox, RecordSigner(station_id, signing, sealing.public_key()),
+                            publisher)
         publisher.wait_connected(10)
         reader = PcscReader(testbed.readers[0])
         stored = 0
@@ -88,12 +103,18 @@ def run(cards: int = 3, station_id: str = "demo-desk-01", say: Say = print) -> D
                 stage(seed, f"read ({sizes}; {link.apdu_count} APDUs)")
                 stage(seed, "verified: skipped — the walking skeleton has no passive "
                             "authentication yet")
-                record = Record.from_files(station_id, outbox.next_seq(), "reception",
-                                           chip.protocol, chip.files)
-                stage(seed, f"record {record.record_id} built (seq {record.seq}; "
-                            "skeleton: hashes only, not yet signed)")
-                outbox.add(record.record_id, record.seq, records_topic(station_id),
-                           record.encode())
+                mrz = parse_dg1(chip.files["DG1"])
+                citizen = {"id_number": mrz.optional1.rstrip("<"),
+                           "full_name": f"{mrz.primary_identifier} {mrz.secondary_identifier}",
+                           "sex": mrz.sex}
+                reading = Reading("reception", chip.protocol, "unverified",
+                                  (Check("passive_authentication", False, "not run"),),
+                                  citizen, chip.files)
+                (signed,) = store.store_many([reading])
+                record = signed.record
+                stage(seed, f"record {record.record_id} built (seq {record.seq}; JWS EdDSA, "
+                            f"{len(citizen)} citizen fields sealed with HPKE, "
+                            f"{len(signed.token)} B)")
                 stored += 1
                 stage(seed, "stored (SQLite WAL, synchronous=FULL, committed)")
                 conn.close()
@@ -102,7 +123,8 @@ def run(cards: int = 3, station_id: str = "demo-desk-01", say: Say = print) -> D
                 if wait_until(lambda rid=rid: rid in pubacked, 10):  # type: ignore[misc]
                     stage(seed, "published (PUBACK from the broker)")
                 if wait_until(lambda rid=rid: rid in acked_by_backend, 10):  # type: ignore[misc]
-                    stage(seed, "acknowledged by the backend (stored in ingest's database)")
+                    stage(seed, "acknowledged by the backend (signature verified, sealed "
+                                "fields opened, stored in ingest's database)")
         finally:
             publisher.stop()
             ingest.stop()

@@ -9,11 +9,14 @@ import sys
 from pathlib import Path
 
 from station.drivers.reader.pcsc import PcscReader
-from station.ingest import Ingest
+from station import keys
+from station.ingest import Ingest, Received
 from station.nfc.session import read_plain
 from station.pipeline.outbox import Outbox
-from station.pipeline.publisher import Publisher, records_topic, wait_until
-from station.pipeline.records import Record
+from station.pipeline.publisher import Publisher, wait_until
+from station.pipeline.records import Check, Reading, RecordSigner, SignedRecord
+from station.pipeline.store import OutboxStore
+from station.sim.citizens import skeleton_citizen
 from station.sim.citizens import skeleton_files
 from station.sim.filecard import FileCard
 from station.sim.vpcd import VpcdLink
@@ -22,15 +25,19 @@ from station.testing.pcscd import PcscdTestbed
 
 
 def test_card_to_ingest(tmp_path: Path, pcscd: PcscdTestbed, broker: MosquittoBroker) -> None:
-    received: list[Record] = []
+    received: list[Received] = []
+    sk, bk = keys.generate_signing_key(), keys.generate_seal_key()
     ingest = Ingest(tmp_path / "ingest.sqlite3", broker.settings(),
-                    on_record=lambda r, dup: received.append(r))
+                    stations={"desk-1": sk.public_key()}, backend_key=bk,
+                    on_record=received.append)
     ingest.start()
     outbox = Outbox(tmp_path / "outbox.sqlite3")
     publisher = Publisher(outbox, "desk-1", broker.settings())
     publisher.start()
+    store = OutboxStore(outbox, RecordSigner("desk-1", sk, bk.public_key()), publisher)
     reader = PcscReader(pcscd.readers[0])
-    expected = []
+    expected: list[SignedRecord] = []
+    citizens = []
     try:
         for seed in (11, 12):
             files = skeleton_files(seed)
@@ -41,22 +48,29 @@ def test_card_to_ingest(tmp_path: Path, pcscd: PcscdTestbed, broker: MosquittoBr
             conn.close()
             link.remove()
             assert chip.files["DG1"] == files[0x0101]
-            record = Record.from_files("desk-1", outbox.next_seq(), "reception",
-                                       chip.protocol, chip.files)
-            outbox.add(record.record_id, record.seq, records_topic("desk-1"), record.encode())
-            expected.append(record)
+            c = skeleton_citizen(seed)
+            citizens.append(c)
+            citizen = {"id_number": c.id_number, "full_name": f"{c.surname} {c.given_names}"}
+            expected += store.store_many([Reading(
+                "reception", chip.protocol, "unverified", (Check("passive_authentication",
+                                                                 False),), citizen, chip.files)])
         assert wait_until(lambda: len(received) == 2, 10)
         assert wait_until(lambda: outbox.counts()["acked"] == 2, 10)
     finally:
         publisher.stop()
         ingest.stop()
-    assert [r.record_id for r in received] == [r.record_id for r in expected]
-    assert received[0].file_hashes == expected[0].file_hashes
-    assert received[0].seq == 1 and received[1].seq == 2
+    assert [r.record.record_id for r in received] == [s.record.record_id for s in expected]
+    assert received[0].record.dg_hashes == expected[0].record.dg_hashes
+    assert received[0].record.seq == 1 and received[1].record.seq == 2
+    assert received[1].citizen is not None
+    assert received[1].citizen["id_number"] == citizens[1].id_number
     assert ingest.count() == 2
-    # No citizen data ever reached the outbox file: the skeleton record carries hashes only.
+    # No citizen data in clear in the outbox file: the fields are sealed to the backend key.
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("outbox.sqlite3*"))
     assert b"IDVNM" not in raw
+    for c in citizens:
+        assert c.id_number.encode() not in raw
+        assert f"{c.surname} {c.given_names}".encode() not in raw
 
 
 def test_demo_exits_0_and_cleans_up() -> None:

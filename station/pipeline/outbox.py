@@ -1,12 +1,25 @@
-"""The durable outbox: a real SQLite file in WAL mode with ``synchronous=FULL``.
+"""The durable outbox: a real SQLite file in WAL mode with ``synchronous=FULL``, one writer.
 
-States: pending → in_flight → acked. ``in_flight`` rows go back to pending at start (the
-process died before their PUBACK). Acked rows lose their payload and keep only audit metadata.
-Schema changes are numbered migrations in :data:`MIGRATIONS`.
+States: ``pending`` → ``in_flight`` → ``acked``. A record is *stored* once its insert transaction
+committed; its payload is *deleted* (set NULL, freeing the pages) only in the transaction that
+records its successful PUBACK, which leaves a non-citizen audit row (id, sequence, times,
+outcome, size) until ``purge --acked``. ``in_flight`` rows go back to ``pending`` at start (the
+process died before their PUBACK); because that is always safe, claiming commits with
+``synchronous=NORMAL`` (no fsync) while inserts and acks commit with ``FULL``.
+
+Never silent dropping: a pending record older than the TTL raises an alarm and stays; when the
+size cap or the disk's reserve would be crossed, :meth:`Outbox.add_many` refuses new records with
+:class:`~station.errors.OutboxFull` and keeps every queued one; a database that is not a healthy
+SQLite file at start is moved aside (``<name>.corrupt-<time>``), what can still be read from it
+is copied into a fresh outbox, and an alarm says so.
+
+Schema changes are numbered migrations in :data:`MIGRATIONS` (``PRAGMA user_version``).
 """
 
 from __future__ import annotations
 
+import logging
+import shutil
 import sqlite3
 import threading
 import time
@@ -14,7 +27,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from station.errors import StoreError
+from station.errors import OutboxFull, StoreError
+from station.log import event
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: records
@@ -30,7 +46,19 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX records_pending ON records(state, seq);
     """,
+    # 2: the sequence high-water mark survives purges; audit columns (no citizen data)
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    INSERT INTO meta VALUES ('last_seq', (SELECT COALESCE(MAX(seq), 0) FROM records));
+    ALTER TABLE records ADD COLUMN outcome TEXT NOT NULL DEFAULT '';
+    ALTER TABLE records ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
+    UPDATE records SET size = COALESCE(LENGTH(payload), 0);
+    """,
 )
+
+DEFAULT_MAX_BYTES = 512 * 1024 * 1024
+DEFAULT_DISK_RESERVE = 32 * 1024 * 1024
+"""Free space left on the file system for SQLite's own needs (WAL growth, acks, checkpoints)."""
 
 
 @dataclass(frozen=True)
@@ -41,87 +69,254 @@ class Pending:
     payload: bytes
 
 
-class Outbox:
-    """One writer; safe to call from several threads (calls are serialised by a lock)."""
+@dataclass(frozen=True)
+class Entry:
+    """One row as ``station outbox list`` shows it: metadata only, never the payload."""
 
-    def __init__(self, path: Path | str) -> None:
+    id: str
+    seq: int
+    state: str
+    created_at: float
+    acked_at: float | None
+    outcome: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Status:
+    pending: int
+    in_flight: int
+    acked: int
+    oldest_pending_age_s: float | None
+    expired: int
+    """Pending records older than the TTL (alarm: they are kept, never dropped)."""
+    used_bytes: int
+    max_bytes: int
+    full: bool
+    last_seq: int
+    quarantined: tuple[str, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "pending": self.pending, "in_flight": self.in_flight, "acked": self.acked,
+            "oldest_pending_age_s": self.oldest_pending_age_s, "expired": self.expired,
+            "used_bytes": self.used_bytes, "max_bytes": self.max_bytes, "full": self.full,
+            "last_seq": self.last_seq, "quarantined": list(self.quarantined),
+        }
+
+
+Row = tuple[str, int, str, bytes] | tuple[str, int, str, bytes, str]
+"""(id, seq, topic, payload[, outcome])"""
+
+
+class Outbox:
+    """One connection, serialised by a lock: safe to call from the reading worker and the
+    publisher thread of one process."""
+
+    def __init__(self, path: Path | str, *, max_bytes: int = DEFAULT_MAX_BYTES,
+                 ttl_s: float = 72 * 3600.0, disk_reserve: int = DEFAULT_DISK_RESERVE) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=FULL")
-            self._migrate()
-            self.conn.execute("UPDATE records SET state='pending' WHERE state='in_flight'")
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"outbox {self.path.name} unusable: {exc}") from None
+        self.max_bytes = max_bytes
+        self.ttl_s = ttl_s
+        self.disk_reserve = disk_reserve
+        self.alarms: list[str] = []
+        """Alarms raised since open (quarantine, TTL, full): the service shows and reports them."""
         self._lock = threading.Lock()
+        try:
+            self.conn = self._open()
+        except sqlite3.DatabaseError as exc:
+            self.conn = self._quarantine_and_recreate(exc)
+        self._page_size = int(self.conn.execute("PRAGMA page_size").fetchone()[0])
+        self._last_seq = self._read_last_seq()
 
-    def _migrate(self) -> None:
-        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+    # --- opening, migrations, quarantine ---------------------------------------------------
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
+            conn.execute("PRAGMA busy_timeout=5000")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            check = conn.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise sqlite3.DatabaseError(f"quick_check: {check}")
+            self._migrate(conn)
+            conn.execute("UPDATE records SET state='pending' WHERE state='in_flight'")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise StoreError(f"outbox schema {version} is newer than this software "
+                             f"({len(MIGRATIONS)}); refusing to touch it")
         for number, sql in enumerate(MIGRATIONS[version:], start=version + 1):
-            self.conn.executescript(f"BEGIN; {sql}; PRAGMA user_version={number}; COMMIT;")
+            conn.executescript(f"BEGIN; {sql}; PRAGMA user_version={number}; COMMIT;")
+
+    def _quarantine_and_recreate(self, exc: sqlite3.DatabaseError) -> sqlite3.Connection:
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        moved = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(f"{self.path}{suffix}")
+            if src.exists():
+                src.rename(Path(f"{moved}{suffix}"))
+        rows, last_seq, salvage_ok = _salvage(moved)
+        if not salvage_ok:
+            # The old sequence is unknown: restart above anything it can have reached so the
+            # backend never sees a sequence number twice (ms since the epoch grows faster than
+            # any desk reads).
+            last_seq = max(last_seq, time.time_ns() // 1_000_000)
+        conn = self._open()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(
+            "INSERT OR IGNORE INTO records (id, seq, created_at, topic, state, payload, "
+            "outcome, size) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)", rows)
+        conn.execute("UPDATE meta SET value=MAX(value, ?) WHERE key='last_seq'", (last_seq,))
+        conn.execute("COMMIT")
+        message = (f"outbox {self.path.name} was unusable ({exc}); moved to {moved.name}, "
+                   f"recovered {len(rows)} pending record(s)"
+                   + ("" if salvage_ok else ", the rest may need manual recovery"))
+        self.alarms.append(message)
+        event(log, "outbox.quarantined", logging.ERROR, file=moved.name, recovered=len(rows),
+              complete=salvage_ok)
+        return conn
+
+    def _read_last_seq(self) -> int:
+        row = self.conn.execute("SELECT value FROM meta WHERE key='last_seq'").fetchone()
+        return int(row[0])
+
+    # --- the hot path ----------------------------------------------------------------------
 
     def next_seq(self) -> int:
+        """The sequence number the next record gets (the high-water mark survives purges)."""
         with self._lock:
-            row = self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM records").fetchone()
-            return int(row[0]) + 1
+            return self._last_seq + 1
 
-    def add(self, record_id: str, seq: int, topic: str, payload: bytes) -> None:
+    def add(self, record_id: str, seq: int, topic: str, payload: bytes,
+            outcome: str = "") -> None:
         """Store one record; returns only once its transaction is committed (durable)."""
-        self.add_many([(record_id, seq, topic, payload)])
+        self.add_many([(record_id, seq, topic, payload, outcome)])
 
-    def add_many(self, rows: Iterable[tuple[str, int, str, bytes]]) -> None:
+    def add_many(self, rows: Iterable[Row]) -> None:
+        """Store records in one transaction: all of them are durable when this returns, or none
+        is (:class:`StoreError`; :class:`OutboxFull` when the cap or the disk refuses)."""
         now = time.time()
+        values = [(r[0], r[1], now, r[2], r[3], r[4] if len(r) > 4 else "", len(r[3]))
+                  for r in rows]
+        if not values:
+            return
+        incoming = sum(v[6] for v in values)
         with self._lock:
+            first = min(v[1] for v in values)
+            if first <= self._last_seq:
+                raise StoreError(f"sequence {first} is not above the last stored "
+                                 f"({self._last_seq})")
+            self._check_room(incoming)
             try:
                 self.conn.execute("BEGIN IMMEDIATE")
                 self.conn.executemany(
-                    "INSERT INTO records (id, seq, created_at, topic, state, payload) "
-                    "VALUES (?, ?, ?, ?, 'pending', ?)",
-                    [(i, s, now, t, p) for i, s, t, p in rows],
-                )
+                    "INSERT INTO records (id, seq, created_at, topic, state, payload, outcome, "
+                    "size) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)", values)
+                last = max(v[1] for v in values)
+                self.conn.execute("UPDATE meta SET value=? WHERE key='last_seq'", (last,))
                 self.conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 if self.conn.in_transaction:
                     self.conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError) and _is_full(exc):
+                    self._alarm_full("the disk is full")
+                    raise OutboxFull("outbox refused the record: the disk is full; queued "
+                                     "records are kept") from None
                 raise StoreError(f"outbox refused the record: {exc}") from None
+            self._last_seq = last
 
-    def claim(self, limit: int) -> list[Pending]:
-        """Move up to ``limit`` oldest pending records to in_flight and return them in order."""
+    def _used_bytes(self) -> int:
+        pages, free = (int(self.conn.execute(f"PRAGMA {p}").fetchone()[0])
+                       for p in ("page_count", "freelist_count"))
+        return (pages - free) * self._page_size
+
+    def _check_room(self, incoming: int) -> None:
+        if self._used_bytes() + incoming > self.max_bytes:
+            self._alarm_full(f"the size cap ({self.max_bytes} bytes) is reached")
+            raise OutboxFull(f"outbox is full (cap {self.max_bytes} bytes); queued records are "
+                             "kept, new reads are refused until they are delivered")
+        if shutil.disk_usage(self.path.parent).free - incoming < self.disk_reserve:
+            self._alarm_full("the disk's free space is below the reserve")
+            raise OutboxFull("the disk is nearly full; queued records are kept, new reads are "
+                             "refused until space is freed")
+
+    def _alarm_full(self, why: str) -> None:
+        message = f"outbox full: {why}"
+        if message not in self.alarms:
+            self.alarms.append(message)
+        event(log, "outbox.full", logging.ERROR, reason=why)
+
+    def has_room(self, incoming: int = 64 * 1024) -> bool:
+        """Whether a record of ``incoming`` bytes would be accepted now (for the desk's
+        "ready" state)."""
         with self._lock:
-            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._check_room(incoming)
+            except OutboxFull:
+                return False
+            return True
+
+    def claim(self, limit: int, after_seq: int = 0) -> list[Pending]:
+        """Move up to ``limit`` oldest pending records (with ``seq > after_seq``) to in_flight
+        and return them in sequence order."""
+        with self._lock:
             rows = self.conn.execute(
-                "SELECT id, seq, topic, payload FROM records WHERE state='pending' "
-                "ORDER BY seq LIMIT ?",
-                (limit,),
-            ).fetchall()
-            self.conn.executemany(
-                "UPDATE records SET state='in_flight' WHERE id=?", [(r[0],) for r in rows]
-            )
-            self.conn.execute("COMMIT")
+                "SELECT id, seq, topic, payload FROM records WHERE state='pending' AND seq > ? "
+                "ORDER BY seq LIMIT ?", (after_seq, limit)).fetchall()
+            if rows:
+                # Losing this commit in a power cut is harmless (in_flight → pending at start),
+                # so it skips the fsync.
+                self.conn.execute("PRAGMA synchronous=NORMAL")
+                try:
+                    self.conn.execute("BEGIN IMMEDIATE")
+                    self.conn.executemany("UPDATE records SET state='in_flight' WHERE id=?",
+                                          [(r[0],) for r in rows])
+                    self.conn.execute("COMMIT")
+                finally:
+                    self.conn.execute("PRAGMA synchronous=FULL")
         return [Pending(r[0], r[1], r[2], bytes(r[3])) for r in rows]
 
     def mark_acked(self, ids: Sequence[str]) -> None:
-        """PUBACK succeeded: drop the payload, keep the audit row."""
+        """PUBACK succeeded: delete the payload, keep the audit row (one transaction)."""
         if not ids:
             return
         now = time.time()
         with self._lock:
             self.conn.execute("BEGIN IMMEDIATE")
-            self.conn.executemany(
-                "UPDATE records SET state='acked', payload=NULL, acked_at=? WHERE id=?",
-                [(now, i) for i in ids],
-            )
-            self.conn.execute("COMMIT")
+            try:
+                self.conn.executemany(
+                    "UPDATE records SET state='acked', payload=NULL, acked_at=? WHERE id=?",
+                    [(now, i) for i in ids])
+                self.conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self.conn.execute("ROLLBACK")
+                raise StoreError(f"outbox could not record acks: {exc}") from None
 
     def release(self, ids: Sequence[str]) -> None:
         """Not delivered (disconnect, refused PUBACK): back to pending, kept."""
+        if not ids:
+            return
         with self._lock:
-            self.conn.executemany(
-                "UPDATE records SET state='pending' WHERE id=? AND state='in_flight'",
-                [(i,) for i in ids],
-            )
+            self.conn.execute("PRAGMA synchronous=NORMAL")  # as for claim: harmless to lose
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+                self.conn.executemany(
+                    "UPDATE records SET state='pending' WHERE id=? AND state='in_flight'",
+                    [(i,) for i in ids])
+                self.conn.execute("COMMIT")
+            finally:
+                self.conn.execute("PRAGMA synchronous=FULL")
+
+    # --- inspection and maintenance (no payloads) -------------------------------------------
 
     def counts(self) -> dict[str, int]:
         with self._lock:
@@ -130,6 +325,84 @@ class Outbox:
             counts.update({s: int(n) for s, n in rows})
             return counts
 
+    def status(self, now: float | None = None) -> Status:
+        now = time.time() if now is None else now
+        counts = self.counts()
+        with self._lock:
+            oldest = self.conn.execute(
+                "SELECT MIN(created_at) FROM records WHERE state != 'acked'").fetchone()[0]
+            expired = int(self.conn.execute(
+                "SELECT COUNT(*) FROM records WHERE state != 'acked' AND created_at < ?",
+                (now - self.ttl_s,)).fetchone()[0])
+            used = self._used_bytes()
+        quarantined = tuple(sorted(p.name for p in self.path.parent.glob(
+            f"{self.path.name}.corrupt-*") if not p.name.endswith(("-wal", "-shm"))))
+        return Status(counts["pending"], counts["in_flight"], counts["acked"],
+                      None if oldest is None else max(0.0, now - float(oldest)), expired, used,
+                      self.max_bytes, used >= self.max_bytes, self._last_seq, quarantined)
+
+    def check_ttl(self, now: float | None = None) -> int:
+        """Raise the TTL alarm when citizen data waits longer than allowed; returns how many
+        records are past it. They are kept: only delivery or an operator removes them."""
+        st = self.status(now)
+        if st.expired:
+            message = (f"{st.expired} undelivered record(s) older than "
+                       f"{self.ttl_s / 3600:g} h are waiting in the outbox")
+            self.alarms[:] = [a for a in self.alarms if "older than" not in a] + [message]
+            event(log, "outbox.ttl_exceeded", logging.ERROR, records=st.expired,
+                  oldest_age_s=round(st.oldest_pending_age_s or 0.0))
+        return st.expired
+
+    def entries(self, limit: int = 50, state: str | None = None) -> list[Entry]:
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT id, seq, state, created_at, acked_at, outcome, size FROM records "
+                + ("WHERE state=? " if state else "") + "ORDER BY seq DESC LIMIT ?",
+                ((state, limit) if state else (limit,))).fetchall()
+        return [Entry(r[0], int(r[1]), r[2], float(r[3]), r[4], r[5], int(r[6])) for r in rows]
+
+    def purge_acked(self, older_than_s: float = 0.0) -> int:
+        """Delete audit rows of acknowledged records (never a pending one)."""
+        cutoff = time.time() - older_than_s
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            cur = self.conn.execute(
+                "DELETE FROM records WHERE state='acked' AND acked_at <= ?", (cutoff,))
+            self.conn.execute("COMMIT")
+            return int(cur.rowcount)
+
     def close(self) -> None:
         with self._lock:
             self.conn.close()
+
+
+def _is_full(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code == sqlite3.SQLITE_FULL or "full" in str(exc)
+
+
+def _salvage(path: Path) -> tuple[list[tuple[str, int, float, str, bytes, str, int]], int, bool]:
+    """Read what can be read from a quarantined outbox: its undelivered rows and its last
+    sequence. Returns (rows, last_seq, complete)."""
+    rows: list[tuple[str, int, float, str, bytes, str, int]] = []
+    last_seq = 0
+    if not path.exists():
+        return rows, last_seq, True
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return rows, last_seq, False
+    try:
+        try:
+            last_seq = int(conn.execute("SELECT MAX(seq) FROM records").fetchone()[0] or 0)
+            meta = conn.execute("SELECT value FROM meta WHERE key='last_seq'").fetchone()
+            last_seq = max(last_seq, int(meta[0]) if meta else 0)
+            for r in conn.execute(
+                    "SELECT id, seq, created_at, topic, payload FROM records "
+                    "WHERE state != 'acked' AND payload IS NOT NULL ORDER BY seq"):
+                rows.append((r[0], int(r[1]), float(r[2]), r[3], bytes(r[4]), "", len(r[4])))
+        except sqlite3.Error:
+            return rows, last_seq, False
+        return rows, last_seq, True
+    finally:
+        conn.close()

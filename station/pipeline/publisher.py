@@ -1,17 +1,40 @@
-"""Publishes the outbox over MQTT 5 with a window of records in flight.
+"""Publishes the outbox over MQTT 5.
 
-A record is marked acked only on a PUBACK whose reason code is a success; a failure reason
-(e.g. 0x87 Not authorized) or a disconnect leaves it pending. paho's in-memory queue is never
-relied upon for durability: what is not acked stays in SQLite.
+Topics (``{id}`` = the station id = its certificate CN = its MQTT username):
+
+- ``stations/{id}/records`` — the signed records, QoS 1, in sequence order;
+- ``stations/{id}/status`` — retained ``{"state": "online"|"offline"}``; ``offline`` is the Last
+  Will, so the backend learns of a dead station from the broker;
+- ``stations/{id}/health`` — a heartbeat every ``health_interval_s``: uptime, queue depth, oldest
+  pending age, last read, errors, alarms (no citizen data);
+- ``stations/{id}/commands`` — subscribed (only the backend may write there): ``ping``,
+  ``purge_acked`` (handled here), ``reload`` and ``profile`` (handed to the service's callback);
+  each command is answered on ``stations/{id}/events/command``.
+
+Delivery: up to ``window`` records in flight, capped by the broker's ReceiveMaximum (Mosquitto
+announces 20 and paho does not enforce it), refilled after every batch of PUBACKs (waiting for
+half the window to drain stalls on Mosquitto's Nagle). A record is marked acknowledged only on a
+PUBACK whose reason code is a success, in batched commits; a failure reason (e.g. 0x87 Not
+authorized) leaves it pending, raises an alarm and holds publishing back with a growing pause
+rather than spinning. A disconnect returns every in-flight record to pending; paho's in-memory
+queue is never relied upon. Reconnects use exponential backoff with full jitter so a fleet does
+not reconnect in lockstep; the session persists (clean_start false + session expiry) so commands
+sent while the station was away are delivered.
+
+paho's callbacks run on its network thread and only enqueue; all outbox I/O happens on the
+publisher's own thread. Records arrive already signed and sealed: this thread never does crypto.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
+import random
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from station.log import event
@@ -23,6 +46,40 @@ log = logging.getLogger(__name__)
 AckCallback = Callable[[str, bool], None]
 """on_ack(record_id, ok)"""
 
+SESSION_EXPIRY_S = 7 * 24 * 3600
+COMMANDS = ("ping", "purge_acked", "reload", "profile")
+
+
+def records_topic(station_id: str) -> str:
+    return f"stations/{station_id}/records"
+
+
+def station_topic(station_id: str, leaf: str) -> str:
+    return f"stations/{station_id}/{leaf}"
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command from the backend (``{"cmd": ..., "id": ..., "args": {...}}``)."""
+
+    name: str
+    id: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+CommandHandler = Callable[[Command], tuple[bool, str]]
+"""Handles ``reload``/``profile``; returns (ok, short non-citizen message)."""
+
+
+@dataclass(frozen=True)
+class PublisherStats:
+    connected: bool
+    in_flight: int
+    window: int
+    acked: int
+    refused: int
+    connects: int
+
 
 class Publisher:
     def __init__(
@@ -33,116 +90,246 @@ class Publisher:
         *,
         window: int = 100,
         on_ack: AckCallback | None = None,
+        on_command: CommandHandler | None = None,
+        health_interval_s: float = 30.0,
+        backoff_base_s: float = 0.5,
+        backoff_max_s: float = 60.0,
     ) -> None:
         self.outbox = outbox
         self.station_id = station_id
         self.settings = settings
         self.window = window
         self.on_ack = on_ack
+        self.on_command = on_command
+        self.health_interval_s = health_interval_s
+        self.backoff_base_s = backoff_base_s
+        self.backoff_max_s = backoff_max_s
         self._client = make_client(f"station-{station_id}", settings)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
+        self._client.on_connect_fail = self._on_connect_fail
         self._client.on_publish = self._on_publish
+        self._client.on_message = self._on_message
+        self._client.will_set(self._topic("status"), self._status_payload("offline"), qos=1,
+                              retain=True)
         self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._inflight: dict[int, str] = {}
         self._connected = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._receive_max = window
+        self._attempt = 0
+        self._hold_until = 0.0
+        self._refuse_pause = 0.0
+        self._started = time.monotonic()
+        self._acked_total = 0
+        self._refused_total = 0
+        self._connects = 0
+        self._next_health = 0.0
+        self._jitter()
 
-    # paho callbacks run on paho's network thread: they only enqueue.
+    def _topic(self, leaf: str) -> str:
+        return station_topic(self.station_id, leaf)
+
+    def _status_payload(self, state: str) -> bytes:
+        return json.dumps({"state": state, "station": self.station_id,
+                           "time": round(time.time(), 3)}).encode()
+
+    def _jitter(self) -> None:
+        # Full jitter (uniform in [0, min(cap, base·2^n)]): stations that lost the same broker
+        # spread their reconnects instead of arriving together.
+        cap = min(self.backoff_max_s, self.backoff_base_s * 2 ** min(self._attempt, 16))
+        delay = max(0.05, random.uniform(0, cap))
+        self._client.reconnect_delay_set(delay, delay)
+        self._attempt += 1
+
+    # --- paho callbacks (network thread): they only enqueue ---------------------------------
+
     def _on_connect(self, client: Any, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
         if rc.is_failure:
             event(log, "mqtt.connect_refused", logging.WARNING, reason=str(rc))
+            self._jitter()
             return
+        self._attempt = 0
         receive_max = getattr(props, "ReceiveMaximum", None) if props is not None else None
+        client.subscribe(self._topic("commands"), qos=1)
+        client.publish(self._topic("status"), self._status_payload("online"), qos=1, retain=True)
         self._events.put(("connected", receive_max))
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+        self._jitter()
         self._events.put(("disconnected", str(rc)))
 
+    def _on_connect_fail(self, client: Any, userdata: Any) -> None:
+        self._jitter()
+
     def _on_publish(self, client: Any, userdata: Any, mid: int, rc: Any, props: Any) -> None:
-        self._events.put(("puback", (mid, not rc.is_failure, str(rc))))
+        self._events.put(("puback", (mid, not rc.is_failure, str(rc), int(rc.value))))
+
+    def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
+        self._events.put(("command", bytes(msg.payload)))
+
+    # --- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._client.connect_async(
-            self.settings.host, self.settings.port, keepalive=self.settings.keepalive_s
-        )
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        self._client.connect_async(self.settings.host, self.settings.port,
+                                   keepalive=self.settings.keepalive_s, clean_start=False,
+                                   properties=props)
         self._client.loop_start()
         self._thread = threading.Thread(target=self._run, name="publisher", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
+        """Say ``offline`` (a clean disconnect does not fire the Will), then disconnect."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self._connected.is_set():
+            info = self._client.publish(self._topic("status"), self._status_payload("offline"),
+                                        qos=1, retain=True)
+            deadline = time.monotonic() + 2
+            while not info.is_published() and time.monotonic() < deadline:
+                time.sleep(0.01)
         self._client.disconnect()
         self._client.loop_stop()
+        released = list(self._inflight.values())
+        self._inflight.clear()
+        self.outbox.release(released)
 
     def wait_connected(self, timeout_s: float) -> bool:
         return self._connected.wait(timeout_s)
+
+    def notify(self) -> None:
+        """A record was stored: publish it now rather than at the next poll."""
+        self._events.put(("wake", None))
+
+    def stats(self) -> PublisherStats:
+        return PublisherStats(self._connected.is_set(), len(self._inflight), self._receive_max,
+                              self._acked_total, self._refused_total, self._connects)
+
+    # --- the publisher's thread ------------------------------------------------------------
 
     def _run(self) -> None:
         while not self._stop.is_set():
             acked: list[str] = []
             try:
-                kind, value = self._events.get(timeout=0.02)
+                kind, value = self._events.get(timeout=0.05)
                 self._handle(kind, value, acked)
-                while True:  # drain what else arrived, to commit acks in one batch
+                while True:  # everything that arrived meanwhile: one commit for all its acks
                     kind, value = self._events.get_nowait()
                     self._handle(kind, value, acked)
             except queue.Empty:
                 pass
+            if self._connected.is_set():
+                # Refill before the ack commit's fsync, so the broker is busy meanwhile; the
+                # window is freed as soon as the PUBACK arrived (the ack is durable below).
+                self._refill()
             if acked:
                 self.outbox.mark_acked(acked)
+                self._acked_total += len(acked)
                 if self.on_ack is not None:
                     for rid in acked:
                         self.on_ack(rid, True)
             if self._connected.is_set():
-                self._refill()
+                now = time.monotonic()
+                if now >= self._next_health:
+                    self._next_health = now + self.health_interval_s
+                    self._publish_health()
 
     def _handle(self, kind: str, value: Any, acked: list[str]) -> None:
         if kind == "connected":
             if value:
-                self._receive_max = min(self.window, int(value))
+                self._receive_max = max(1, min(self.window, int(value)))
+            self._connects += 1
             self._connected.set()
-            event(log, "mqtt.connected", receive_max=self._receive_max)
+            self._next_health = 0.0
+            event(log, "mqtt.connected", window=self._receive_max)
         elif kind == "disconnected":
             self._connected.clear()
             released = list(self._inflight.values())
             self._inflight.clear()
             self.outbox.release(released)
-            event(log, "mqtt.disconnected", logging.WARNING, released=len(released))
+            event(log, "mqtt.disconnected", logging.WARNING, reason=value, released=len(released))
         elif kind == "puback":
-            mid, ok, reason = value
+            mid, ok, reason, code = value
             rid = self._inflight.pop(mid, None)
             if rid is None:
-                return
+                return  # a retransmission from before a reconnect: its record was re-sent
             if ok:
                 acked.append(rid)
+                self._refuse_pause = 0.0
             else:
-                self.outbox.release([rid])
-                event(log, "mqtt.publish_refused", logging.ERROR, record=rid, reason=reason)
-                if self.on_ack is not None:
-                    self.on_ack(rid, False)
+                self._refused(rid, reason, code)
+        elif kind == "command":
+            self._command(value)
+
+    def _refused(self, rid: str, reason: str, code: int) -> None:
+        self.outbox.release([rid])
+        self._refused_total += 1
+        # Whatever refused this one (ACL, quota, payload) will refuse the next: pause, growing.
+        self._refuse_pause = min(300.0, max(1.0, self._refuse_pause * 2))
+        self._hold_until = time.monotonic() + self._refuse_pause
+        message = f"broker refused a record (reason 0x{code:02X} {reason}); kept, retrying"
+        self.outbox.alarms[:] = [a for a in self.outbox.alarms
+                                 if not a.startswith("broker refused")] + [message]
+        event(log, "mqtt.publish_refused", logging.ERROR, record=rid, reason=reason,
+              code=f"0x{code:02X}", pause_s=self._refuse_pause)
+        if self.on_ack is not None:
+            self.on_ack(rid, False)
 
     def _refill(self) -> None:
+        if time.monotonic() < self._hold_until:
+            return
         room = self._receive_max - len(self._inflight)
         if room <= 0:
             return
-        for item in self.outbox.claim(room):
+        items = self.outbox.claim(room)
+        for n, item in enumerate(items):
             info = self._client.publish(item.topic, item.payload, qos=1)
-            if info.rc != 0:  # not connected: paho would queue it in RAM; we keep it in SQLite
-                self.outbox.release([item.id])
-                continue
+            if info.rc != 0:  # not connected: paho would queue it in RAM; SQLite keeps it
+                self.outbox.release([i.id for i in items[n:]])
+                return
             self._inflight[info.mid] = item.id
 
-    def records_topic(self) -> str:
-        return records_topic(self.station_id)
+    def _publish_health(self) -> None:
+        self.outbox.check_ttl()
+        st = self.outbox.status()
+        payload = {
+            "station": self.station_id, "uptime_s": round(time.monotonic() - self._started),
+            "pending": st.pending, "in_flight": len(self._inflight),
+            "oldest_pending_age_s": st.oldest_pending_age_s, "expired": st.expired,
+            "last_seq": st.last_seq, "outbox_full": st.full,
+            "acked": self._acked_total, "refused": self._refused_total,
+            "alarms": list(self.outbox.alarms),
+        }
+        self._client.publish(self._topic("health"), json.dumps(payload).encode(), qos=0)
 
-
-def records_topic(station_id: str) -> str:
-    return f"stations/{station_id}/records"
+    def _command(self, raw: bytes) -> None:
+        try:
+            data = json.loads(raw)
+            cmd = Command(str(data["cmd"]), str(data.get("id", "")), dict(data.get("args", {})))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            event(log, "command.malformed", logging.WARNING)
+            return
+        if cmd.name == "ping":
+            ok, text = True, "pong"
+        elif cmd.name == "purge_acked":
+            ok, text = True, f"purged {self.outbox.purge_acked()}"
+        elif cmd.name in COMMANDS and self.on_command is not None:
+            try:
+                ok, text = self.on_command(cmd)
+            except Exception as exc:  # a handler bug must not stop publishing
+                ok, text = False, type(exc).__name__
+        else:
+            ok, text = False, "unsupported"
+        event(log, "command.done", command=cmd.name, ok=ok)
+        reply = {"id": cmd.id, "cmd": cmd.name, "ok": ok, "message": text}
+        self._client.publish(self._topic("events/command"), json.dumps(reply).encode(), qos=1)
 
 
 def wait_until(predicate: Callable[[], bool], timeout_s: float, step_s: float = 0.02) -> bool:

@@ -1,8 +1,9 @@
+import time
 from pathlib import Path
 
 import pytest
 
-from station.errors import StoreError
+from station.errors import OutboxFull, StoreError
 from station.pipeline.outbox import Outbox
 
 
@@ -50,8 +51,118 @@ def test_duplicate_sequence_is_refused_whole(tmp_path: Path) -> None:
     assert box.counts()["pending"] == 2  # the batch was rolled back, nothing partial
 
 
-def test_not_a_database(tmp_path: Path) -> None:
+
+
+def test_sequence_high_water_mark_survives_purge(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite3"
+    box = Outbox(path)
+    fill(box, 3)
+    box.mark_acked([p.id for p in box.claim(3)])
+    assert box.purge_acked() == 3
+    assert box.counts() == {"pending": 0, "in_flight": 0, "acked": 0}
+    box.close()
+    box = Outbox(path)
+    assert box.next_seq() == 4  # never reused: ingest would take seq 1 again for a replay
+    with pytest.raises(StoreError):
+        box.add("again", 2, "t", b"x")
+
+
+def test_purge_keeps_pending(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite3")
+    fill(box, 3)
+    box.mark_acked(["r1"])
+    assert box.purge_acked() == 1
+    assert box.counts()["pending"] == 2
+
+
+def test_entries_show_no_payload(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite3")
+    box.add("a", 1, "t", b"SECRET-PAYLOAD", "authentic")
+    (entry,) = box.entries()
+    assert (entry.id, entry.seq, entry.state, entry.outcome, entry.size) == (
+        "a", 1, "pending", "authentic", 14)
+    assert "SECRET" not in repr(entry)
+
+
+def test_size_cap_refuses_new_and_keeps_queued(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite3", max_bytes=256 * 1024)
+    n = 0
+    with pytest.raises(OutboxFull):
+        for n in range(1, 1000):  # noqa: B007
+            box.add(f"r{n}", n, "t", b"x" * 4096)
+    stored = n - 1
+    assert stored > 10
+    assert box.counts()["pending"] == stored  # nothing queued was lost
+    assert box.status().full or not box.has_room()
+    assert any("full" in a for a in box.alarms)
+    # Delivering frees room again.
+    box.mark_acked([p.id for p in box.claim(stored)])
+    assert box.has_room()
+    box.add("after", n, "t", b"x" * 4096)
+
+
+def test_disk_full_is_outbox_full(tmp_path: Path) -> None:
+    """SQLITE_FULL from the storage itself (max_page_count makes SQLite hit it for real)."""
+    box = Outbox(tmp_path / "o.sqlite3")
+    fill(box, 2)
+    pages = box.conn.execute("PRAGMA page_count").fetchone()[0]
+    box.conn.execute(f"PRAGMA max_page_count={pages + 2}")
+    with pytest.raises(OutboxFull):
+        box.add_many([(f"big{i}", 10 + i, "t", b"y" * 8192) for i in range(4)])
+    assert box.counts()["pending"] == 2
+    assert box.next_seq() == 3  # the refused batch did not move the sequence
+
+
+def test_ttl_alarm_never_drops(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite3", ttl_s=3600)
+    fill(box, 2)
+    assert box.check_ttl() == 0
+    later = time.time() + 7200
+    assert box.check_ttl(now=later) == 2
+    assert any("older than 1 h" in a for a in box.alarms)
+    assert box.counts()["pending"] == 2
+    assert box.status(now=later).oldest_pending_age_s == pytest.approx(7200, abs=5)
+
+
+def test_corrupt_database_is_quarantined_and_salvaged(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite3"
+    box = Outbox(path)
+    fill(box, 20)
+    box.mark_acked(["r1"])
+    box.close()
+    # Damage a page near the end (the index/data of later rows) but keep the header readable.
+    data = bytearray(path.read_bytes())
+    page = 4096
+    data[page * 2: page * 2 + 200] = b"\x00\xff" * 100
+    path.write_bytes(bytes(data))
+    box = Outbox(path)
+    assert box.alarms and "moved to" in box.alarms[0]
+    st = box.status()
+    assert len(st.quarantined) == 1
+    assert (tmp_path / st.quarantined[0]).exists()  # kept for manual recovery
+    assert box.next_seq() > 20  # the sequence continues above what the backend saw
+
+
+def test_garbage_file_is_quarantined(tmp_path: Path) -> None:
     p = tmp_path / "o.sqlite3"
     p.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(StoreError):
+    box = Outbox(p)
+    assert box.alarms
+    assert box.counts() == {"pending": 0, "in_flight": 0, "acked": 0}
+    assert box.next_seq() > 1_600_000_000_000  # old sequence unknown: restart above it
+    fill_from = box.next_seq()
+    box.add("x", fill_from, "t", b"p")
+    assert list(tmp_path.glob("o.sqlite3.corrupt-*"))
+
+
+def test_newer_schema_is_refused_not_quarantined(tmp_path: Path) -> None:
+    import sqlite3
+
+    p = tmp_path / "o.sqlite3"
+    Outbox(p).close()
+    conn = sqlite3.connect(p)
+    conn.execute("PRAGMA user_version=99")
+    conn.close()
+    with pytest.raises(StoreError, match="newer"):
         Outbox(p)
+    assert not list(tmp_path.glob("*.corrupt-*"))

@@ -1,0 +1,78 @@
+"""The record store the service drives (:class:`station.service.ports.RecordStore`): build the
+signed, sealed record on the *calling* thread (the service's store worker), commit it to the
+outbox, and wake the publisher. The desk is told "done" only after the commit returned.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from station.pipeline.mqtt import BrokerSettings
+from station.pipeline.outbox import Outbox
+from station.pipeline.publisher import Publisher, records_topic
+from station.pipeline.records import Reading, RecordSigner, SignedRecord
+
+ToReading = Callable[[object, Any], Reading]
+"""(verified reading, outcome) → :class:`Reading` (minimised to the profile by the caller)."""
+
+
+class OutboxStore:
+    def __init__(self, outbox: Outbox, signer: RecordSigner, publisher: Publisher | None = None,
+                 to_reading: ToReading | None = None) -> None:
+        self.outbox = outbox
+        self.signer = signer
+        self.publisher = publisher
+        self.to_reading = to_reading
+        self.topic = records_topic(signer.station_id)
+        self._lock = threading.Lock()  # sequence allocation and commit are one step
+
+    def store_many(self, readings: Sequence[Reading]) -> list[SignedRecord]:
+        """Sign and commit several readings in one transaction (all durable, or none)."""
+        with self._lock:
+            first = self.outbox.next_seq()
+            signed = [self.signer.build(r, first + n) for n, r in enumerate(readings)]
+            self.outbox.add_many([(s.record.record_id, s.record.seq, self.topic, s.token,
+                                   s.record.outcome) for s in signed])
+        if self.publisher is not None:
+            self.publisher.notify()
+        return signed
+
+    def store_reading(self, reading: Reading) -> str:
+        return self.store_many([reading])[0].record.record_id
+
+    def store(self, verified: object, outcome: Any) -> str:
+        if self.to_reading is None:
+            raise TypeError("OutboxStore.store needs a to_reading adapter")
+        return self.store_reading(self.to_reading(verified, outcome))
+
+    def has_room(self) -> bool:
+        return self.outbox.has_room()
+
+    def close(self) -> None:
+        """Stop publishing (status ``offline``), then close the outbox."""
+        if self.publisher is not None:
+            self.publisher.stop()
+        self.outbox.close()
+
+
+def from_config(cfg: Any, to_reading: ToReading | None = None) -> OutboxStore:
+    """The station's store from its configuration: keys from ``station.keys``, the outbox
+    under ``station.state_dir``, the publisher for ``[mqtt]`` (started)."""
+    from station import keys
+
+    signing = keys.load_signing_key(cfg.state_path(cfg.keys.signing_key))
+    backend = keys.load_backend_seal_key(cfg.state_path(cfg.keys.backend_public_key))
+    outbox = Outbox(cfg.state_path(cfg.outbox.path), max_bytes=cfg.outbox.max_bytes,
+                    ttl_s=cfg.outbox.ttl_hours * 3600)
+    m = cfg.mqtt
+    settings = BrokerSettings(m.host, m.port, m.tls, m.ca_file, m.cert_file, m.key_file,
+                              m.keepalive_s)
+    publisher = Publisher(outbox, cfg.station.id, settings, window=m.window)
+    publisher.start()
+    return OutboxStore(outbox, RecordSigner(cfg.station.id, signing, backend), publisher,
+                       to_reading)
+
+
+

@@ -1,0 +1,100 @@
+"""Ingest's checks, message by message (no broker needed for the decisions themselves; the
+broker tests are in tests/reliability)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
+
+from station import keys
+from station.ingest import Ingest
+from station.pipeline.mqtt import BrokerSettings
+from station.pipeline.records import Check, Reading, RecordSigner, b64url, b64url_decode
+
+TOPIC = "stations/desk-1/records"
+
+
+@pytest.fixture()
+def parts(tmp_path: Path) -> tuple[Ingest, RecordSigner, ed25519.Ed25519PrivateKey,
+                                   x25519.X25519PrivateKey]:
+    sk, bk = keys.generate_signing_key(), keys.generate_seal_key()
+    other = keys.generate_signing_key()
+    ingest = Ingest(tmp_path / "ingest.sqlite3", BrokerSettings(),
+                    stations={"desk-1": sk.public_key(), "desk-2": other.public_key()},
+                    backend_key=bk)
+    return ingest, RecordSigner("desk-1", sk, bk.public_key()), other, bk
+
+
+def reading(n: int = 0) -> Reading:
+    return Reading("hospital", "BAC", "authentic", (Check("passive_authentication", True),),
+                   {"id_number": f"0010990{n:05d}", "full_name": "Trần Thị Bình"},
+                   {"DG1": b"d"})
+
+
+def test_accepts_and_opens(parts: tuple[Ingest, RecordSigner, object, object]) -> None:
+    ingest, signer, _, _ = parts
+    signed = signer.build(reading(1), 1)
+    got = ingest.accept(TOPIC, signed.token)
+    assert got is not None and not got.duplicate
+    assert got.citizen == {"id_number": "001099000001", "full_name": "Trần Thị Bình"}
+    assert ingest.count() == 1
+
+
+def test_duplicate_is_stored_once(parts: tuple[Ingest, RecordSigner, object, object]) -> None:
+    ingest, signer, _, _ = parts
+    token = signer.build(reading(), 1).token
+    ingest.accept(TOPIC, token)
+    again = ingest.accept(TOPIC, token)
+    assert again is not None and again.duplicate
+    assert ingest.count() == 1 and ingest.duplicates == 1
+
+
+def test_replayed_sequence_is_rejected(parts: tuple[Ingest, RecordSigner, object, object]) -> None:
+    ingest, signer, _, _ = parts
+    ingest.accept(TOPIC, signer.build(reading(), 5).token)
+    # A different, validly signed record claiming an already-used sequence number.
+    assert ingest.accept(TOPIC, signer.build(reading(), 5).token) is None
+    assert ingest.rejections == {"replay": 1}
+    assert ingest.count() == 1
+
+
+def test_unknown_station(parts: tuple[Ingest, RecordSigner, object, object]) -> None:
+    ingest, signer, _, _ = parts
+    token = signer.build(reading(), 1).token
+    assert ingest.accept("stations/desk-9/records", token) is None
+    assert ingest.rejections == {"unknown_station": 1}
+
+
+def test_forged_and_altered(parts: tuple[Ingest, RecordSigner, ed25519.Ed25519PrivateKey,
+                                         x25519.X25519PrivateKey]) -> None:
+    ingest, signer, other, bk = parts
+    forger = RecordSigner("desk-1", keys.generate_signing_key(), bk.public_key())
+    assert ingest.accept(TOPIC, forger.build(reading(), 1).token) is None
+    h, p, s = signer.build(reading(), 2).token.split(b".")
+    body = json.loads(b64url_decode(p))
+    body["verification"]["outcome"] = "genuine"
+    altered = h + b"." + b64url(json.dumps(body).encode()).encode() + b"." + s
+    assert ingest.accept(TOPIC, altered) is None
+    assert ingest.rejections == {"bad_signature": 2}
+    assert ingest.count() == 0
+
+
+def test_record_under_another_stations_topic(
+        parts: tuple[Ingest, RecordSigner, ed25519.Ed25519PrivateKey, object]) -> None:
+    ingest, _, other, bk = parts
+    # desk-2 signs a record claiming to be desk-1's and publishes it under its own topic.
+    liar = RecordSigner("desk-1", other, keys.generate_seal_key().public_key())
+    assert ingest.accept("stations/desk-2/records", liar.build(reading(), 1).token) is None
+    assert ingest.rejections == {"station_mismatch": 1}
+
+
+def test_junk(parts: tuple[Ingest, RecordSigner, object, object]) -> None:
+    ingest, _, _, _ = parts
+    assert ingest.accept(TOPIC, b"not a jws") is None
+    assert ingest.accept("other/topic", b"x") is None
+    assert ingest.rejections == {"malformed": 1, "topic": 1}
+    rows = ingest.db.execute("SELECT topic, reason FROM rejected").fetchall()
+    assert len(rows) == 2  # kept for the operator, without payloads

@@ -1,0 +1,165 @@
+"""Signed records: a standard JWS (verified here by joserfc, not the library that signed) over
+a payload whose citizen fields are HPKE-sealed (opened here by pyhpke, an independent RFC 9180
+implementation)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
+
+from station import keys
+from station.pipeline.records import (
+    BadSignature,
+    Check,
+    Reading,
+    RecordError,
+    RecordSigner,
+    b64url,
+    b64url_decode,
+    open_sealed,
+    seal_info,
+    verify,
+)
+
+NAME = "Nguyễn Văn An"
+ID_NUMBER = "001099012345"
+
+
+@pytest.fixture(scope="module")
+def station_key() -> ed25519.Ed25519PrivateKey:
+    return keys.generate_signing_key()
+
+
+@pytest.fixture(scope="module")
+def backend_key() -> x25519.X25519PrivateKey:
+    return keys.generate_seal_key()
+
+
+def reading() -> Reading:
+    return Reading("reception", "PACE", "authentic",
+                   (Check("passive_authentication", True), Check("chip_authentication", True)),
+                   {"id_number": ID_NUMBER, "full_name": NAME, "face": b"\xff\xd8jpeg"},
+                   {"DG1": b"dg1 bytes", "SOD": b"sod bytes"}, {"service_code": "A1"})
+
+
+def test_round_trip(station_key: ed25519.Ed25519PrivateKey,
+                    backend_key: x25519.X25519PrivateKey) -> None:
+    signer = RecordSigner("desk-1", station_key, backend_key.public_key())
+    signed = signer.build(reading(), 7)
+    rec = verify(signed.token, station_key.public_key())
+    assert rec == signed.record
+    assert (rec.station_id, rec.seq, rec.profile, rec.protocol, rec.outcome) == (
+        "desk-1", 7, "reception", "PACE", "authentic")
+    assert [c.name for c in rec.checks] == ["passive_authentication", "chip_authentication"]
+    assert len(rec.dg_hashes["DG1"]) == 64
+    assert dict(rec.context) == {"service_code": "A1"}
+    assert rec.record_id[14] == "7"  # UUIDv7
+    citizen = open_sealed(rec, backend_key)
+    assert citizen == {"id_number": ID_NUMBER, "full_name": NAME, "face": b"\xff\xd8jpeg"}
+
+
+def test_dg_hash_is_sha256_of_the_raw_file(station_key: ed25519.Ed25519PrivateKey,
+                                           backend_key: x25519.X25519PrivateKey) -> None:
+    import hashlib
+
+    signed = RecordSigner("desk-1", station_key, backend_key.public_key()).build(reading(), 1)
+    assert signed.record.dg_hashes["SOD"] == hashlib.sha256(b"sod bytes").hexdigest()
+
+
+def test_no_citizen_data_in_clear(station_key: ed25519.Ed25519PrivateKey,
+                                  backend_key: x25519.X25519PrivateKey) -> None:
+    token = RecordSigner("desk-1", station_key, backend_key.public_key()).build(
+        reading(), 1).token
+    payload = b64url_decode(token.split(b".")[1])
+    for secret in (ID_NUMBER.encode(), NAME.encode(), b"jpeg", b"Nguy"):
+        assert secret not in token and secret not in payload
+
+
+def test_joserfc_verifies_the_jws(station_key: ed25519.Ed25519PrivateKey,
+                                  backend_key: x25519.X25519PrivateKey) -> None:
+    from joserfc import jws
+    from joserfc.errors import BadSignatureError
+    from joserfc.jwk import OKPKey
+
+    signed = RecordSigner("desk-1", station_key, backend_key.public_key()).build(reading(), 3)
+    key = OKPKey.import_key(keys.public_pem(station_key.public_key()))
+    with warnings.catch_warnings():
+        # joserfc flags "EdDSA" as superseded by RFC 9864's "Ed25519"; RFC 8037 is what we emit.
+        warnings.simplefilter("ignore")
+        obj = jws.deserialize_compact(signed.token, key, algorithms=["EdDSA"])
+        assert obj.headers()["alg"] == "EdDSA"
+        assert json.loads(obj.payload)["seq"] == 3
+        other = OKPKey.import_key(keys.public_pem(keys.generate_signing_key().public_key()))
+        with pytest.raises(BadSignatureError):
+            jws.deserialize_compact(signed.token, other, algorithms=["EdDSA"])
+
+
+def test_pyhpke_opens_the_sealed_fields(station_key: ed25519.Ed25519PrivateKey,
+                                        backend_key: x25519.X25519PrivateKey) -> None:
+    from pyhpke import AEADId, CipherSuite, KDFId, KEMId, KEMKey
+
+    rec = RecordSigner("desk-1", station_key, backend_key.public_key()).build(
+        reading(), 1).record
+    suite = CipherSuite.new(KEMId.DHKEM_X25519_HKDF_SHA256, KDFId.HKDF_SHA256,
+                            AEADId.AES256_GCM)
+    skr = KEMKey.from_pem(keys.private_pem(backend_key))
+    enc, ct = rec.sealed_ct[:32], rec.sealed_ct[32:]  # RFC 9180: Nenc = 32 for X25519
+    ctx = suite.create_recipient_context(enc, skr, info=seal_info("desk-1", rec.record_id))
+    assert json.loads(ctx.open(ct))["full_name"] == NAME
+
+
+def test_station_cannot_open_its_own_record(station_key: ed25519.Ed25519PrivateKey,
+                                            backend_key: x25519.X25519PrivateKey) -> None:
+    rec = RecordSigner("desk-1", station_key, backend_key.public_key()).build(
+        reading(), 1).record
+    with pytest.raises(RecordError):
+        open_sealed(rec, keys.generate_seal_key())  # any key but the backend's
+
+
+def _tamper(token: bytes, change: dict[str, object]) -> bytes:
+    h, p, s = token.split(b".")
+    body = json.loads(b64url_decode(p))
+    body.update(change)
+    return h + b"." + b64url(json.dumps(body).encode()).encode() + b"." + s
+
+
+@pytest.mark.parametrize("change", [{"seq": 8}, {"station": "desk-2"},
+                                    {"verification": {"outcome": "genuine", "checks": []}}])
+def test_altered_record_is_refused(station_key: ed25519.Ed25519PrivateKey,
+                                   backend_key: x25519.X25519PrivateKey,
+                                   change: dict[str, object]) -> None:
+    token = RecordSigner("desk-1", station_key, backend_key.public_key()).build(
+        reading(), 7).token
+    with pytest.raises(BadSignature):
+        verify(_tamper(token, change), station_key.public_key())
+
+
+def test_alg_none_and_wrong_key_are_refused(station_key: ed25519.Ed25519PrivateKey,
+                                            backend_key: x25519.X25519PrivateKey) -> None:
+    token = RecordSigner("desk-1", station_key, backend_key.public_key()).build(
+        reading(), 7).token
+    _, p, _ = token.split(b".")
+    none = b64url(b'{"alg":"none"}').encode() + b"." + p + b"."
+    with pytest.raises(BadSignature):
+        verify(none, station_key.public_key())
+    with pytest.raises(BadSignature):
+        verify(token, keys.generate_signing_key().public_key())
+
+
+@pytest.mark.parametrize("junk", [b"", b"a.b", b"!!!.???.***", b"e30.e30.e30"])
+def test_junk_is_a_typed_error(station_key: ed25519.Ed25519PrivateKey, junk: bytes) -> None:
+    with pytest.raises(RecordError):
+        verify(junk, station_key.public_key())
+
+
+def test_sealed_blob_cannot_move_to_another_record(
+        station_key: ed25519.Ed25519PrivateKey, backend_key: x25519.X25519PrivateKey) -> None:
+    signer = RecordSigner("desk-1", station_key, backend_key.public_key())
+    a, b = signer.build(reading(), 1).record, signer.build(reading(), 2).record
+    from dataclasses import replace
+
+    with pytest.raises(RecordError):  # HPKE info binds the ciphertext to its record id
+        open_sealed(replace(b, sealed_ct=a.sealed_ct), backend_key)
