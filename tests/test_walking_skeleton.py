@@ -8,16 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from station.drivers.reader.pcsc import PcscReader
 from station import keys
+from station.drivers.reader.pcsc import PcscReader
 from station.ingest import Ingest, Received
 from station.nfc.session import read_plain
 from station.pipeline.outbox import Outbox
 from station.pipeline.publisher import Publisher, wait_until
 from station.pipeline.records import Check, Reading, RecordSigner, SignedRecord
 from station.pipeline.store import OutboxStore
-from station.sim.citizens import skeleton_citizen
-from station.sim.citizens import skeleton_files
+from station.sim.citizens import skeleton_citizen, skeleton_files
 from station.sim.filecard import FileCard
 from station.sim.vpcd import VpcdLink
 from station.testing.mosquitto import MosquittoBroker

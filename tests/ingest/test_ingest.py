@@ -70,7 +70,7 @@ def test_unknown_station(parts: tuple[Ingest, RecordSigner, object, object]) -> 
 
 def test_forged_and_altered(parts: tuple[Ingest, RecordSigner, ed25519.Ed25519PrivateKey,
                                          x25519.X25519PrivateKey]) -> None:
-    ingest, signer, other, bk = parts
+    ingest, signer, _other, bk = parts
     forger = RecordSigner("desk-1", keys.generate_signing_key(), bk.public_key())
     assert ingest.accept(TOPIC, forger.build(reading(), 1).token) is None
     h, p, s = signer.build(reading(), 2).token.split(b".")
@@ -84,7 +84,7 @@ def test_forged_and_altered(parts: tuple[Ingest, RecordSigner, ed25519.Ed25519Pr
 
 def test_record_under_another_stations_topic(
         parts: tuple[Ingest, RecordSigner, ed25519.Ed25519PrivateKey, object]) -> None:
-    ingest, _, other, bk = parts
+    ingest, _, other, _bk = parts
     # desk-2 signs a record claiming to be desk-1's and publishes it under its own topic.
     liar = RecordSigner("desk-1", other, keys.generate_seal_key().public_key())
     assert ingest.accept("stations/desk-2/records", liar.build(reading(), 1).token) is None

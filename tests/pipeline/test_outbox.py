@@ -88,7 +88,7 @@ def test_size_cap_refuses_new_and_keeps_queued(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "o.sqlite3", max_bytes=256 * 1024)
     n = 0
     with pytest.raises(OutboxFull):
-        for n in range(1, 1000):  # noqa: B007
+        for n in range(1, 1000):
             box.add(f"r{n}", n, "t", b"x" * 4096)
     stored = n - 1
     assert stored > 10
