@@ -253,8 +253,8 @@ def render_frame(text: str, distortion: Distortion = Distortion(), seed: int = 0
         c = np.cumsum(np.pad(arr, ((0, 0), (n // 2 + 1, n - n // 2 - 1)), mode="edge"), axis=1)
         img = Image.fromarray(np.clip((c[:, n:] - c[:, :-n]) / n, 0, 255).astype(np.uint8), "L")
     if distortion.noise:
-        arr = np.asarray(img, np.float32) + nrng.normal(0, distortion.noise, size=(fh, fw))
-        img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "L")
+        noisy = np.asarray(img, np.float32) + nrng.normal(0, distortion.noise, size=(fh, fw))
+        img = Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8), "L")
     if distortion.jpeg is not None:
         buf = io.BytesIO()
         img.save(buf, "JPEG", quality=distortion.jpeg)
