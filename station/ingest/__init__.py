@@ -47,6 +47,7 @@ from station.pipeline.records import (
 log = logging.getLogger(__name__)
 
 SHARED_RECORDS = "$share/ingest/stations/+/records"
+SESSION_EXPIRY_S = 24 * 3600
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS received (
@@ -186,8 +187,16 @@ class Ingest:
         return received
 
     def start(self, timeout_s: float = 10.0) -> None:
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        # A persistent session: while this instance is away the broker keeps its subscription
+        # and queues records for it, so stations keep getting "delivered" PUBACKs meaningfully.
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = SESSION_EXPIRY_S
         self._client.connect(self.settings.host, self.settings.port,
-                             keepalive=self.settings.keepalive_s)
+                             keepalive=self.settings.keepalive_s, clean_start=False,
+                             properties=props)
         self._client.loop_start()
         if not self._subscribed.wait(timeout_s):
             raise TimeoutError("ingest did not subscribe in time")

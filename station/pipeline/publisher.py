@@ -16,10 +16,12 @@ announces 20 and paho does not enforce it), refilled after every batch of PUBACK
 half the window to drain stalls on Mosquitto's Nagle). A record is marked acknowledged only on a
 PUBACK whose reason code is a success, in batched commits; a failure reason (e.g. 0x87 Not
 authorized) leaves it pending, raises an alarm and holds publishing back with a growing pause
-rather than spinning. A disconnect returns every in-flight record to pending; paho's in-memory
-queue is never relied upon. Reconnects use exponential backoff with full jitter so a fleet does
-not reconnect in lockstep; the session persists (clean_start false + session expiry) so commands
-sent while the station was away are delivered.
+rather than spinning. 0x10 No matching subscribers counts as not delivered too (unless
+``require_subscriber`` is off): the backend keeps a persistent session, so it only happens when
+nobody at all would get the record. A disconnect returns every in-flight record to pending;
+paho's in-memory queue is never relied upon. Reconnects use exponential backoff with full
+jitter so a fleet does not reconnect in lockstep; the session persists (clean_start false +
+session expiry) so commands sent while the station was away are delivered.
 
 paho's callbacks run on its network thread and only enqueue; all outbox I/O happens on the
 publisher's own thread. Records arrive already signed and sealed: this thread never does crypto.
@@ -47,6 +49,7 @@ AckCallback = Callable[[str, bool], None]
 """on_ack(record_id, ok)"""
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
+_NO_MATCHING_SUBSCRIBERS = 0x10  # MQTT 5 §3.4.2.1: a success code, but nobody received it
 COMMANDS = ("ping", "purge_acked", "reload", "profile")
 
 
@@ -94,6 +97,7 @@ class Publisher:
         health_interval_s: float = 30.0,
         backoff_base_s: float = 0.5,
         backoff_max_s: float = 60.0,
+        require_subscriber: bool = True,
     ) -> None:
         self.outbox = outbox
         self.station_id = station_id
@@ -104,6 +108,7 @@ class Publisher:
         self.health_interval_s = health_interval_s
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
+        self.require_subscriber = require_subscriber
         self._client = make_client(f"station-{station_id}", settings)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
@@ -260,7 +265,11 @@ class Publisher:
             rid = self._inflight.pop(mid, None)
             if rid is None:
                 return  # a retransmission from before a reconnect: its record was re-sent
-            if ok:
+            if ok and code == _NO_MATCHING_SUBSCRIBERS and self.require_subscriber:
+                # The broker took it but nobody will get it (e.g. a broker restarted without
+                # persistence before the backend re-subscribed): not delivered, try again.
+                self._refused(rid, reason, code, alarm=False)
+            elif ok:
                 acked.append(rid)
                 self._refuse_pause = 0.0
             else:
@@ -268,17 +277,20 @@ class Publisher:
         elif kind == "command":
             self._command(value)
 
-    def _refused(self, rid: str, reason: str, code: int) -> None:
+    def _refused(self, rid: str, reason: str, code: int, *, alarm: bool = True) -> None:
         self.outbox.release([rid])
         self._refused_total += 1
-        # Whatever refused this one (ACL, quota, payload) will refuse the next: pause, growing.
-        self._refuse_pause = min(300.0, max(1.0, self._refuse_pause * 2))
+        # Whatever refused this one (ACL, quota, no subscriber) will refuse the next: pause,
+        # growing, instead of spinning on it.
+        first = 1.0 if alarm else 0.2
+        self._refuse_pause = min(300.0 if alarm else 10.0, max(first, self._refuse_pause * 2))
         self._hold_until = time.monotonic() + self._refuse_pause
-        message = f"broker refused a record (reason 0x{code:02X} {reason}); kept, retrying"
-        self.outbox.alarms[:] = [a for a in self.outbox.alarms
-                                 if not a.startswith("broker refused")] + [message]
-        event(log, "mqtt.publish_refused", logging.ERROR, record=rid, reason=reason,
-              code=f"0x{code:02X}", pause_s=self._refuse_pause)
+        if alarm:
+            message = f"broker refused a record (reason 0x{code:02X} {reason}); kept, retrying"
+            self.outbox.alarms[:] = [a for a in self.outbox.alarms
+                                     if not a.startswith("broker refused")] + [message]
+        event(log, "mqtt.publish_refused", logging.ERROR if alarm else logging.WARNING,
+              record=rid, reason=reason, code=f"0x{code:02X}", pause_s=self._refuse_pause)
         if self.on_ack is not None:
             self.on_ack(rid, False)
 

@@ -1,0 +1,186 @@
+"""The pipeline's fault campaign on real Mosquitto: ACL refusal, broker outage, kill -9."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
+
+from station import keys
+from station.ingest import Ingest, Received
+from station.pipeline.outbox import Outbox
+from station.pipeline.publisher import Publisher, wait_until
+from station.pipeline.records import Check, Reading, RecordSigner
+from station.pipeline.store import OutboxStore
+from station.testing.mosquitto import BrokerUnavailable, MosquittoBroker
+
+pytestmark = pytest.mark.mqtt
+
+ID_NUMBER = "079099012345"
+NAME = "Phạm Quốc Dũng"
+
+
+def reading(n: int = 0) -> Reading:
+    return Reading("reception", "PACE", "authentic", (Check("passive_authentication", True),),
+                   {"id_number": ID_NUMBER, "full_name": NAME}, {"DG1": n.to_bytes(4, "big")})
+
+
+@pytest.fixture()
+def own_broker() -> Iterator[MosquittoBroker]:
+    """A broker this test may stop and restart (never the session one)."""
+    b = MosquittoBroker()
+    try:
+        b.start()
+    except BrokerUnavailable as exc:
+        pytest.skip(str(exc))
+    yield b
+    b.close()
+
+
+@pytest.fixture(scope="module")
+def keypair() -> tuple[ed25519.Ed25519PrivateKey, x25519.X25519PrivateKey]:
+    return keys.generate_signing_key(), keys.generate_seal_key()
+
+
+def test_station_cannot_publish_under_another_station(
+        tmp_path: Path, tls_broker: MosquittoBroker,
+        keypair: tuple[ed25519.Ed25519PrivateKey, x25519.X25519PrivateKey]) -> None:
+    sk, bk = keypair
+    received: list[Received] = []
+    ingest = Ingest(tmp_path / "ingest.sqlite3", tls_broker.settings("ingest"),
+                    stations={"desk-a": sk.public_key(), "desk-b": sk.public_key()},
+                    backend_key=bk, on_record=received.append)
+    ingest.start()
+    # desk-a's certificate, but configured (or compromised) to write as desk-b.
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    verdicts: list[bool] = []
+    publisher = Publisher(outbox, "desk-b", tls_broker.settings("desk-a"),
+                          on_ack=lambda rid, ok: verdicts.append(ok))
+    publisher.start()
+    store = OutboxStore(outbox, RecordSigner("desk-b", sk, bk.public_key()), publisher)
+    try:
+        assert publisher.wait_connected(10)
+        store.store_reading(reading())
+        assert wait_until(lambda: verdicts == [False], 10)
+        time.sleep(0.3)
+        assert outbox.counts() == {"pending": 1, "in_flight": 0, "acked": 0}  # kept
+        assert any("0x87" in a for a in outbox.alarms)  # Not authorized
+        assert publisher.stats().refused >= 1
+    finally:
+        publisher.stop()
+        outbox.close()
+    # The same station under its own id goes through, over mTLS.
+    outbox2 = Outbox(tmp_path / "outbox2.sqlite3")
+    publisher2 = Publisher(outbox2, "desk-a", tls_broker.settings("desk-a"))
+    publisher2.start()
+    store2 = OutboxStore(outbox2, RecordSigner("desk-a", sk, bk.public_key()), publisher2)
+    try:
+        store2.store_reading(reading())
+        assert wait_until(lambda: outbox2.counts()["acked"] == 1, 10)
+        assert wait_until(lambda: len(received) == 1, 10)
+    finally:
+        store2.close()
+        ingest.stop()
+    assert received[0].record.station_id == "desk-a"
+    assert not verdicts[1:]  # nothing of desk-b's ever got through
+
+
+def test_broker_outage_loses_nothing_and_drains_in_order(
+        tmp_path: Path, own_broker: MosquittoBroker,
+        keypair: tuple[ed25519.Ed25519PrivateKey, x25519.X25519PrivateKey]) -> None:
+    sk, bk = keypair
+    ingest = Ingest(tmp_path / "ingest.sqlite3", own_broker.settings(),
+                    stations={"desk-o": sk.public_key()}, backend_key=bk)
+    ingest.start()
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    publisher = Publisher(outbox, "desk-o", own_broker.settings(), backoff_base_s=0.2,
+                          backoff_max_s=1.0)
+    publisher.start()
+    store = OutboxStore(outbox, RecordSigner("desk-o", sk, bk.public_key()), publisher)
+    try:
+        assert publisher.wait_connected(10)
+        for n in range(10):
+            store.store_reading(reading(n))
+        assert wait_until(lambda: ingest.count() == 10, 10)
+        own_broker.stop()
+        for n in range(10, 40):  # taps while the broker is down: stored, not lost
+            store.store_reading(reading(n))
+            time.sleep(0.01)
+        assert outbox.counts()["acked"] == 10
+        assert outbox.counts()["pending"] + outbox.counts()["in_flight"] == 30
+        own_broker.start()
+        assert wait_until(lambda: ingest.count() == 40, 30), outbox.counts()
+        assert wait_until(lambda: outbox.counts()["acked"] == 40, 10)
+    finally:
+        store.close()
+        ingest.stop()
+    assert ingest.sequences("desk-o") == list(range(1, 41))  # every record, once, in order
+
+
+def test_kill_9_at_random_moments_delivers_every_committed_record_once(
+        tmp_path: Path, own_broker: MosquittoBroker,
+        keypair: tuple[ed25519.Ed25519PrivateKey, x25519.X25519PrivateKey]) -> None:
+    sk, bk = keypair
+    keys.save_private_key(sk, tmp_path / "signing.pem")
+    keys.save_public(keys.public_pem(bk.public_key()), tmp_path / "backend-seal.pub.pem")
+    ingest = Ingest(tmp_path / "ingest.sqlite3", own_broker.settings(),
+                    stations={"desk-k": sk.public_key()}, backend_key=bk)
+    ingest.start()
+    script = Path(__file__).with_name("station_proc.py")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    rng = random.Random(20261123)
+    committed: set[int] = set()
+    runs = 20
+    try:
+        for _ in range(runs):
+            proc = subprocess.Popen([sys.executable, str(script), str(tmp_path),
+                                     str(own_broker.port)], stdout=subprocess.PIPE, env=env,
+                                    text=True)
+            assert proc.stdout is not None
+            # Kill after a random number of commits (so the kill lands mid-stream), at a random
+            # extra delay (between commits, mid-commit, mid-publish).
+            target = rng.randint(1, 60)
+            got = 0
+            for line in proc.stdout:
+                if line.startswith("committed "):
+                    committed.add(int(line.split()[1]))
+                    got += 1
+                    if got >= target:
+                        break
+            time.sleep(rng.random() * 0.02)
+            proc.send_signal(signal.SIGKILL)
+            for line in proc.stdout:  # what it printed before dying was committed
+                if line.startswith("committed "):
+                    committed.add(int(line.split()[1]))
+            proc.wait(timeout=10)
+            assert proc.returncode == -signal.SIGKILL
+        # A last, clean run delivers whatever is left.
+        done = subprocess.run([sys.executable, str(script), str(tmp_path),
+                               str(own_broker.port), "1"], capture_output=True, text=True,
+                              env=env, timeout=60, check=False)
+        assert "drained" in done.stdout, done.stderr[-2000:]
+        committed.update(int(x.split()[1]) for x in done.stdout.splitlines()
+                         if x.startswith("committed "))
+        box = Outbox(tmp_path / "outbox.sqlite3")
+        last = box.status().last_seq
+        counts = box.counts()
+        box.close()
+        assert counts["pending"] == counts["in_flight"] == 0
+        assert wait_until(lambda: ingest.count() == last, 10)
+    finally:
+        ingest.stop()
+    seqs = ingest.sequences("desk-k")
+    assert sorted(seqs) == list(range(1, last + 1))  # every stored record, exactly once
+    assert committed <= set(seqs)
+    assert len(committed) > runs
+    # No plaintext citizen data anywhere in the outbox files.
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("outbox.sqlite3*"))
+    assert b"0790990" not in raw and "Phạm Quốc Dũng".encode() not in raw
