@@ -29,6 +29,7 @@ publisher's own thread. Records arrive already signed and sealed: this thread ne
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import queue
@@ -41,7 +42,7 @@ from typing import Any
 
 from station.log import event
 from station.pipeline.mqtt import BrokerSettings, make_client
-from station.pipeline.outbox import Outbox
+from station.pipeline.outbox import Outbox, Pending
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ class Publisher:
         settings: BrokerSettings,
         *,
         window: int = 100,
+        prefetch: int = 500,
         on_ack: AckCallback | None = None,
         on_command: CommandHandler | None = None,
         health_interval_s: float = 30.0,
@@ -103,6 +105,7 @@ class Publisher:
         self.station_id = station_id
         self.settings = settings
         self.window = window
+        self.prefetch = prefetch
         self.on_ack = on_ack
         self.on_command = on_command
         self.health_interval_s = health_interval_s
@@ -119,6 +122,9 @@ class Publisher:
                               retain=True)
         self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._inflight: dict[int, str] = {}
+        self._ready: collections.deque[Pending] = collections.deque()
+        """Claimed ahead of the window (in_flight in SQLite, not yet published): one claim
+        transaction per ``prefetch`` records instead of one per refill."""
         self._connected = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -202,8 +208,9 @@ class Publisher:
                 time.sleep(0.01)
         self._client.disconnect()
         self._client.loop_stop()
-        released = list(self._inflight.values())
+        released = [*self._inflight.values(), *(p.id for p in self._ready)]
         self._inflight.clear()
+        self._ready.clear()
         self.outbox.release(released)
 
     def wait_connected(self, timeout_s: float) -> bool:
@@ -256,8 +263,9 @@ class Publisher:
             event(log, "mqtt.connected", window=self._receive_max)
         elif kind == "disconnected":
             self._connected.clear()
-            released = list(self._inflight.values())
+            released = [*self._inflight.values(), *(p.id for p in self._ready)]
             self._inflight.clear()
+            self._ready.clear()
             self.outbox.release(released)
             event(log, "mqtt.disconnected", logging.WARNING, reason=value, released=len(released))
         elif kind == "puback":
@@ -278,7 +286,9 @@ class Publisher:
             self._command(value)
 
     def _refused(self, rid: str, reason: str, code: int, *, alarm: bool = True) -> None:
-        self.outbox.release([rid])
+        # The claimed-ahead ones go back too, so the retry keeps sequence order.
+        self.outbox.release([rid, *(p.id for p in self._ready)])
+        self._ready.clear()
         self._refused_total += 1
         # Whatever refused this one (ACL, quota, no subscriber) will refuse the next: pause,
         # growing, instead of spinning on it.
@@ -300,13 +310,17 @@ class Publisher:
         room = self._receive_max - len(self._inflight)
         if room <= 0:
             return
-        items = self.outbox.claim(room)
-        for n, item in enumerate(items):
+        if len(self._ready) < room:
+            self._ready.extend(self.outbox.claim(max(room, self.prefetch) - len(self._ready)))
+        while room > 0 and self._ready:
+            item = self._ready.popleft()
             info = self._client.publish(item.topic, item.payload, qos=1)
             if info.rc != 0:  # not connected: paho would queue it in RAM; SQLite keeps it
-                self.outbox.release([i.id for i in items[n:]])
+                self.outbox.release([item.id, *(p.id for p in self._ready)])
+                self._ready.clear()
                 return
             self._inflight[info.mid] = item.id
+            room -= 1
 
     def _publish_health(self) -> None:
         self.outbox.check_ttl()
