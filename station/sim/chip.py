@@ -208,6 +208,7 @@ class CccdChip:
         self._bac_challenge: bytes | None = None
         self._ca_oid: str | None = None
         self._pending_keys: SessionKeys | None = None
+        self._room = 256
 
     def process(self, apdu: bytes) -> bytes:
         self.apdus += 1
@@ -235,19 +236,22 @@ class CccdChip:
             return _sw(SW_WRONG_LENGTH)
         if (cmd.extended or len(raw) > 261) and not self.options.extended_length:
             return _sw(SW_WRONG_LENGTH)
+        # The response data an answer may carry: Ne of a short or an extended APDU.
+        ne = 65536 if cmd.extended or len(raw) > 261 else 256
         if cmd.cla & 0x0C:
             if self.keys is None:
                 return _sw(SW_CONDITIONS)  # secure messaging before any session
-            return self._protected(raw)
+            return self._protected(raw, ne)
         if self.keys is not None:
             # A plain command ends the secure session (ICAO 9303-11 §9.8.5); the command itself
             # is then handled in the unauthenticated state.
             event(log, "sim.sm_aborted", reason="plain command")
             self._reset_session()
+        self._room = ne
         data, sw = self._dispatch(cmd)
         return data + _sw(sw)
 
-    def _protected(self, raw: bytes) -> bytes:
+    def _protected(self, raw: bytes, ne: int) -> bytes:
         keys = self.keys
         assert keys is not None
         self.ssc += 1
@@ -257,6 +261,7 @@ class CccdChip:
             event(log, "sim.sm_aborted", reason="bad protected command")
             self._reset_session()
             return _sw(SW_SM_INCORRECT)
+        self._room = _plain_room(keys, ne, odd=bool(cmd.ins & 1))
         data, sw = self._dispatch(cmd)
         # CA answers under the old keys, then switches (§6.2): the dispatcher left the new keys
         # in _pending_keys.
@@ -351,10 +356,16 @@ class CccdChip:
             le = min(le, self.options.max_read)
         if offset > len(content):
             return b"", SW_WRONG_P1P2
-        data = content[offset : offset + le]
+        # A real chip never answers more than its response APDU carries: with secure messaging
+        # in a short APDU that is 223 plaintext bytes (AES) or 231 (3DES), whatever Le said.
+        room = self._room
         if cmd.ins == 0xB1:
-            data = tlv.encode(0x53, data)
-        return data, SW_OK
+            # DO'53' { data }: its tag and length take part of the room.
+            n = min(le, room - 2)
+            while n > 0 and len(tlv.encode(0x53, bytes(n))) > room:
+                n -= 1
+            return tlv.encode(0x53, content[offset : offset + n]), SW_OK
+        return content[offset : offset + min(le, room)], SW_OK
 
     # --- PACE ------------------------------------------------------------------------------
 
@@ -411,6 +422,11 @@ class CccdChip:
         if pace is None:
             return b"", SW_CONDITIONS
         last = not cmd.cla & 0x10
+        if last != (pace.step == 3):
+            # Steps 1-3 are chained (CLA 10), the token step ends the chain (CLA 00):
+            # ISO 7816-4 §5.1.1.1 as ICAO 9303-11 §4.4.4 uses it.
+            self._pace = None
+            return b"", SW_CONDITIONS
         try:
             return self._pace_step(pace, inner, last)
         except ProtocolError:
@@ -569,6 +585,19 @@ def iso9796_2_sign(key: rsa.RSAPrivateKey, challenge: bytes,
     numbers = key.private_numbers()
     sig = pow(int.from_bytes(rep, "big"), numbers.d, numbers.public_numbers.n)
     return sig.to_bytes(k, "big")
+
+
+def _plain_room(keys: SessionKeys, ne: int, *, odd: bool) -> int:
+    """The most plaintext bytes whose protected answer (DO'87'/'85' ‖ DO'99' ‖ DO'8E') fits
+    ``ne`` bytes of response data."""
+    def size(n: int) -> int:
+        value = (n // keys.block + 1) * keys.block + (0 if odd else 1)
+        return 1 + len(tlv.encode_length(value)) + value + 4 + 10
+
+    n = ne
+    while n > 0 and size(n) > ne:
+        n -= 1
+    return n
 
 
 def _sw(sw: int) -> bytes:
