@@ -26,5 +26,10 @@ pytest:
 bench: bootstrap
 	$(PY) -m station bench all --json bench.json
 
+# The full fault/fuzz campaign (tests/reliability with RELIABILITY_FULL=1) and its summary:
+# runs, faults injected, records committed/delivered, lost, duplicates, crashes (all must be 0).
+reliability: bootstrap
+	$(PY) -m station.testing.reliability --json reliability.json
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache bench.json
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache bench.json reliability.json

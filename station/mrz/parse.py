@@ -244,7 +244,9 @@ class _Parser:
 
     def composite_ok(self, composite_cd: str) -> bool:
         text = "".join("".join(self.lines[line][a:b]) for line, a, b in _COMPOSITE[self.fmt])
-        return check_digit(text) == composite_cd
+        # OCR noise outside the MRZ alphabet (e.g. '|' in the optional data) that repair left
+        # in place cannot pass a check digit; check_digit() itself would raise ValueError.
+        return _valid(text) and check_digit(text) == composite_cd
 
     def parse(self) -> Mrz:
         issuer = self.letters("issuer")

@@ -1,0 +1,12 @@
+"""Fixtures of the reliability campaign: the tally every scenario reports its counts to."""
+
+from __future__ import annotations
+
+import pytest
+
+from station.testing.reliability import Tally
+
+
+@pytest.fixture(scope="session")
+def tally() -> Tally:
+    return Tally()
