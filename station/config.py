@@ -53,8 +53,14 @@ class CameraSection:
     width: int = 1280
     height: int = 720
     fps: int = 30
+    exposure_us: int = 4000
+    """Fixed exposure against motion blur of a hand-held card; 0 = automatic."""
+    autofocus: bool = True
+    """Continuous autofocus where the camera has it."""
 
     def validate(self, key: str) -> None:
+        if not 0 <= self.exposure_us <= 1_000_000:
+            raise ConfigError(f"{key}.exposure_us", "must be between 0 and 1000000")
         if self.source == "replay" and not self.path:
             raise ConfigError(f"{key}.path", "required when source = 'replay'")
         if not (1 <= self.fps <= 120):

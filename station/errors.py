@@ -102,6 +102,10 @@ class MrzError(StationError):
         super().__init__(f"MRZ {field}: {problem}")
 
 
+class CameraError(StationError):
+    """The camera cannot be opened, or stopped delivering frames (names the device or file)."""
+
+
 class StoreError(StationError):
     """The outbox cannot store (disk full, size cap, corrupt database)."""
 
