@@ -11,7 +11,6 @@ unless asked for binary output.
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import random
 from collections.abc import Sequence
@@ -22,7 +21,6 @@ import segno
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFilter
 
-from station.qr import cccd
 
 FRAME = (1280, 720)
 CARD = (856, 540)
@@ -35,39 +33,15 @@ DISTORTIONS = ("clean", "blur", "motion", "perspective", "rotation", "low_contra
 """The variants a labelled set covers: each alone on a mildly tilted card, plus mixes."""
 
 
-# --- synthetic payloads ---------------------------------------------------------------------
-
-_SURNAMES = ("Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng",
-             "Bùi", "Đỗ", "Hồ", "Ngô", "Dương", "Lý")
-_MIDDLE = ("Văn", "Thị", "Hữu", "Đức", "Ngọc", "Minh", "Thanh", "Quốc", "Thùy", "Xuân", "")
-_GIVEN = ("An", "Bình", "Châu", "Dũng", "Giang", "Hà", "Hương", "Khánh", "Linh", "Lộc", "Mỹ",
-          "Nguyệt", "Phúc", "Quỳnh", "Sơn", "Thảo", "Trường", "Uyên", "Việt", "Yến")
-_STREETS = ("Nguyễn Trãi", "Lê Lợi", "Trần Hưng Đạo", "Hai Bà Trưng", "Điện Biên Phủ",
-            "Phạm Ngũ Lão", "Lý Thường Kiệt", "Quang Trung", "Nguyễn Thị Minh Khai")
-_WARDS = ("Phường Bến Nghé", "Phường Láng Thượng", "Xã Đông Hưng", "Phường Hòa Khánh Bắc",
-          "Thị trấn Phố Lu", "Xã Ea Tu", "Phường Vĩnh Ninh")
-_DISTRICTS = ("Quận 1", "Quận Đống Đa", "Huyện Củ Chi", "Quận Liên Chiểu", "Huyện Bảo Thắng",
-              "Thành phố Buôn Ma Thuột", "Thành phố Huế")
+# --- payloads ------------------------------------------------------------------------------
 
 
-def synthetic_payload(seed: int, *, today: dt.date = dt.date(2025, 6, 1)) -> cccd.CccdPayload:
-    """A valid, invented CCCD payload of realistic length (names with diacritics, a long
-    address, sometimes an old CMND). Never a real person."""
-    rng = random.Random(seed)
-    sex: cccd.Sex = rng.choice(("Nam", "Nữ"))
-    birth = dt.date(1940, 1, 1) + dt.timedelta(days=rng.randrange(365 * 66))
-    issued = max(birth + dt.timedelta(days=365 * 14),
-                 dt.date(2021, 1, 1) + dt.timedelta(days=rng.randrange(1500)))
-    issued = min(issued, today)
-    code = rng.choice(sorted(cccd.PROVINCE_CODES))
-    id_number = (f"{code}{cccd.century_sex_digit(birth.year, sex)}{birth.year % 100:02d}"
-                 f"{rng.randrange(10**6):06d}")
-    middle = rng.choice(_MIDDLE) or ("Thị" if sex == "Nữ" else "Văn")
-    name = " ".join((rng.choice(_SURNAMES), middle, *rng.sample(_GIVEN, rng.choice((1, 1, 2)))))
-    address = (f"Số {rng.randint(1, 300)} {rng.choice(_STREETS)}, {rng.choice(_WARDS)}, "
-               f"{rng.choice(_DISTRICTS)}, {cccd.PROVINCE_CODES[code]}")
-    old_id = f"{rng.randrange(10**9):09d}" if rng.random() < 0.6 else ""
-    return cccd.CccdPayload(id_number, old_id, name, birth, sex, address, issued)
+def synthetic_payload(seed: int) -> str:
+    """The QR text of synthetic citizen ``seed`` (``station.sim.citizens``): realistic
+    Vietnamese names and addresses, never a real person."""
+    from station.sim.citizens import generate
+
+    return generate(seed).qr_text()
 
 
 # --- rendering ------------------------------------------------------------------------------

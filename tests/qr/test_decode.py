@@ -1,0 +1,90 @@
+"""Decoding generated card photographs with each engine; exact UTF-8 bytes or nothing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from station.errors import QrFormatError
+from station.qr import cccd
+from station.qr.decode import Decoded, GuideBox, QrDecoder, locate
+from station.sim import qrimage
+
+PAYLOAD = qrimage.synthetic_payload(3)
+
+
+@pytest.fixture(scope="module")
+def images() -> dict[str, np.ndarray]:
+    return {d: qrimage.render(PAYLOAD, d, seed=3) for d in ("clean", "noise", "small", "blur")}
+
+
+def test_the_synthetic_payload_is_a_valid_vietnamese_cccd_payload() -> None:
+    assert cccd.parse(PAYLOAD).format() == PAYLOAD
+    assert not PAYLOAD.isascii()  # diacritics: the UTF-8 path is exercised
+
+
+@pytest.mark.parametrize("engine", ["zxing", "zxing-default", "zbar"])
+def test_clean_photo_decodes_to_the_exact_bytes(engine: str,
+                                                images: dict[str, np.ndarray]) -> None:
+    found = QrDecoder(engine).decode(images["clean"])  # type: ignore[arg-type]
+    assert found is not None
+    assert found.data == PAYLOAD.encode("utf-8")
+    assert found.text() == PAYLOAD
+
+
+def test_our_passes_recover_what_the_library_defaults_miss(
+        images: dict[str, np.ndarray]) -> None:
+    ours, default = QrDecoder("zxing"), QrDecoder("zxing-default")
+    assert default.decode(images["small"]) is None
+    found = ours.decode(images["small"])
+    assert found is not None and found.data == PAYLOAD.encode()
+    assert found.attempt.startswith("patch")
+    noisy = ours.decode(images["noise"])
+    assert noisy is not None and noisy.data == PAYLOAD.encode()
+
+
+def test_strided_view_is_accepted_without_copy(images: dict[str, np.ndarray]) -> None:
+    # Like picamera2's YUV420 buffer: Y rows followed by chroma, wider stride than width.
+    h, w = images["clean"].shape
+    buffer = np.zeros((h * 3 // 2, w + 64), np.uint8)
+    buffer[:h, :w] = images["clean"]
+    y = buffer[:h, :w]
+    assert not y.flags["C_CONTIGUOUS"]
+    found = QrDecoder("zxing").decode(y)
+    assert found is not None and found.data == PAYLOAD.encode()
+
+
+@pytest.mark.parametrize("engine", ["zxing", "zbar"])
+def test_no_qr_gives_none(engine: str) -> None:
+    rng = np.random.default_rng(1)
+    assert QrDecoder(engine).decode(np.full((720, 1280), 128, np.uint8)) is None  # type: ignore[arg-type]
+    noise = rng.integers(0, 256, (720, 1280), dtype=np.uint8)
+    assert QrDecoder(engine).decode(noise) is None  # type: ignore[arg-type]
+
+
+def test_bad_input_is_refused() -> None:
+    with pytest.raises(ValueError):
+        QrDecoder("zxing").decode(np.zeros((10, 10, 3), np.uint8))
+    with pytest.raises(ValueError):
+        QrDecoder("nope")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        GuideBox(0.5, 0, 0.4, 1)
+
+
+def test_non_utf8_bytes_are_a_typed_error_without_the_data() -> None:
+    d = Decoded(b"\xff\xfe001099012345", "zxing", "guide", 1.0)
+    with pytest.raises(QrFormatError) as e:
+        d.text()
+    assert e.value.field == "payload" and "001099" not in str(e.value)
+    assert "001099" not in repr(d)
+
+
+def test_locate_finds_the_qr_patch(images: dict[str, np.ndarray]) -> None:
+    box = GuideBox().crop(images["clean"])
+    where = locate(box)
+    assert where is not None
+    top, bottom, left, right = where
+    patch = box[top:bottom, left:right]
+    assert patch.size < box.size / 4
+    assert QrDecoder("zxing-default").decode(np.ascontiguousarray(patch)) is not None
+    assert locate(np.full((400, 400), 200, np.uint8)) is None

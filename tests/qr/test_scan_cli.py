@@ -1,0 +1,96 @@
+"""`station scan` on image files and a replayed camera; `station bench qr` on a tiny set."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from station import cli
+from station.bench import qr as bench_qr
+from station.sim import qrimage
+
+A = qrimage.synthetic_payload(4)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("scan")
+    out = {"good": root / "good.png", "bad": root / "bad.png", "noqr": root / "noqr.png",
+           "notcccd": root / "notcccd.png"}
+    Image.fromarray(qrimage.render(A, "clean", seed=4)).save(out["good"])
+    out["bad"].write_bytes(b"not a png")
+    Image.new("L", (640, 360), 128).save(out["noqr"])
+    Image.fromarray(qrimage.render("https://example.invalid/x", "clean", seed=4)).save(
+        out["notcccd"])
+    return out
+
+
+def test_scan_json_one_object_per_image(files: dict[str, Path],
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["scan", "--json", str(files["good"])]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    r = json.loads(line)
+    assert set(r) == {"path", "ok", "raw", "cccd", "error", "ms"}
+    assert r["ok"] is True and r["raw"] == A and r["error"] is None and r["ms"] > 0
+    assert r["cccd"]["id_number"] == A[:12]
+
+
+def test_scan_exit_1_unless_every_image_decodes(files: dict[str, Path],
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    paths = [str(files[k]) for k in ("good", "bad", "noqr", "notcccd")]
+    assert cli.main(["scan", "--json", *paths]) == 1
+    results = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["ok"] for r in results] == [True, False, False, False]
+    assert "not a readable image" in results[1]["error"]
+    assert results[2]["error"] == "no QR code found" and results[2]["raw"] is None
+    assert results[3]["raw"] == "https://example.invalid/x"
+    assert results[3]["cccd"] is None and "QrFormatError" in results[3]["error"]
+
+
+def test_scan_with_zbar_engine(files: dict[str, Path],
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["scan", "--json", "--engine", "zbar", str(files["good"])]) == 0
+    assert json.loads(capsys.readouterr().out)["raw"] == A
+
+
+def test_scan_replay_prints_one_event_per_card(files: dict[str, Path], tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    for i in range(3):
+        (tmp_path / f"{i}.png").write_bytes(files["good"].read_bytes())
+    assert cli.main(["scan", "--json", "--replay", str(tmp_path), "--fps", "0"]) == 0
+    out = capsys.readouterr()
+    (line,) = out.out.splitlines()
+    assert json.loads(line)["raw"] == A
+    assert "3 frames" in out.err
+
+
+def test_scan_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["scan"]) == 2
+    assert cli.main(["scan", "--replay", "x", "a.png"]) == 2
+
+
+def test_bench_qr_reports_all_three_engines_in_one_run() -> None:
+    result = bench_qr.run(argparse.Namespace(count=1, seed=1), lambda msg: None)
+    assert [r[0] for r in result.rows] == ["ours", "zxing-cpp default", "pyzbar"]
+    assert all(r[1] == 11 for r in result.rows)
+    for key in ("wrong_decodes", "p95_vs_pyzbar", "success_gain_pp"):
+        assert key in result.figures
+    assert result.figures["wrong_decodes"] == 0
+
+
+def test_sim_qr_writes_a_labelled_set_that_scan_decodes(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["sim", "qr", "--out", str(tmp_path), "--count", "2",
+                     "--distortion", "clean"]) == 0
+    labels = [json.loads(line) for line in
+              (tmp_path / "labels.jsonl").read_text("utf-8").splitlines()]
+    assert [lab["seed"] for lab in labels] == [1, 2]
+    capsys.readouterr()
+    assert cli.main(["scan", "--json", *(str(tmp_path / lab["file"]) for lab in labels)]) == 0
+    raws = [json.loads(line)["raw"] for line in capsys.readouterr().out.splitlines()]
+    assert raws == [lab["payload"] for lab in labels]
+    assert cli.main(["sim", "qr", "--out", str(tmp_path), "--distortion", "nope"]) == 2
