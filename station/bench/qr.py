@@ -14,9 +14,11 @@ import time
 import numpy as np
 
 from station.bench import BenchResult, Goal, Progress
+from station.qr.decode import Engine
 
 DESCRIPTION = "QR decoding: success, wrong decodes, p50/p95 ms vs zxing-cpp defaults and pyzbar"
-ENGINES = (("ours", "zxing"), ("zxing-cpp default", "zxing-default"), ("pyzbar", "zbar"))
+ENGINES: tuple[tuple[str, Engine], ...] = (
+    ("ours", "zxing"), ("zxing-cpp default", "zxing-default"), ("pyzbar", "zbar"))
 FRAME_BUDGET_MS = 0.7 * 1000 / 30
 """70 % of a 30 fps frame interval (the target holds on a Raspberry Pi 4)."""
 

@@ -21,7 +21,6 @@ import segno
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFilter
 
-
 FRAME = (1280, 720)
 CARD = (856, 540)
 """ID-1 card (85.6 × 54 mm) at 10 px/mm."""

@@ -74,7 +74,7 @@ def test_debouncer_by_payload_with_a_fake_clock() -> None:
 
 
 def test_events_for_invalid_payloads_carry_typed_errors() -> None:
-    bad = qr_event("hello|world".encode())
+    bad = qr_event(b"hello|world")
     assert bad.payload is None and bad.error is not None and bad.error.field == "payload"
     assert qr_event(b"\xff\xfe").raw is None
     ok = qr_event(A.encode())
