@@ -1,0 +1,40 @@
+"""Why a check failed, as a short machine-readable reason code plus a detail for people.
+
+Details name algorithms, curves, certificate serials and file names — never citizen data.
+"""
+
+from __future__ import annotations
+
+from station.errors import VerificationFailed
+
+# Reason codes (stable: they go into records and the JSON of `station read --trust`).
+MALFORMED_SOD = "malformed-sod"
+MALFORMED_CERTIFICATE = "malformed-certificate"
+UNSUPPORTED_ALGORITHM = "unsupported-algorithm"
+UNKNOWN_CURVE = "unknown-curve"
+CONTENT_TYPE_MISMATCH = "content-type-mismatch"
+MESSAGE_DIGEST_MISMATCH = "message-digest-mismatch"
+BAD_SIGNATURE = "bad-signature"
+DSC_NOT_FOUND = "dsc-not-found"
+UNTRUSTED_CSCA = "untrusted-csca"
+BAD_CERTIFICATE_SIGNATURE = "bad-certificate-signature"
+EXPIRED = "expired"
+NOT_YET_VALID = "not-yet-valid"
+KEY_USAGE = "key-usage"
+REVOKED = "revoked"
+DG_HASH_MISMATCH = "dg-hash-mismatch"
+DG_NOT_IN_SOD = "dg-not-in-sod"
+NO_TRUST_STORE = "no-trust-store"
+NOT_PERFORMED = "not-performed"
+CA_FAILED = "chip-authentication-failed"
+AA_FAILED = "active-authentication-failed"
+DG_NOT_VERIFIED = "dg-not-verified"
+
+
+class TrustError(VerificationFailed):
+    """A verification step failed; ``reason`` is one of the codes above."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{reason}: {detail}" if detail else reason)

@@ -1,0 +1,195 @@
+"""Passive authentication (ICAO 9303-11 §5.1): is the data on the chip what the issuer signed?
+
+Steps, each recorded as a :class:`Check`:
+
+1. ``sod``: EF.SOD is tag 77 around CMS SignedData over an LDSSecurityObject (v0/v1);
+2. ``dsc``: the Document Signer certificate, from the SOD or the store;
+3. ``sod-signature``: content-type and message-digest attributes, signature by the DSC;
+4. ``dsc-issuer``: a CSCA in the store verifies the DSC's signature (signatures and key
+   identifiers, never names alone); the CSCA is a CA for certificate signing;
+5. ``dsc-validity`` and ``dsc-key-usage`` (digitalSignature);
+6. ``dsc-revocation``: not on a CRL of that CSCA;
+7. ``dg-hashes``: every data group read hashes to the SOD's value.
+
+Without a store, steps 4–6 are "not performed" and the hash comparison still runs (a mismatch
+is evidence against the card either way).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from station.nfc import tlv
+from station.trust import errors as E
+from station.trust.asn1 import OID_LDS_SECURITY_OBJECT, LdsSecurityObject
+from station.trust.certs import Certificate
+from station.trust.errors import TrustError
+from station.trust.signature import digest, hash_name
+from station.trust.signeddata import find_signer, open_signed_data, verify_signer
+from station.trust.store import TrustStore
+from station.trust.verification import Check
+
+MAX_SOD_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class LdsSecurity:
+    hash_algorithm: str
+    dg_hashes: dict[int, bytes]
+    version: int
+
+
+@dataclass(frozen=True)
+class PaResult:
+    checks: tuple[Check, ...]
+    verified_data_groups: frozenset[int]
+    dsc: Certificate | None = None
+
+
+def parse_lds_security_object(der: bytes) -> LdsSecurity:
+    try:
+        lso = LdsSecurityObject.load(der, strict=True)
+        version = lso["version"].native
+        if version not in (0, 1):
+            raise TrustError(E.MALFORMED_SOD, f"LDSSecurityObject version {version}")
+        h = hash_name(lso["hash_algorithm"])
+        size = len(digest(h, b""))
+        hashes: dict[int, bytes] = {}
+        for item in lso["data_group_hash_values"]:
+            number = item["data_group_number"].native
+            value = item["data_group_hash_value"].native
+            if not isinstance(number, int) or not 1 <= number <= 16:
+                raise TrustError(E.MALFORMED_SOD, f"data group number {number}")
+            if number in hashes:
+                raise TrustError(E.MALFORMED_SOD, f"DG{number} is listed twice")
+            if not isinstance(value, bytes) or len(value) != size:
+                raise TrustError(E.MALFORMED_SOD, f"DG{number} hash is not a {h} value")
+            hashes[number] = value
+        return LdsSecurity(h, hashes, version)
+    except TrustError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+        raise TrustError(E.MALFORMED_SOD, f"LDSSecurityObject is malformed "
+                                          f"({type(exc).__name__})") from None
+
+
+def _dg_number(name: str) -> int | None:
+    if name.startswith("DG") and name[2:].isdigit():
+        n = int(name[2:])
+        return n if 1 <= n <= 16 else None
+    return None
+
+
+def passive_authentication(files: Mapping[str, bytes], store: TrustStore | None,
+                           now: dt.datetime) -> PaResult:
+    checks: list[Check] = []
+
+    def fail(name: str, exc: TrustError) -> PaResult:
+        checks.append(Check(name, False, exc.reason, exc.detail))
+        return PaResult(tuple(checks), frozenset())
+
+    raw = files.get("SOD")
+    if raw is None:
+        return fail("sod", TrustError(E.MALFORMED_SOD, "EF.SOD was not read"))
+    try:
+        if len(raw) > MAX_SOD_BYTES:
+            raise TrustError(E.MALFORMED_SOD, f"EF.SOD of {len(raw)} bytes is absurd")
+        try:
+            outer = tlv.decode(raw, trailing=True)
+        except Exception:
+            raise TrustError(E.MALFORMED_SOD, "EF.SOD is not a BER-TLV object") from None
+        if outer.tag != 0x77:
+            raise TrustError(E.MALFORMED_SOD, "EF.SOD does not start with tag 77")
+        sd = open_signed_data(outer.value, OID_LDS_SECURITY_OBJECT)
+        lso = parse_lds_security_object(sd.content)
+    except TrustError as exc:
+        return fail("sod", exc)
+    checks.append(Check("sod", True, None, f"LDS security object v{lso.version}, "
+                                           f"{lso.hash_algorithm}, "
+                                           f"{len(lso.dg_hashes)} data groups"))
+
+    # Data-group hashes first: they need no trust anchor.
+    matched: set[int] = set()
+    mismatch: TrustError | None = None
+    for name in sorted(files):
+        number = _dg_number(name)
+        if number is None:
+            continue
+        expected = lso.dg_hashes.get(number)
+        if expected is None:
+            mismatch = mismatch or TrustError(E.DG_NOT_IN_SOD, f"DG{number} is not in EF.SOD")
+        elif digest(lso.hash_algorithm, files[name]) != expected:
+            mismatch = mismatch or TrustError(E.DG_HASH_MISMATCH,
+                                              f"DG{number} does not match its hash in EF.SOD")
+        else:
+            matched.add(number)
+    dg_check = (Check("dg-hashes", False, mismatch.reason, mismatch.detail) if mismatch
+                else Check("dg-hashes", True, None,
+                           "DG" + ", DG".join(str(n) for n in sorted(matched))
+                           if matched else "no data groups read"))
+
+    pool = store.dscs if store is not None else ()
+    try:
+        dsc, where = find_signer(sd, pool)
+    except TrustError as exc:
+        checks.append(dg_check)
+        return fail("dsc", exc)
+    checks.append(Check("dsc", True, None, f"serial {dsc.serial:X} from the "
+                                           f"{'SOD' if where == 'sod' else 'store'}, "
+                                           f"{dsc.key.description}"))
+    try:
+        algorithm = verify_signer(sd, dsc)
+    except TrustError as exc:
+        checks.append(dg_check)
+        return fail("sod-signature", exc)
+    checks.append(Check("sod-signature", True, None, algorithm))
+
+    if store is None:
+        for name in ("dsc-issuer", "dsc-validity", "dsc-key-usage", "dsc-revocation"):
+            checks.append(Check(name, None, E.NO_TRUST_STORE))
+        checks.append(dg_check)
+        return PaResult(tuple(checks), frozenset(), dsc)
+
+    ok = True
+    try:
+        csca, cert_alg = store.issuer_of(dsc)
+        if not csca.is_ca or (csca.key_usage and "key_cert_sign" not in csca.key_usage):
+            raise TrustError(E.KEY_USAGE, "the issuing certificate is not a CSCA for "
+                                          "certificate signing")
+        # The CSCA had to be valid when it issued the DSC (ICAO 9303-12 §5).
+        csca.valid_at(dsc.not_before)
+        checks.append(Check("dsc-issuer", True, None, f"{csca.key.description}, {cert_alg}"))
+    except TrustError as exc:
+        checks.append(Check("dsc-issuer", False, exc.reason, exc.detail))
+        csca = None
+        ok = False
+    try:
+        dsc.valid_at(now)
+        checks.append(Check("dsc-validity", True, None,
+                            f"{dsc.not_before:%Y-%m-%d}..{dsc.not_after:%Y-%m-%d}"))
+    except TrustError as exc:
+        checks.append(Check("dsc-validity", False, exc.reason, exc.detail))
+        ok = False
+    if dsc.key_usage and "digital_signature" not in dsc.key_usage:
+        checks.append(Check("dsc-key-usage", False, E.KEY_USAGE,
+                            "the DSC's key usage lacks digitalSignature"))
+        ok = False
+    else:
+        checks.append(Check("dsc-key-usage", True))
+    if csca is None:
+        checks.append(Check("dsc-revocation", None, E.NOT_PERFORMED))
+    else:
+        crl = store.revoked_by(dsc, csca)
+        if crl is not None:
+            checks.append(Check("dsc-revocation", False, E.REVOKED,
+                                f"DSC serial {dsc.serial:X} is listed in {crl.source}"))
+            ok = False
+        elif store.crl_for(csca) is None:
+            checks.append(Check("dsc-revocation", True, None, "no CRL for this CSCA"))
+        else:
+            checks.append(Check("dsc-revocation", True))
+    checks.append(dg_check)
+    verified = frozenset(matched) if ok and mismatch is None else frozenset()
+    return PaResult(tuple(checks), verified, dsc)
