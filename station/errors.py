@@ -106,6 +106,10 @@ class CameraError(StationError):
     """The camera cannot be opened, or stopped delivering frames (names the device or file)."""
 
 
+class MrzNotFound(MrzError):
+    """No machine-readable zone is visible in a camera frame (keep looking)."""
+
+
 class StoreError(StationError):
     """The outbox cannot store (disk full, size cap, corrupt database)."""
 
