@@ -12,12 +12,20 @@ import time
 
 from station.commands import Subparsers, load_config
 
-# The ports of station.service.ports that have no production adapter on this tree yet.
+# The ports of station.service.ports with a production adapter on this tree …
+WIRED = (
+    "PC/SC card watch: placed/lifted/reader lost/back, survives pcscd restarts "
+    "(station.service.cards)",
+    "chip reader: PACE (CAN) or BAC (MRZ key), the profile's files, resume after the card was "
+    "lifted (station.service.chip)",
+)
+# … and those that have none yet.
 MISSING = (
     ("QR camera watch (QrSeen)", "issue #7: station.qr + station.drivers.camera"),
-    ("PC/SC card watch + chip reader (PACE/BAC, DG1/DG13/DG2, chip/active auth)", "issue #4"),
     ("verifier (passive authentication against the trust store)", "issue #6"),
-    ("record store (minimise, seal, sign, outbox, MQTT publisher)", "issue #8"),
+    ("chip/active authentication in the read (station.nfc.ca / station.nfc.aa)", "issue #6"),
+    ("record store wiring (minimise → seal → sign → outbox; station.pipeline.store)",
+     "issue #9, needs the verifier's result"),
 )
 
 
@@ -46,6 +54,9 @@ def run(args: argparse.Namespace) -> int:
           "stages have no production adapter on this build yet:")
     for what, where in MISSING:
         print(f"  - {what} — {where}")
+    print("Wired on this build:")
+    for what in WIRED:
+        print(f"  + {what}")
     print("Nothing was read or recorded. `station run --feedback-test` checks the LEDs, buzzer "
           "and display.")
     return 2

@@ -11,6 +11,7 @@ CHANNELID + 1. Needs root (for unshare); without it :meth:`PcscdTestbed.start` r
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -84,8 +85,13 @@ class PcscdTestbed:
             f"LIBPATH      {driver}\n"
             f"CHANNELID    0x{self.port:04X}\n"
         )
+        return self._launch(timeout_s)
+
+    def _launch(self, timeout_s: float) -> PcscdTestbed:
+        assert self.dir is not None
+        pcscd = shutil.which("pcscd") or "/usr/sbin/pcscd"
         Path("/run/pcscd").mkdir(parents=True, exist_ok=True)
-        log = open(self.dir / "pcscd.log", "wb")  # noqa: SIM115 - lives as long as the process
+        log = open(self.dir / "pcscd.log", "ab")  # noqa: SIM115 - lives as long as the process
         script = (f"mount --bind {self.dir}/run /run/pcscd && "
                   f"exec {pcscd} -f -c {self.dir}/conf")
         self.proc = subprocess.Popen(
@@ -102,6 +108,23 @@ class PcscdTestbed:
                 raise TestbedUnavailable("pcscd did not come up in time")
             time.sleep(0.05)
         return self
+
+    def kill(self) -> None:
+        """Kill pcscd abruptly (SIGKILL, as a crash would), keeping its directory and ports so
+        that :meth:`restart` brings the same readers back on the same socket."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.proc = None
+        if self.dir is not None:
+            # A crashed pcscd leaves its socket behind; clients then see ECONNREFUSED.
+            with contextlib.suppress(FileNotFoundError):
+                self.socket_path.unlink()
+
+    def restart(self, timeout_s: float = 10.0) -> PcscdTestbed:
+        """Kill pcscd (if running) and start it again with the same configuration."""
+        self.kill()
+        return self._launch(timeout_s)
 
     def _listening(self) -> bool:
         import socket
