@@ -62,10 +62,12 @@ class Decoded:
 class GuideBox:
     """The region of the frame the card is held in, as fractions of width and height."""
 
-    left: float = 1 / 6
-    top: float = 1 / 8
-    right: float = 5 / 6
-    bottom: float = 7 / 8
+    # The card is held in the middle, but a card turned upside down puts its QR corner near the
+    # top or bottom edge of a 16:9 frame: keep the full height, trim only the sides.
+    left: float = 0.1
+    top: float = 0.0
+    right: float = 0.9
+    bottom: float = 1.0
 
     def __post_init__(self) -> None:
         if not (0 <= self.left < self.right <= 1 and 0 <= self.top < self.bottom <= 1):
