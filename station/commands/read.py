@@ -32,6 +32,10 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--face", action=argparse.BooleanOptionalAction, default=False,
                    help="also read DG2 (the face image, 10-26 KB)")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--trust", metavar="PATH",
+                   help="trust store directory (CSCA certificates, master lists, CRLs) for "
+                        "passive authentication; adds 'verification' to the output (default: "
+                        "trust.path from the configuration when that directory exists)")
     p.add_argument("--timeout", type=float, default=30.0, metavar="S",
                    help="seconds to wait for the card (and for a re-tap after removal)")
     p.set_defaults(func=run)
@@ -94,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         print(file=sys.stderr)
     data = ChipData.from_files(chip_read.protocol, chip_read.files, chip_read.skipped)
     out = data.to_json()
+    out["verification"] = _verification(args, data)
     out.update(apdus=chip_read.apdus, ms=round(ms, 1), detail=chip_read.detail,
                taps=chip_read.taps)
     if args.json:
@@ -101,6 +106,24 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print_table(out)
     return 0
+
+
+def _verification(args: argparse.Namespace, data: Any) -> dict[str, Any]:
+    """Passive authentication of what was read (station.trust); never raises."""
+    from pathlib import Path
+
+    from station.commands import load_config
+    from station.trust.store import TrustStore
+    from station.trust.verification import verify
+
+    store = None
+    if args.trust:
+        store = TrustStore.load(args.trust)
+    else:
+        path = load_config(args).trust.path
+        if path and Path(path).is_dir():
+            store = TrustStore.load(path)
+    return verify(data, store).to_json()
 
 
 def _print_table(out: dict[str, Any]) -> None:
@@ -117,3 +140,9 @@ def _print_table(out: dict[str, Any]) -> None:
         print(f"file {name:<6} {f['bytes']:>6} bytes  sha256 {f['sha256'][:16]}…")
     if out["skipped"]:
         print(f"skipped    {', '.join(out['skipped'])}")
+    v = out.get("verification")
+    if v:
+        print(f"verified   {v['outcome']}" + (f" ({v['reason']})" if v["reason"] else ""))
+        for c in v["checks"]:
+            mark = {True: "ok", False: "FAIL", None: "--"}[c["ok"]]
+            print(f"  {mark:<4} {c['name']:<22} {c['reason'] or ''} {c['detail']}".rstrip())

@@ -67,7 +67,8 @@ def register(sub: Subparsers) -> None:
         description="Generate a synthetic issuer PKI: a CSCA (ECDSA brainpoolP512r1 + SHA-512 "
                     "by default), Document Signers (good, revoked, expired, and one under a "
                     "rogue CSCA with the same name), a CRL and a CMS-signed CSCA master list. "
-                    "Certificates as PEM and DER, keys as PKCS#8 PEM (mode 0600).",
+                    "Certificates as PEM and DER, keys as PKCS#8 PEM (mode 0600). DIR/trust/ "
+                    "is what a station's trust store holds; DIR/forged/ the rogue CSCA.",
     )
     pki.add_argument("--out", required=True, metavar="DIR", help="output directory")
     pki.add_argument("--rsa-pss", action="store_true", help="RSA-PSS CSCA and DSCs")

@@ -491,23 +491,31 @@ def make_test_pki(*, algorithm: Algorithm = "ecdsa", explicit: bool = False,
 
 
 def write_pki(pki: TestPki, out: Path) -> list[Path]:
-    """Write the PKI as files an integrator (and openssl) can use; keys are PKCS#8 PEM, 0600."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Write the PKI as files an integrator (and openssl) can use; keys are PKCS#8 PEM, 0600.
+
+    ``out/trust/`` is what a station's trust store should hold (the CSCA, its CRL and the
+    master list); ``out/`` the issuer's certificates and keys; ``out/forged/`` the rogue CSCA
+    and the DSC it signed, for forgery tests — never put those in a trust store."""
     written: list[Path] = []
 
-    def put(name: str, data: bytes, private: bool = False) -> None:
-        path = out / name
+    def put(path: Path, data: bytes, private: bool = False) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
         if private:
             path.chmod(0o600)
         written.append(path)
 
-    for label, issued in (("csca", pki.csca), ("dsc", pki.dsc), ("dsc-revoked", pki.revoked_dsc),
-                          ("dsc-expired", pki.expired_dsc), ("rogue-csca", pki.rogue_csca),
-                          ("dsc-untrusted", pki.untrusted_dsc), ("ml-signer", pki.ml_signer)):
-        put(f"{label}.der", issued.der)
-        put(f"{label}.pem", issued.pem)
-        put(f"{label}.key.pem", issued.key_pem(), private=True)
-    put("csca.crl", pki.crl)
-    put("masterlist.ml", pki.master_list)
+    for folder, label, issued in (
+            (out, "csca", pki.csca), (out, "dsc", pki.dsc), (out, "dsc-revoked", pki.revoked_dsc),
+            (out, "dsc-expired", pki.expired_dsc), (out, "ml-signer", pki.ml_signer),
+            (out / "forged", "rogue-csca", pki.rogue_csca),
+            (out / "forged", "dsc-untrusted", pki.untrusted_dsc)):
+        put(folder / f"{label}.der", issued.der)
+        put(folder / f"{label}.pem", issued.pem)
+        put(folder / f"{label}.key.pem", issued.key_pem(), private=True)
+    put(out / "csca.crl", pki.crl)
+    put(out / "masterlist.ml", pki.master_list)
+    put(out / "trust" / "csca.pem", pki.csca.pem)
+    put(out / "trust" / "csca.crl", pki.crl)
+    put(out / "trust" / "masterlist.ml", pki.master_list)
     return written

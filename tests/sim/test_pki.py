@@ -128,7 +128,8 @@ def test_sim_pki_command_writes_files_openssl_accepts(tmp_path: Path) -> None:
         assert r.returncode == 0, r.stderr
     r = openssl("verify", "-CAfile", str(out / "csca.pem"), str(out / "dsc.pem"))
     assert r.returncode == 0, r.stderr
-    r = openssl("verify", "-CAfile", str(out / "csca.pem"), str(out / "dsc-untrusted.pem"))
+    r = openssl("verify", "-CAfile", str(out / "csca.pem"),
+                str(out / "forged" / "dsc-untrusted.pem"))
     assert r.returncode != 0
     r = openssl("crl", "-inform", "DER", "-in", str(out / "csca.crl"), "-CAfile",
                 str(out / "csca.pem"), "-noout", "-text")
