@@ -3,11 +3,16 @@
 Starts a private pcscd with the vpcd driver, a local Mosquitto on a free loopback port, the
 reference ingest backend and an outbox on a temporary file; then taps synthetic cards one after
 the other and prints every stage as it happens. Everything it started is stopped at the end.
+
+The broker is Mosquitto when it is installed, else the embedded pure-Python MQTT 5 broker
+(:mod:`station.testing.embedded_broker`); ``broker="embedded"`` (``--broker embedded`` or
+``STATION_DEMO_BROKER=embedded``) forces the fallback. The demo says which one it uses.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -26,10 +31,23 @@ from station.pipeline.store import OutboxStore
 from station.sim.citizens import skeleton_files
 from station.sim.filecard import FileCard
 from station.sim.vpcd import VpcdLink
-from station.testing.mosquitto import MosquittoBroker
+from station.testing.embedded_broker import EmbeddedBroker
+from station.testing.mosquitto import MosquittoBroker, mosquitto_binary
 from station.testing.pcscd import PcscdTestbed
 
 Say = Callable[[str], None]
+BROKERS = ("auto", "mosquitto", "embedded")
+
+
+def choose_broker(choice: str | None = None) -> str:
+    """``mosquitto`` or ``embedded``: the explicit choice, else ``STATION_DEMO_BROKER``, else
+    Mosquitto when installed."""
+    choice = choice or os.environ.get("STATION_DEMO_BROKER") or "auto"
+    if choice not in BROKERS:
+        raise ValueError(f"unknown broker {choice!r} (choose from {', '.join(BROKERS)})")
+    if choice == "auto":
+        return "mosquitto" if mosquitto_binary() is not None else "embedded"
+    return choice
 
 
 @dataclass(frozen=True)
@@ -45,27 +63,38 @@ class DemoResult:
 
 
 @contextlib.contextmanager
-def _started(say: Say, workdir: Path) -> Iterator[tuple[PcscdTestbed, MosquittoBroker]]:
+def _started(say: Say, workdir: Path,
+             broker_kind: str) -> Iterator[tuple[PcscdTestbed, MosquittoBroker | EmbeddedBroker]]:
     with contextlib.ExitStack() as stack:
         say("starting pcscd with the vpcd virtual reader driver …")
         testbed = stack.enter_context(PcscdTestbed())
         testbed.activate()
         say(f"  pcscd up, readers: {', '.join(testbed.readers)} (vpcd port {testbed.port}, "
             f"pid {testbed.pid})")
-        say("starting Mosquitto on a free loopback port …")
-        broker = stack.enter_context(MosquittoBroker())
-        say(f"  broker up on 127.0.0.1:{broker.port} (pid {broker.pid})")
+        broker: MosquittoBroker | EmbeddedBroker
+        if broker_kind == "mosquitto":
+            say("starting Mosquitto on a free loopback port …")
+            broker = stack.enter_context(MosquittoBroker())
+            say(f"  broker up on 127.0.0.1:{broker.port} (Mosquitto, pid {broker.pid})")
+        else:
+            say("starting the embedded MQTT 5 broker on a free loopback port (Mosquitto "
+                + ("not installed" if mosquitto_binary() is None else "not chosen") + ") …")
+            broker = stack.enter_context(EmbeddedBroker())
+            say(f"  broker up on 127.0.0.1:{broker.port} (embedded pure-Python broker, in "
+                "this process)")
         yield testbed, broker
 
 
-def run(cards: int = 3, station_id: str = "demo-desk-01", say: Say = print) -> DemoResult:
+def run(cards: int = 3, station_id: str = "demo-desk-01", say: Say = print,
+        broker: str | None = None) -> DemoResult:
+    broker_kind = choose_broker(broker)
     t0 = time.monotonic()
 
     def stage(seed: int, text: str) -> None:
         say(f"[{(time.monotonic() - t0) * 1000:7.0f} ms] card {seed}: {text}")
 
     with tempfile.TemporaryDirectory(prefix="station-demo-") as tmp, \
-            _started(say, Path(tmp)) as (testbed, broker):
+            _started(say, Path(tmp), broker_kind) as (testbed, mqtt):
         # Throw-away keys: the station's Ed25519 signing key and the backend's X25519 sealing
         # key pair (on a real station these come from `station provision`).
         signing = keys.generate_signing_key()
@@ -76,14 +105,14 @@ def run(cards: int = 3, station_id: str = "demo-desk-01", say: Say = print) -> D
             if not r.duplicate:
                 acked_by_backend.add(r.record.record_id)
 
-        ingest = Ingest(Path(tmp) / "ingest.sqlite3", broker.settings(),
+        ingest = Ingest(Path(tmp) / "ingest.sqlite3", mqtt.settings(),
                         stations={station_id: signing.public_key()}, backend_key=sealing,
                         on_record=received)
         ingest.start()
         say("reference ingest backend subscribed to $share/ingest/stations/+/records")
         outbox = Outbox(Path(tmp) / "outbox.sqlite3")
         pubacked: set[str] = set()
-        publisher = Publisher(outbox, station_id, broker.settings(),
+        publisher = Publisher(outbox, station_id, mqtt.settings(),
                               on_ack=lambda rid, ok: pubacked.add(rid) if ok else None)
         publisher.start()
         store = OutboxStore(outbox, RecordSigner(station_id, signing, sealing.public_key()),
@@ -112,7 +141,7 @@ def run(cards: int = 3, station_id: str = "demo-desk-01", say: Say = print) -> D
                                   citizen, chip.files)
                 (signed,) = store.store_many([reading])
                 record = signed.record
-                stage(seed, f"record {record.record_id} built (seq {record.seq}; JWS EdDSA, "
+                stage(seed, f"record {record.record_id} built (seq {record.seq}; JWS Ed25519, "
                             f"{len(citizen)} citizen fields sealed with HPKE, "
                             f"{len(signed.token)} B)")
                 stored += 1

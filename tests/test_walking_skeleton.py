@@ -3,10 +3,13 @@ paho → Mosquitto → ingest."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from station import keys
 from station.drivers.reader.pcsc import PcscReader
@@ -85,3 +88,26 @@ def test_demo_exits_0_and_cleans_up() -> None:
     assert len(pids) == 2, out  # pcscd and the broker
     for pid in pids:  # every server the demo started is gone
         assert not Path(f"/proc/{pid}").exists()
+
+
+def test_demo_falls_back_to_the_embedded_broker() -> None:
+    # Forced the way a machine without Mosquitto chooses it.
+    env = {**os.environ, "STATION_DEMO_BROKER": "embedded"}
+    proc = subprocess.run([sys.executable, "-m", "station", "demo", "--cards", "1"],
+                          capture_output=True, text=True, timeout=120, check=False, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert "embedded pure-Python broker" in out and "Mosquitto, pid" not in out
+    assert "1 card(s) tapped, 1 stored, 1 published, 1 acknowledged" in out
+    pids = [int(p) for p in re.findall(r"pid (\d+)\)", out)]
+    assert len(pids) == 1, out  # pcscd only: the broker ran inside the demo's process
+    assert not Path(f"/proc/{pids[0]}").exists()
+
+
+def test_demo_broker_choice() -> None:
+    from station.demo import choose_broker
+
+    assert choose_broker("embedded") == "embedded"
+    assert choose_broker("mosquitto") == "mosquitto"
+    with pytest.raises(ValueError):
+        choose_broker("hivemq")

@@ -1,7 +1,10 @@
 """Signed records: what a station sends for one reading.
 
 A record is a **JWS** (RFC 7515, compact serialization) signed with the station's Ed25519 key
-(``alg: EdDSA``, RFC 8037) whose payload is UTF-8 JSON. Any JOSE library verifies it (the tests
+whose payload is UTF-8 JSON. The header says ``alg: Ed25519``, the fully specified name RFC 9864
+registers and recommends; RFC 8037's polymorphic ``EdDSA`` (deprecated by RFC 9864, same
+signature bytes) is still accepted on verification and can be emitted for backends whose JOSE
+library predates RFC 9864 (``RecordSigner(alg="EdDSA")``). Any JOSE library verifies it (the tests
 verify with joserfc). The citizen fields the profile keeps are **sealed** to the backend's
 X25519 public key with HPKE (RFC 9180, base mode, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256,
 AES-256-GCM; ``info`` binds the ciphertext to this station and record id), so the station
@@ -49,6 +52,8 @@ RECORD_VERSION = 1
 SEAL_ALG = "HPKE-Base-X25519-SHA256-AES256GCM"
 _SUITE = Suite(KEM.X25519, KDF.HKDF_SHA256, AEAD.AES_256_GCM)
 _HEADER_TYPE = "station-record+jws"
+SIGNING_ALGS = ("Ed25519", "EdDSA")
+"""JWS ``alg`` values for an Ed25519 signature: RFC 9864's (what we emit by default) first."""
 
 
 class RecordError(StationError):
@@ -56,7 +61,7 @@ class RecordError(StationError):
 
 
 class BadSignature(RecordError):
-    """The record is not signed with EdDSA by the expected key (forged or altered)."""
+    """The record is not signed with Ed25519 by the expected key (forged or altered)."""
 
 
 def b64url(data: bytes) -> str:
@@ -220,13 +225,15 @@ class RecordSigner:
     (the outbox owner) hands the next sequence number."""
 
     def __init__(self, station_id: str, signing_key: ed25519.Ed25519PrivateKey,
-                 backend_key: x25519.X25519PublicKey) -> None:
+                 backend_key: x25519.X25519PublicKey, *, alg: str = SIGNING_ALGS[0]) -> None:
+        if alg not in SIGNING_ALGS:
+            raise ValueError(f"an Ed25519 JWS says alg {' or '.join(SIGNING_ALGS)}, not {alg!r}")
         self.station_id = station_id
         self._signing_key = signing_key
         self._backend_key = backend_key
         self.kid = _key_id(signing_key.public_key())
         self.backend_kid = _key_id(backend_key)
-        header = {"alg": "EdDSA", "kid": self.kid, "typ": _HEADER_TYPE}
+        header = {"alg": alg, "kid": self.kid, "typ": _HEADER_TYPE}
         self._header_b64 = b64url(json.dumps(header, separators=(",", ":")).encode())
 
     def build(self, reading: Reading, seq: int) -> SignedRecord:
@@ -264,11 +271,12 @@ def parse_unverified(token: bytes) -> tuple[dict[str, Any], bytes, bytes, bytes]
 
 
 def verify(token: bytes, public_key: ed25519.Ed25519PublicKey) -> Record:
-    """Check the EdDSA signature with ``public_key`` and return the record's clear part."""
+    """Check the Ed25519 signature with ``public_key`` and return the record's clear part."""
     header, payload, signing_input, signature = parse_unverified(token)
     # RFC 8725 §3.1: the algorithm is fixed by the verifier, never taken from the token.
-    if header.get("alg") != "EdDSA" or set(header.get("crit", ())):
-        raise BadSignature("record is not signed with EdDSA")
+    # The key is Ed25519, so only the two names for an Ed25519 signature are accepted.
+    if header.get("alg") not in SIGNING_ALGS or set(header.get("crit", ())):
+        raise BadSignature("record is not signed with Ed25519")
     try:
         public_key.verify(signature, signing_input)
     except InvalidSignature:

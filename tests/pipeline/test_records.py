@@ -78,23 +78,46 @@ def test_no_citizen_data_in_clear(station_key: ed25519.Ed25519PrivateKey,
         assert secret not in token and secret not in payload
 
 
+@pytest.mark.parametrize("alg", ["Ed25519", "EdDSA"])
 def test_joserfc_verifies_the_jws(station_key: ed25519.Ed25519PrivateKey,
-                                  backend_key: x25519.X25519PrivateKey) -> None:
+                                  backend_key: x25519.X25519PrivateKey, alg: str) -> None:
     from joserfc import jws
     from joserfc.errors import BadSignatureError
     from joserfc.jwk import OKPKey
 
-    signed = RecordSigner("desk-1", station_key, backend_key.public_key()).build(reading(), 3)
+    signer = RecordSigner("desk-1", station_key, backend_key.public_key(), alg=alg)
+    signed = signer.build(reading(), 3)
     key = OKPKey.import_key(keys.public_pem(station_key.public_key()))
     with warnings.catch_warnings():
-        # joserfc flags "EdDSA" as superseded by RFC 9864's "Ed25519"; RFC 8037 is what we emit.
+        # joserfc flags RFC 8037's "EdDSA" as deprecated by RFC 9864 (still emitted on request).
         warnings.simplefilter("ignore")
-        obj = jws.deserialize_compact(signed.token, key, algorithms=["EdDSA"])
-        assert obj.headers()["alg"] == "EdDSA"
+        obj = jws.deserialize_compact(signed.token, key, algorithms=[alg])
+        assert obj.headers()["alg"] == alg
         assert json.loads(obj.payload)["seq"] == 3
         other = OKPKey.import_key(keys.public_pem(keys.generate_signing_key().public_key()))
         with pytest.raises(BadSignatureError):
-            jws.deserialize_compact(signed.token, other, algorithms=["EdDSA"])
+            jws.deserialize_compact(signed.token, other, algorithms=[alg])
+    # Our own verifier accepts both names for the same Ed25519 signature.
+    assert verify(signed.token, station_key.public_key()).seq == 3
+
+
+def test_signs_with_rfc9864_name_by_default(station_key: ed25519.Ed25519PrivateKey,
+                                            backend_key: x25519.X25519PrivateKey) -> None:
+    token = RecordSigner("desk-1", station_key, backend_key.public_key()).build(reading(), 1).token
+    header = json.loads(b64url_decode(token.split(b".")[0]))
+    assert header["alg"] == "Ed25519"
+    with pytest.raises(ValueError):
+        RecordSigner("desk-1", station_key, backend_key.public_key(), alg="ES256")
+
+
+def test_other_algorithm_names_are_refused(station_key: ed25519.Ed25519PrivateKey,
+                                           backend_key: x25519.X25519PrivateKey) -> None:
+    token = RecordSigner("desk-1", station_key, backend_key.public_key()).build(reading(), 1).token
+    head, payload, sig = token.split(b".")
+    for alg in ("Ed448", "none", "HS256", "ES256"):
+        forged = b64url(json.dumps({"alg": alg}).encode()).encode()
+        with pytest.raises(BadSignature):
+            verify(forged + b"." + payload + b"." + sig, station_key.public_key())
 
 
 def test_pyhpke_opens_the_sealed_fields(station_key: ed25519.Ed25519PrivateKey,
