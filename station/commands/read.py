@@ -18,9 +18,9 @@ def register(sub: Subparsers) -> None:
         "read", help="read a card's chip on the reader",
         description="Wait for a card, authenticate with the CAN (PACE) or the MRZ key "
                     "(PACE, or BAC when the card has no PACE), read EF.COM, DG1, DG13, DG14, "
-                    "DG15 and EF.SOD (and DG2 with --face), and print them. Exit 0 when read; "
-                    "1 on a wrong key (with the tries left), no reader, no card, a card "
-                    "removed for good, or an unsupported card.")
+                    "DG15 and EF.SOD (or the --files list; DG2 with --face), and print them. "
+                    "Exit 0 when read; 1 on a wrong key (with the tries left), no reader, "
+                    "no card, a card removed for good, or an unsupported card.")
     p.add_argument("--reader", default="", metavar="NAME",
                    help="the first PC/SC reader whose name contains NAME (default: any)")
     keys = p.add_mutually_exclusive_group(required=True)
@@ -31,6 +31,10 @@ def register(sub: Subparsers) -> None:
                       help="the card's QR payload: the CAN is the last 6 digits of its ID")
     p.add_argument("--face", action=argparse.BooleanOptionalAction, default=False,
                    help="also read DG2 (the face image, 10-26 KB)")
+    p.add_argument("--files", metavar="LIST", default="",
+                   help="comma-separated files to read instead of the default set, e.g. "
+                        "COM,DG1,DG2,DG11,DG12,DG15,SOD for a foreign passport (files the "
+                        "card does not have are reported as skipped)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--trust", metavar="PATH",
                    help="trust store directory (CSCA certificates, master lists, CRLs) for "
@@ -59,12 +63,17 @@ def _key(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> int:
     from station.drivers.reader.pcsc import PcscReader
     from station.nfc.lds.chip import ChipData
-    from station.nfc.session import DEFAULT_FILES, ChipSession
+    from station.nfc.session import DEFAULT_FILES, FILE_IDS, ChipSession
 
     key = _key(args)
-    files = list(DEFAULT_FILES)
-    if args.face:
-        files.insert(2, "DG2")
+    files = ([f.strip().upper() for f in args.files.split(",") if f.strip()] if args.files
+             else list(DEFAULT_FILES))
+    if args.face and "DG2" not in files:
+        files.insert(min(2, len(files)), "DG2")
+    unknown = [f for f in files if f not in FILE_IDS]
+    if unknown:
+        raise SystemExit(f"station read: unknown file {unknown[0]!r} (known: "
+                         + ", ".join(FILE_IDS) + ")")
 
     def progress(name: str, done: int, total: int) -> None:
         if not args.json and sys.stderr.isatty():
@@ -133,9 +142,12 @@ def _print_table(out: dict[str, Any]) -> None:
     for k in ("document_number", "birth", "sex", "expiry", "nationality"):
         if k in mrz:
             print(f"mrz.{k:<16} {mrz[k]}")
-    for k, v in (out.get("dg13") or {}).items():
-        if isinstance(v, str) and v:
-            print(f"dg13.{k:<15} {v}")
+    for group in ("dg13", "dg11", "dg12"):
+        for k, v in (out.get(group) or {}).items():
+            if isinstance(v, str) and v:
+                print(f"{group}.{k:<15} {v}")
+    if out.get("com_mismatch"):
+        print(f"EF.COM     does not match the card: {', '.join(out['com_mismatch'])}")
     for name, f in out["files"].items():
         print(f"file {name:<6} {f['bytes']:>6} bytes  sha256 {f['sha256'][:16]}…")
     if out["skipped"]:

@@ -310,6 +310,8 @@ class CccdChip:
         if p1 in (0x00, 0x02) and len(ident) == 2:
             fid = int.from_bytes(ident, "big")
             if fid == EF_CARD_ACCESS:
+                if fid not in self.image.mf_files:
+                    return b"", SW_NOT_FOUND  # BAC-only chips (older passports) have none
                 self._current = fid  # reachable from the MF and from the application
                 return b"", SW_OK
             if fid not in self._files():
@@ -320,6 +322,8 @@ class CccdChip:
 
     def _file_content(self, fid: int) -> bytes:
         if fid == EF_CARD_ACCESS:
+            if fid not in self.image.mf_files:
+                raise _Reply(SW_NOT_FOUND)
             return self.image.mf_files[fid]
         if self.authenticated is None or fid == DG3:
             # Application files need BAC/PACE; DG3 (fingerprints) needs terminal

@@ -11,6 +11,8 @@ from station.mrz.parse import Mrz
 from station.nfc.lds.com import EfCom, parse_com
 from station.nfc.lds.dg1 import parse_dg1
 from station.nfc.lds.dg2 import Face, parse_dg2
+from station.nfc.lds.dg11 import Dg11, parse_dg11
+from station.nfc.lds.dg12 import Dg12, parse_dg12
 from station.nfc.lds.dg13 import Dg13, parse_dg13
 from station.nfc.lds.security import Sod, parse_sod
 
@@ -25,6 +27,12 @@ class ChipData:
     dg13: Dg13 | None = None
     face: Face | None = None
     sod: Sod | None = None
+    dg11: Dg11 | None = None
+    dg12: Dg12 | None = None
+    com_mismatch: tuple[str, ...] = ()
+    """Where EF.COM's tag list disagrees with the card (``"unlisted:DG11"``: read although
+    EF.COM does not list it; ``"absent:DG12"``: listed, but the card does not have it). Real
+    chips do this; the read follows what the caller asked, and EF.SOD is what is verified."""
     skipped: tuple[str, ...] = ()
     hashes: Mapping[str, str] = field(default_factory=dict)
     """SHA-256 of every file (hex), for records and for comparing with EF.SOD."""
@@ -32,13 +40,17 @@ class ChipData:
     @classmethod
     def from_files(cls, protocol: str, files: Mapping[str, bytes],
                    skipped: tuple[str, ...] = ()) -> ChipData:
+        com = parse_com(files["COM"]) if "COM" in files else None
         return cls(
             protocol=protocol, files=dict(files),
-            com=parse_com(files["COM"]) if "COM" in files else None,
+            com=com,
             mrz=parse_dg1(files["DG1"]) if "DG1" in files else None,
             dg13=parse_dg13(files["DG13"]) if "DG13" in files else None,
             face=parse_dg2(files["DG2"]) if "DG2" in files else None,
             sod=parse_sod(files["SOD"]) if "SOD" in files else None,
+            dg11=parse_dg11(files["DG11"]) if "DG11" in files else None,
+            dg12=parse_dg12(files["DG12"]) if "DG12" in files else None,
+            com_mismatch=com_mismatch(com, files, skipped) if com is not None else (),
             skipped=skipped,
             hashes={n: hashlib.sha256(b).hexdigest() for n, b in files.items()},
         )
@@ -52,7 +64,28 @@ class ChipData:
                      if self.face else None),
             "files": {n: {"bytes": len(b), "sha256": self.hashes[n]}
                       for n, b in self.files.items()},
+            "dg11": self.dg11.to_json() if self.dg11 else None,
+            "dg12": self.dg12.to_json() if self.dg12 else None,
+            "com_mismatch": list(self.com_mismatch),
             "skipped": list(self.skipped),
             "sod": ({"hash": self.sod.hash_algorithm,
                      "data_groups": sorted(self.sod.dg_hashes)} if self.sod else None),
         }
+
+
+# Files a terminal without Terminal Authentication is refused (6982): skipped, not missing.
+_PROTECTED = frozenset({"DG3", "DG4"})
+
+
+def com_mismatch(com: EfCom, files: Mapping[str, bytes],
+                 skipped: tuple[str, ...]) -> tuple[str, ...]:
+    """Data groups read although EF.COM does not list them, and listed ones the card lacked."""
+    listed = {f"DG{n}" for n in com.data_groups}
+    read = {n for n in files if n.startswith("DG")}
+    out = [f"unlisted:{n}" for n in sorted(read - listed, key=_dg_order)]
+    out += [f"absent:{n}" for n in sorted(listed & set(skipped) - _PROTECTED, key=_dg_order)]
+    return tuple(out)
+
+
+def _dg_order(name: str) -> int:
+    return int(name[2:])
