@@ -278,9 +278,14 @@ class Outbox:
                 self.conn.execute("PRAGMA synchronous=NORMAL")
                 try:
                     self.conn.execute("BEGIN IMMEDIATE")
-                    self.conn.executemany("UPDATE records SET state='in_flight' WHERE id=?",
-                                          [(r[0],) for r in rows])
-                    self.conn.execute("COMMIT")
+                    try:
+                        self.conn.executemany("UPDATE records SET state='in_flight' WHERE id=?",
+                                              [(r[0],) for r in rows])
+                        self.conn.execute("COMMIT")
+                    except sqlite3.Error as exc:  # e.g. SQLITE_FULL: no transaction left open
+                        if self.conn.in_transaction:
+                            self.conn.execute("ROLLBACK")
+                        raise StoreError(f"outbox could not claim records: {exc}") from None
                 finally:
                     self.conn.execute("PRAGMA synchronous=FULL")
         return [Pending(r[0], r[1], r[2], bytes(r[3])) for r in rows]
@@ -298,7 +303,8 @@ class Outbox:
                     [(now, i) for i in ids])
                 self.conn.execute("COMMIT")
             except sqlite3.Error as exc:
-                self.conn.execute("ROLLBACK")
+                if self.conn.in_transaction:  # SQLite may have rolled back already (FULL)
+                    self.conn.execute("ROLLBACK")
                 raise StoreError(f"outbox could not record acks: {exc}") from None
 
     def release(self, ids: Sequence[str]) -> None:

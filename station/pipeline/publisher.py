@@ -40,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from station.errors import StoreError
 from station.log import event
 from station.pipeline.mqtt import BrokerSettings, make_client
 from station.pipeline.outbox import Outbox, Pending
@@ -227,8 +228,8 @@ class Publisher:
     # --- the publisher's thread ------------------------------------------------------------
 
     def _run(self) -> None:
+        acked: list[str] = []
         while not self._stop.is_set():
-            acked: list[str] = []
             try:
                 kind, value = self._events.get(timeout=0.05)
                 self._handle(kind, value, acked)
@@ -237,16 +238,24 @@ class Publisher:
                     self._handle(kind, value, acked)
             except queue.Empty:
                 pass
-            if self._connected.is_set():
-                # Refill before the ack commit's fsync, so the broker is busy meanwhile; the
-                # window is freed as soon as the PUBACK arrived (the ack is durable below).
-                self._refill()
-            if acked:
-                self.outbox.mark_acked(acked)
-                self._acked_total += len(acked)
-                if self.on_ack is not None:
-                    for rid in acked:
-                        self.on_ack(rid, True)
+            try:
+                if self._connected.is_set():
+                    # Refill before the ack commit's fsync, so the broker is busy meanwhile; the
+                    # window is freed as soon as the PUBACK arrived (the ack is durable below).
+                    self._refill()
+                if acked:
+                    self.outbox.mark_acked(acked)
+                    self._acked_total += len(acked)
+                    if self.on_ack is not None:
+                        for rid in acked:
+                            self.on_ack(rid, True)
+                    acked = []
+            except StoreError as exc:
+                # A full disk (or a busy database) must not kill the publisher: keep the acks
+                # not yet recorded for the next round (a crash meanwhile only re-sends records
+                # ingest dedupes) and retry when space may be back.
+                event(log, "outbox.write_failed", logging.ERROR, reason=str(exc))
+                self._stop.wait(0.5)
             if self._connected.is_set():
                 now = time.monotonic()
                 if now >= self._next_health:
