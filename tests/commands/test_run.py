@@ -3,12 +3,23 @@ configured display (a PNG here)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from station.cli import main
+from station.testing.desk import prepare_state
+from station.testing.mosquitto import MosquittoBroker
+from station.testing.pcscd import PcscdTestbed
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _config(tmp_path: Path, body: str) -> str:
@@ -17,16 +28,55 @@ def _config(tmp_path: Path, body: str) -> str:
     return str(p)
 
 
-def test_run_names_the_missing_stages_and_records_nothing(
+def test_run_refuses_a_profile_this_build_cannot_serve(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = _config(tmp_path, "[station]\nprofile = 'bank'\n")
     assert main(["--config", cfg, "run"]) == 2
     out = capsys.readouterr().out
-    assert "'bank'" in out and "requires genuine" in out
-    for issue in ("#6", "#7"):
-        assert issue in out
-    assert "+ PC/SC card watch" in out and "+ chip reader" in out
+    assert "'bank' profile cannot run" in out and "chip/active authentication" in out
     assert "Nothing was read or recorded" in out
+
+
+def test_run_without_a_trust_store_fails_before_starting(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = _config(tmp_path, f"[station]\nstate_dir = '{tmp_path}'\n[camera]\nsource = 'none'\n"
+                            f"[trust]\npath = '{tmp_path / 'absent'}'\n")
+    assert main(["--config", cfg, "run"]) == 1
+    assert "trust" in capsys.readouterr().err.lower()
+
+
+def test_run_serves_until_sigterm_with_systemd_notify(
+        tmp_path: Path, pcscd: PcscdTestbed, broker: MosquittoBroker) -> None:
+    prepare_state(tmp_path / "state")
+    cfg = _config(tmp_path, f"[station]\nid = 'run-test'\nstate_dir = '{tmp_path / 'state'}'\n"
+                            f"[reader]\nname = '{pcscd.readers[1]}'\n[camera]\nsource = 'none'\n"
+                            f"[trust]\npath = '{tmp_path / 'state' / 'trust'}'\n"
+                            f"[mqtt]\nhost = '127.0.0.1'\nport = {broker.port}\ntls = false\n"
+                            "[feedback]\nenabled = false\n")
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify"))
+    notify.settimeout(15)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "station", "--config", cfg, "run"], cwd=ROOT,
+        env={**os.environ, **pcscd.env(), "NOTIFY_SOCKET": str(tmp_path / "notify")},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        messages = []
+        while "READY=1" not in messages or not any(
+                msg.startswith("STATUS=idle") for msg in messages):
+            messages.append(notify.recv(4096).decode())
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+        notify.settimeout(1)
+        with contextlib.suppress(TimeoutError):
+            while True:
+                messages.append(notify.recv(4096).decode())
+        assert any("STOPPING=1" in msg for msg in messages)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        notify.close()
 
 
 def test_run_validates_the_profile_first(tmp_path: Path,
