@@ -34,6 +34,7 @@ in which case one more byte is read)."""
 
 SW_END_OF_FILE = 0x6282
 SW_WRONG_LENGTH = 0x6700
+SW_WRONG_OFFSET = 0x6B00
 
 
 @dataclass
@@ -153,9 +154,17 @@ def read_file(
     if progress is not None:
         progress(name, len(data), total)
     while len(data) < total:
-        part = _adaptive_read(transport, len(data), total - len(data), strategy)
+        try:
+            part = _adaptive_read(transport, len(data), total - len(data), strategy)
+        except StatusWordError as exc:
+            if exc.sw != SW_WRONG_OFFSET:
+                raise
+            part = b""  # 6B00: the offset is beyond the end of the EF
         if not part:
-            raise LdsFormatError(f"{name}: empty READ BINARY answer at offset {len(data)}")
+            # 6B00, an empty 6282 or an empty 9000: the file is shorter than its TLV header
+            # says. A truncated file is never passed on as a complete one.
+            raise LdsFormatError(f"{name}: the file ends at offset {len(data)}, before the "
+                                 f"{total} bytes its header announces")
         data += part[: total - len(data)]
         if progress is not None:
             progress(name, len(data), total)

@@ -29,6 +29,8 @@ from station.nfc.crypto import SessionKeys, constant_time_equal, pad, unpad
 # after them the chip has dropped its session keys.
 SW_SM_MISSING = 0x6987
 SW_SM_INCORRECT = 0x6988
+# Trailer status words accepted when a MAC-verified response has no DO'99'.
+SW_UNPROTECTED_OK = frozenset({0x9000, 0x6282})
 
 
 def ssc_bytes(keys: SessionKeys, ssc: int) -> bytes:
@@ -142,11 +144,13 @@ def unprotect_command(keys: SessionKeys, ssc: int, raw: bytes) -> CommandApdu:
 
 
 def protect_response(keys: SessionKeys, ssc: int, data: bytes, sw: int, *,
-                     odd_ins: bool = False) -> bytes:
-    """Card side: the protected R-APDU (DO'87'/'85' ‖ DO'99' ‖ DO'8E' ‖ SW)."""
+                     odd_ins: bool = False, do99: bool = True) -> bytes:
+    """Card side: the protected R-APDU (DO'87'/'85' ‖ DO'99' ‖ DO'8E' ‖ SW); ``do99=False``
+    leaves DO'99' out, as some chips do (see :func:`unprotect_response`)."""
     sscb = ssc_bytes(keys, ssc)
     dos = _encrypted_do(keys, sscb, data, odd_ins) if data else b""
-    dos += _do(0x99, sw.to_bytes(2, "big"))
+    if do99:
+        dos += _do(0x99, sw.to_bytes(2, "big"))
     mac = keys.mac(pad(sscb + dos, keys.block))
     return dos + _do(0x8E, mac) + sw.to_bytes(2, "big")
 
@@ -180,7 +184,14 @@ def unprotect_response(keys: SessionKeys, ssc: int, raw: bytes) -> ResponseApdu:
         else:
             raise ProtocolError(f"unexpected SM data object {tag:02X} in a response")
     if sw is None:
-        raise ProtocolError("protected response without DO'99'")
+        # ISO 7816-4 §10.2 leaves DO'99' optional and some chips omit it on successful reads;
+        # 9303-11 §9.8 protects the *data* by the MAC, which has been checked. Without DO'99'
+        # the status word is the unprotected trailer, so it is believed only for answers that
+        # carry MAC-covered data and report success or end of file: an error (or a bare MAC)
+        # with an unprotected status word could be anything.
+        if not data or resp.sw not in SW_UNPROTECTED_OK:
+            raise ProtocolError("protected response without DO'99'")
+        sw = resp.sw
     return ResponseApdu(data, sw)
 
 

@@ -66,6 +66,7 @@ SW_SM_INCORRECT = 0x6988
 SW_WRONG_DATA = 0x6A80
 SW_NOT_FOUND = 0x6A82
 SW_WRONG_P1P2 = 0x6B00
+SW_END_OF_FILE = 0x6282
 SW_INS = 0x6D00
 SW_CLA = 0x6E00
 SW_AUTH_FAILED = 0x6300
@@ -107,6 +108,15 @@ class ChipOptions:
     """PACE tries before the password is blocked (63Cx counts down, then 6983)."""
     faults: Mapping[int, Fault] = field(default_factory=dict)
     """Broken answers by 1-based APDU index since power-on."""
+    end_of_file: Literal["9000", "6282"] = "9000"
+    """Status word of a READ BINARY that returns fewer bytes than Le because the file ends
+    (ISO 7816-4 §11.3.3 allows 6282, "end of file reached before reading Ne bytes")."""
+    past_end: Literal["6B00", "6282"] | None = None
+    """Answer to a READ BINARY at or beyond the end of the file: 6B00 (offset outside the EF)
+    or an empty 6282; None: 6B00 beyond the end, an empty 9000 exactly at it."""
+    omit_do99: bool = False
+    """Protected responses without DO'99' (the status word only in the trailer), as some
+    chips send successful answers; the MAC still covers the data."""
 
 
 @dataclass(frozen=True, repr=False)
@@ -266,7 +276,8 @@ class CccdChip:
         # CA answers under the old keys, then switches (§6.2): the dispatcher left the new keys
         # in _pending_keys.
         self.ssc += 1
-        answer = sm.protect_response(keys, self.ssc, data, sw, odd_ins=bool(cmd.ins & 1))
+        answer = sm.protect_response(keys, self.ssc, data, sw, odd_ins=bool(cmd.ins & 1),
+                                     do99=not (self.options.omit_do99 and data))
         pending = self._pending_keys
         if pending is not None:
             self._pending_keys = None
@@ -358,8 +369,9 @@ class CccdChip:
             return b"", SW_WRONG_LENGTH
         if self.options.max_read is not None:
             le = min(le, self.options.max_read)
-        if offset > len(content):
-            return b"", SW_WRONG_P1P2
+        past_end = self.options.past_end
+        if offset > len(content) or (offset == len(content) and past_end is not None):
+            return b"", SW_END_OF_FILE if past_end == "6282" else SW_WRONG_P1P2
         # A real chip never answers more than its response APDU carries: with secure messaging
         # in a short APDU that is 223 plaintext bytes (AES) or 231 (3DES), whatever Le said.
         room = self._room
@@ -368,8 +380,14 @@ class CccdChip:
             n = min(le, room - 2)
             while n > 0 and len(tlv.encode(0x53, bytes(n))) > room:
                 n -= 1
-            return tlv.encode(0x53, content[offset : offset + n]), SW_OK
-        return content[offset : offset + min(le, room)], SW_OK
+            return tlv.encode(0x53, content[offset : offset + n]), self._eof_sw(content, offset, n)
+        n = min(le, room)
+        return content[offset : offset + n], self._eof_sw(content, offset, n)
+
+    def _eof_sw(self, content: bytes, offset: int, n: int) -> int:
+        if self.options.end_of_file == "6282" and offset + n > len(content):
+            return SW_END_OF_FILE  # the file ended before Ne bytes (ISO 7816-4 §11.3.3)
+        return SW_OK
 
     # --- PACE ------------------------------------------------------------------------------
 
