@@ -190,3 +190,61 @@ def context(profile: Profile, booking: Booking | None = None, guest: int = 0) ->
                    room=booking.room, arrival=booking.arrival.isoformat(),
                    departure=booking.departure.isoformat(), guest=guest)
     return ctx
+
+
+# --- lodging: foreign guests (passport or foreign ID, MRZ → chip, or MRZ only) ----------------
+
+
+@dataclass(frozen=True)
+class EntryDetails:
+    """What the desk enters for a foreign guest's temporary residence declaration (not on the
+    chip): visa or exemption, date and port of entry, purpose, intended stay."""
+
+    visa_number: str = ""
+    entry_date: dt.date | None = None
+    entry_port: str = ""
+    purpose: str = ""
+    stay_until: dt.date | None = None
+
+
+def foreign_guest(mrz: Any, chip: Any | None, entry: EntryDetails,
+                  chip_failure: str = "") -> dict[str, Any]:
+    """The fields of a foreign guest's record. ``mrz`` is the :class:`station.mrz.parse.Mrz`
+    read from the document's MRZ (camera or keyed in); ``chip`` the
+    :class:`station.nfc.lds.chip.ChipData` when the chip could be read with that MRZ key, else
+    None with ``chip_failure`` naming the error class. The record says which source it rests
+    on (``source``: "chip" or "mrz"); a chip whose DG1 is another document is refused."""
+    source_mrz = mrz
+    out: dict[str, Any] = {"source": "mrz"}
+    if chip is not None:
+        if chip.mrz is None:
+            raise ValueError("the chip read has no DG1")
+        if chip.mrz.key_information() != mrz.key_information():
+            raise ValueError("the chip belongs to another document than the MRZ read")
+        source_mrz, out["source"] = chip.mrz, "chip"
+    elif chip_failure:
+        out["chip_failure"] = chip_failure
+    name = " ".join(p for p in (source_mrz.primary_identifier,
+                                source_mrz.secondary_identifier) if p)
+    birth = source_mrz.birth_date()
+    expiry = source_mrz.expiry_date()
+    out.update(
+        document_kind=source_mrz.format, issuing_state=source_mrz.issuer.strip("<"),
+        nationality=source_mrz.nationality.strip("<"),
+        passport_number=source_mrz.document_number.strip("<"),
+        full_name=name, date_of_birth=birth.isoformat() if birth else source_mrz.birth,
+        sex=source_mrz.sex, document_expiry=expiry.isoformat() if expiry else "",
+    )
+    dg11 = getattr(chip, "dg11", None)
+    if dg11 is not None:
+        # DG11 carries the name in full (accents, no MRZ truncation) and the 4-digit year.
+        if dg11.full_name:
+            out["full_name"] = " ".join(dg11.parts(dg11.full_name))
+        dob = dg11.full_date_of_birth
+        if dob and not dob.endswith("0000"):
+            out["date_of_birth"] = f"{dob[:4]}-{dob[4:6]}-{dob[6:]}"
+    out.update(visa_number=entry.visa_number,
+               entry_date=entry.entry_date.isoformat() if entry.entry_date else "",
+               entry_port=entry.entry_port, purpose=entry.purpose,
+               stay_until=entry.stay_until.isoformat() if entry.stay_until else "")
+    return out
