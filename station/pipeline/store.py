@@ -11,7 +11,7 @@ from typing import Any
 
 from station.pipeline.mqtt import BrokerSettings
 from station.pipeline.outbox import Outbox
-from station.pipeline.publisher import Publisher, records_topic
+from station.pipeline.publisher import CommandHandler, Publisher, records_topic
 from station.pipeline.records import Reading, RecordSigner, SignedRecord
 
 ToReading = Callable[[object, Any], Reading]
@@ -57,9 +57,11 @@ class OutboxStore:
         self.outbox.close()
 
 
-def from_config(cfg: Any, to_reading: ToReading | None = None) -> OutboxStore:
+def from_config(cfg: Any, to_reading: ToReading | None = None,
+                on_command: CommandHandler | None = None) -> OutboxStore:
     """The station's store from its configuration: keys from ``station.keys``, the outbox
-    under ``station.state_dir``, the publisher for ``[mqtt]`` (started)."""
+    under ``station.state_dir``, the publisher for ``[mqtt]`` (started). ``on_command``
+    receives the backend's ``reload`` and ``profile`` commands (the service applies them)."""
     from station import keys
 
     signing = keys.load_signing_key(cfg.state_path(cfg.keys.signing_key))
@@ -69,7 +71,8 @@ def from_config(cfg: Any, to_reading: ToReading | None = None) -> OutboxStore:
     m = cfg.mqtt
     settings = BrokerSettings(m.host, m.port, m.tls, m.ca_file, m.cert_file, m.key_file,
                               m.keepalive_s)
-    publisher = Publisher(outbox, cfg.station.id, settings, window=m.window)
+    publisher = Publisher(outbox, cfg.station.id, settings, window=m.window,
+                          on_command=on_command)
     publisher.start()
     return OutboxStore(outbox, RecordSigner(cfg.station.id, signing, backend), publisher,
                        to_reading)
