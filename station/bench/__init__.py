@@ -17,7 +17,7 @@ from importlib import metadata
 from typing import Any
 
 # name → module under station.bench; modules that do not exist yet are reported as pending.
-BENCHMARKS = ("chip", "trust", "qr", "pipeline", "startup")
+BENCHMARKS = ("chip", "trust", "qr", "mrz", "pipeline", "startup")
 
 Progress = Callable[[str], None]
 

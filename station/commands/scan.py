@@ -23,6 +23,10 @@ def register(sub: Subparsers) -> None:
     )
     p.add_argument("paths", nargs="*", metavar="PATH", help="image files to decode")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--mrz", action="store_true",
+                   help="read the machine-readable zone (TD1/TD2/TD3) instead of the QR code: "
+                        "JSON with path, ok, raw, mrz, error, ms; only MRZs that pass every "
+                        "check digit are reported")
     p.add_argument("--engine", choices=("zxing", "zbar"), default="zxing",
                    help="decoding engine (default zxing: zxing-cpp with guide box, upscale "
                         "and retry; zbar: pyzbar in binary mode)")
@@ -40,6 +44,10 @@ def register(sub: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.mrz:
+        from station.mrz import scan
+
+        return scan.run(args)
     from station.qr.decode import QrDecoder
 
     decoder = QrDecoder(args.engine)

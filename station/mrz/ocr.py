@@ -378,6 +378,11 @@ def _read_zone(grey: Array, lines: list[_Line], fmt: str) -> list[_Read] | None:
     return reads
 
 
+def prepare() -> None:
+    """Render the glyph templates now (about 0.1-0.3 s) rather than on the first frame."""
+    _template_matrix()
+
+
 def read_mrz(image: Any) -> Mrz:
     """Find and read the MRZ in a grey (or colour) frame: a numpy array or a PIL image.
 
