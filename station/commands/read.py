@@ -4,6 +4,7 @@ print what it holds. Tag loss mid-read is resumed on the next tap within the tim
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -19,6 +20,9 @@ def register(sub: Subparsers) -> None:
         description="Wait for a card, authenticate with the CAN (PACE) or the MRZ key "
                     "(PACE, or BAC when the card has no PACE), read EF.COM, DG1, DG13, DG14, "
                     "DG15 and EF.SOD (or the --files list; DG2 with --face), and print them. "
+                    "Chip Authentication runs right after DG14 (the rest is read under its "
+                    "keys) and Active Authentication after DG15; with a trust store their "
+                    "results decide between 'genuine' and 'not-genuine'. "
                     "Exit 0 when read; 1 on a wrong key (with the tries left), no reader, "
                     "no card, a card removed for good, or an unsupported card.")
     p.add_argument("--reader", default="", metavar="NAME",
@@ -107,7 +111,10 @@ def run(args: argparse.Namespace) -> int:
         print(file=sys.stderr)
     data = ChipData.from_files(chip_read.protocol, chip_read.files, chip_read.skipped)
     out = data.to_json()
-    out["verification"] = _verification(args, data)
+    out["verification"] = _verification(args, data, chip_read)
+    out["card_security"] = (None if chip_read.card_security is None else {
+        "bytes": len(chip_read.card_security),
+        "sha256": hashlib.sha256(chip_read.card_security).hexdigest()})
     out.update(apdus=chip_read.apdus, ms=round(ms, 1), detail=chip_read.detail,
                taps=chip_read.taps)
     if args.json:
@@ -117,8 +124,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _verification(args: argparse.Namespace, data: Any) -> dict[str, Any]:
-    """Passive authentication of what was read (station.trust); never raises."""
+def _verification(args: argparse.Namespace, data: Any, chip_read: Any) -> dict[str, Any]:
+    """Passive authentication of what was read, with the chip and active authentication run
+    during the read (station.trust); never raises."""
     from pathlib import Path
 
     from station.commands import load_config
@@ -132,7 +140,8 @@ def _verification(args: argparse.Namespace, data: Any) -> dict[str, Any]:
         path = load_config(args).trust.path
         if path and Path(path).is_dir():
             store = TrustStore.load(path)
-    return verify(data, store).to_json()
+    return verify(data, store, chip_authentication=chip_read.chip_authentication,
+                  active_authentication=chip_read.active_authentication).to_json()
 
 
 def _print_table(out: dict[str, Any]) -> None:

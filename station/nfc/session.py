@@ -16,8 +16,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from station.drivers.reader import Transport
-from station.errors import StatusWordError, TagLost, UnsupportedCard
+from station.errors import LdsFormatError, ProtocolError, StatusWordError, TagLost, UnsupportedCard
 from station.log import event
+from station.nfc import aa, ca
 from station.nfc.access import AccessKey, establish
 from station.nfc.files import (
     Progress,
@@ -25,7 +26,11 @@ from station.nfc.files import (
     read_file,
     select_application,
 )
-from station.nfc.sm import max_plain_read
+from station.nfc.lds.secinfo import SecurityInfos
+from station.nfc.lds.security import parse_dg14, parse_dg15
+from station.nfc.sm import SecureMessaging, max_plain_read
+from station.trust.errors import AA_FAILED, CA_FAILED
+from station.trust.verification import ChipProof
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +42,10 @@ DEFAULT_FILES = ("COM", "DG1", "DG13", "DG14", "DG15", "SOD")
 
 # Files a terminal without Terminal Authentication may be refused (6982): skipped, not failed.
 PROTECTED_FILES = frozenset({"DG3", "DG4"})
+
+# EF.CardSecurity (BSI TR-03110-3 §A.1.2, ICAO 9303-11 §9.2): in the master file, FID 011D,
+# readable after PACE; carries the signed SecurityInfos for PACE-CAM and CA.
+EF_CARD_SECURITY = 0x011D
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,11 @@ class ChipRead:
     apdus: int = 0
     taps: int = 1
     card_access: bytes | None = None
+    chip_authentication: ChipProof | None = None
+    """Chip Authentication as run during the read (None: the card offers none / not asked)."""
+    active_authentication: ChipProof | None = None
+    card_security: bytes | None = None
+    """EF.CardSecurity when the card has one (read after PACE)."""
 
 
 class CountingTransport:
@@ -65,10 +79,18 @@ class CountingTransport:
 
 
 class ChipSession:
-    """Reads ``files`` with ``key``, resuming across taps."""
+    """Reads ``files`` with ``key``, resuming across taps.
+
+    With ``authenticate_chip`` (the default) DG14 is read first and Chip Authentication runs
+    right after it on every tap, so that every following file arrives under keys only the
+    genuine chip can have; Active Authentication runs once DG15 is read. Their results are
+    :class:`ChipProof` values for :func:`station.trust.verify` (which also insists that DG14 /
+    DG15 are PA-verified). A chip that fails CA is authenticated again (PACE/BAC) and read to
+    the end, so the failure is reported with the data, never as a genuine read."""
 
     def __init__(self, key: AccessKey, files: Sequence[str] = DEFAULT_FILES, *,
-                 progress: Progress | None = None, extended: bool = False) -> None:
+                 progress: Progress | None = None, extended: bool = False,
+                 authenticate_chip: bool = True) -> None:
         unknown = [f for f in files if f not in FILE_IDS]
         if unknown:
             raise ValueError(f"unknown files: {', '.join(unknown)}")
@@ -85,6 +107,12 @@ class ChipSession:
         self.card_access: bytes | None = None
         self.apdus = 0
         self.taps = 0
+        self.authenticate_chip = authenticate_chip
+        self.ca: ChipProof | None = None
+        self.aa: ChipProof | None = None
+        self.card_security: bytes | None = None
+        self._card_security_tried = False
+        self._dg14: SecurityInfos | None = None
 
     @property
     def complete(self) -> bool:
@@ -105,7 +133,7 @@ class ChipSession:
               ms=round((time.monotonic() - started) * 1000, 1))
         return ChipRead(self.protocol, {f: self.done[f] for f in self.files if f in self.done},
                         tuple(self.skipped), self.detail, self.apdus, self.taps,
-                        self.card_access)
+                        self.card_access, self.ca, self.aa, self.card_security)
 
     def _read(self, transport: Transport) -> None:
         current: str | None = None
@@ -122,10 +150,18 @@ class ChipSession:
                 short = max_plain_read(channel.keys)
                 ladder = tuple(sorted({best, short, 192, 128, 64}, reverse=True))
                 self.strategy = ReadStrategy(best, self.extended, ladder)
+            if (self.authenticate_chip and self.protocol == "PACE"
+                    and not self._card_security_tried):
+                self._read_card_security(channel)
             select_application(channel)
-            for name in self.files:
+            ca_done = False
+            for name in self._order():
                 if name in self.done or name in self.skipped:
                     continue
+                if name != "DG14" and not ca_done and self._wants_ca():
+                    current = None
+                    channel = self._chip_authentication(transport, channel)
+                    ca_done = True
                 current = name
                 buf = self.partial.setdefault(name, bytearray())
                 try:
@@ -143,11 +179,78 @@ class ChipSession:
                 self.done[name] = data
                 self.partial.pop(name, None)
                 current = None
+            if not ca_done and self._wants_ca() and self.ca is None:
+                channel = self._chip_authentication(transport, channel)
+            if self.authenticate_chip and self.aa is None and "DG15" in self.done:
+                self._active_authentication(channel)
         except TagLost as exc:
             offset = len(self.partial.get(current, b"")) if current else 0
             event(log, "nfc.tag_lost", file=current or "-", offset=offset)
             raise TagLost(f"card left the field while reading {current or 'access control'} "
                           f"at offset {offset}", file=current, offset=offset) from exc
+
+
+    # --- chip and active authentication -------------------------------------------------------
+
+    def _order(self) -> list[str]:
+        """DG14 first when CA is wanted: CA runs right after it, before the other files."""
+        if self.authenticate_chip and "DG14" in self.files:
+            return ["DG14"] + [f for f in self.files if f != "DG14"]
+        return list(self.files)
+
+    def _wants_ca(self) -> bool:
+        """CA on this tap: DG14 read, chip authentication asked for, and not failed already
+        (a failure is final; a success is repeated on every tap, since each new PACE session
+        must be bound to the chip's key again)."""
+        return (self.authenticate_chip and "DG14" in self.done
+                and (self.ca is None or self.ca.ok))
+
+    def _dg14_infos(self) -> SecurityInfos | None:
+        if self._dg14 is None and "DG14" in self.done:
+            self._dg14 = parse_dg14(self.done["DG14"])
+        return self._dg14
+
+    def _chip_authentication(self, transport: Transport,
+                             channel: SecureMessaging) -> SecureMessaging:
+        try:
+            infos = self._dg14_infos()
+            option = ca.choose(infos) if infos is not None else None
+        except (LdsFormatError, ProtocolError) as exc:
+            self.ca = ChipProof("CA", False, CA_FAILED, f"DG14 unusable: {exc}")
+            return channel
+        if option is None:
+            return channel  # no CA key in DG14: not performed (AA may still prove the chip)
+        outcome = ca.authenticate(channel, option)
+        if outcome.ok and outcome.channel is not None:
+            if self.ca is None:
+                self.ca = ChipProof("CA", True, None, outcome.detail)
+            return outcome.channel
+        self.ca = ChipProof("CA", False, outcome.reason or CA_FAILED, outcome.detail)
+        if outcome.channel is not None:
+            return outcome.channel
+        # The chip dropped secure messaging: authenticate again and read the rest, so the
+        # failure is reported with the data (a clone's files are copies of signed ones).
+        result = establish(transport, self.key)
+        select_application(result.channel)
+        return result.channel
+
+    def _active_authentication(self, channel: SecureMessaging) -> None:
+        try:
+            spki = parse_dg15(self.done["DG15"])
+            infos = self._dg14_infos()
+        except (LdsFormatError, ProtocolError) as exc:
+            self.aa = ChipProof("AA", False, AA_FAILED, f"DG14/DG15 unusable: {exc}")
+            return
+        outcome = aa.authenticate(channel, spki, infos)
+        self.aa = ChipProof("AA", outcome.ok, outcome.reason, outcome.detail)
+
+    def _read_card_security(self, channel: SecureMessaging) -> None:
+        """EF.CardSecurity, when the card has one (the virtual CCCD has none: 6A82)."""
+        try:
+            self.card_security = read_file(channel, EF_CARD_SECURITY, "CardSecurity")
+        except StatusWordError as exc:
+            event(log, "nfc.card_security_absent", sw=f"{exc.sw:04X}")
+        self._card_security_tried = True
 
 
 def read_plain(

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from station.cli import main
 from station.sim import issuer, pki
-from station.sim.chip import CccdChip, ChipOptions
+from station.sim.chip import CardImage, CccdChip, ChipOptions
 from station.sim.citizens import generate
 from station.sim.vpcd import VpcdLink
 from station.testing.pcscd import PcscdTestbed
@@ -44,28 +46,84 @@ def test_import_then_list(tmp_path: Path, pki_dir: Path,
     assert listing["problems"] == []
 
 
+def _read_json(pcscd: PcscdTestbed, image: CardImage, options: ChipOptions, trust: Path,
+               capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    link = VpcdLink(CccdChip(image, options), pcscd.slot_port(1))
+    link.insert()
+    try:
+        code = main(["read", "--reader", pcscd.readers[1], "--can", image.can, "--json",
+                     "--trust", str(trust), "--timeout", "10"])
+    finally:
+        link.remove()
+    assert code == 0
+    out: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return out
+
+
+def _check(out: dict[str, Any], name: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(c for c in out["verification"]["checks"] if c["name"] == name)
+    return found
+
+
 @pytest.mark.parametrize("signer,outcome,reason", [
-    ("good", "authentic-data-clone-unchecked", None),
+    ("good", "genuine", None),
     ("untrusted", "not-genuine", "untrusted-csca"),
 ])
 def test_read_with_trust(pcscd: PcscdTestbed, pki_dir: Path, capsys: pytest.CaptureFixture[str],
                          signer: str, outcome: str, reason: str | None) -> None:
-    c = generate(41)
     options = ChipOptions()
-    image = issuer.issue(c, options, signer=signer)  # type: ignore[arg-type]
-    link = VpcdLink(CccdChip(image, options), pcscd.slot_port(1))
-    link.insert()
-    try:
-        code = main(["read", "--reader", pcscd.readers[1], "--can", c.can, "--json",
-                     "--trust", str(pki_dir / "trust"), "--timeout", "10"])
-    finally:
-        link.remove()
-    assert code == 0
-    out = json.loads(capsys.readouterr().out)
+    image = issuer.issue(generate(41), options, signer=signer)  # type: ignore[arg-type]
+    out = _read_json(pcscd, image, options, pki_dir / "trust", capsys)
     assert out["verification"]["outcome"] == outcome, out["verification"]
     assert out["verification"]["reason"] == reason
     names = [c["name"] for c in out["verification"]["checks"]]
     assert "dg-hashes" in names and "dsc-issuer" in names
+    for name in ("chip-authentication", "active-authentication"):
+        # Under a rogue CSCA the chip's keys are not the issuer's: the proofs count for nothing.
+        assert _check(out, name)["ok"] is (signer == "good")
+    assert out["card_security"] is None  # the virtual CCCD has no EF.CardSecurity
+
+
+@pytest.mark.parametrize("forgery,reason,failed", [
+    ("clone", "chip-authentication-failed", ("chip-authentication", "active-authentication")),
+    ("aa-mismatch", "active-authentication-failed", ("active-authentication",)),
+    ("ca-only-clone", "chip-authentication-failed", ("chip-authentication",)),
+])
+def test_clones_are_not_genuine(pcscd: PcscdTestbed, pki_dir: Path,
+                                capsys: pytest.CaptureFixture[str], forgery: str, reason: str,
+                                failed: tuple[str, ...]) -> None:
+    options = ChipOptions(aa=None) if forgery == "ca-only-clone" else ChipOptions()
+    image = issuer.issue(generate(42), options)
+    if forgery == "aa-mismatch":
+        forged = replace(image, aa_key=issuer.new_chip_keys(options)[1])
+    else:
+        forged = issuer.clone(image, options)
+    out = _read_json(pcscd, forged, options, pki_dir / "trust", capsys)
+    v = out["verification"]
+    assert v["outcome"] == "not-genuine" and v["reason"] == reason, v
+    assert _check(out, "dg-hashes")["ok"] is True  # the data itself is the issuer's
+    for name in ("chip-authentication", "active-authentication"):
+        if name in failed:
+            assert _check(out, name)["ok"] is False
+    # The files are still all there: a clone's data is reported, never called genuine.
+    assert {"DG1", "DG13", "DG14", "SOD"} <= set(out["files"])
+
+
+def test_ca_with_a_dg14_outside_the_sod_is_not_trusted(
+        pcscd: PcscdTestbed, pki_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    options = ChipOptions(aa=None)
+    image = issuer.issue(generate(43), options)
+    dgs = {fid - 0x0100: data for fid, data in image.app_files.items()
+           if 0x0101 <= fid <= 0x0110 and fid != 0x010E}
+    dsc = issuer.test_pki().dsc
+    files = dict(image.app_files)
+    files[0x011D] = pki.build_sod(pki.hash_data_groups(dgs, "sha256"), dsc.key, dsc.der)
+    out = _read_json(pcscd, replace(image, app_files=files), options, pki_dir / "trust", capsys)
+    v = out["verification"]
+    assert v["outcome"] == "not-genuine", v
+    # The chip did prove it holds DG14's key, but DG14 is not signed: the proof is worthless.
+    ca_check = _check(out, "chip-authentication")
+    assert ca_check["ok"] is False and ca_check["reason"] == "dg-not-verified"
 
 
 def test_bench_trust_runs(capsys: pytest.CaptureFixture[str]) -> None:
