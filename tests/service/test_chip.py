@@ -20,7 +20,7 @@ from station.service.chip import (
 )
 from station.service.profiles import FIELDS, SPECS, build
 from station.sim import issuer
-from station.sim.chip import CccdChip, ChipOptions
+from station.sim.chip import CardImage, CccdChip, ChipOptions
 from station.sim.citizens import Citizen, generate
 from station.sim.vpcd import VpcdLink
 from station.testing.pcscd import PcscdTestbed
@@ -34,21 +34,24 @@ def citizen() -> Citizen:
 
 
 def _insert(pcscd: PcscdTestbed, c: Citizen, options: ChipOptions | None = None,
-            drop_after: int | None = None) -> VpcdLink:
+            drop_after: int | None = None, image: CardImage | None = None) -> VpcdLink:
     options = options or ChipOptions()
-    link = VpcdLink(CccdChip(issuer.issue(c, options), options), pcscd.slot_port(0))
+    image = image or issuer.issue(c, options)
+    link = VpcdLink(CccdChip(image, options), pcscd.slot_port(0))
     link.drop_after = drop_after
     link.insert()
     return link
 
 
-def tap_again(pcscd: PcscdTestbed, c: Citizen, timeout_s: float = 10.0) -> VpcdLink:
-    """Put the card back and wait until pcscd sees it. vpcd quirk: a card reconnecting right
+def tap_again(pcscd: PcscdTestbed, c: Citizen, timeout_s: float = 10.0,
+              image: CardImage | None = None) -> VpcdLink:
+    """Put the card (the same ``image``: one chip, one set of keys) back and wait until pcscd
+    sees it. vpcd quirk: a card reconnecting right
     after one dropped mid-APDU can land in a listening socket the driver then closes; that
     connection is reset and the card must be put down again."""
     deadline = time.monotonic() + timeout_s
     while True:
-        link = _insert(pcscd, c)
+        link = _insert(pcscd, c, image=image)
         seen = time.monotonic() + 1.0
         while time.monotonic() < seen and link.inserted:
             if _present(pcscd.readers[0]):
@@ -138,13 +141,16 @@ def test_a_tap_cut_short_resumes_on_the_next_tap(pcscd: PcscdTestbed,
                                                  citizen: Citizen) -> None:
     keys, subject = DeskKeys.from_qr(citizen.payload())
     reader = PcscChipReader(FILES)
-    link = _insert(pcscd, citizen, drop_after=25)
+    # The same chip on both taps: Chip Authentication runs again on the resumed tap, and a
+    # re-issued card (other keys, another EF.SOD signature) would be another card.
+    image = issuer.issue(citizen, ChipOptions())
+    link = _insert(pcscd, citizen, drop_after=25, image=image)
     try:
         with pytest.raises(TagLost):
             reader.read(pcscd.readers[0], keys, lambda f: None, threading.Event())
     finally:
         link.remove()
-    link = tap_again(pcscd, citizen)
+    link = tap_again(pcscd, citizen, image=image)
     try:
         reading, got = reader.read(pcscd.readers[0], keys, lambda f: None, threading.Event())
     finally:
