@@ -114,8 +114,11 @@ def _adaptive_read(transport: Transport, offset: int, want: int,
         except StatusWordError as exc:
             if exc.sw != SW_WRONG_LENGTH and exc.sw >> 8 != 0x6C:
                 raise
-            if n < strategy.max_le or not strategy.step_down():
-                raise
+            # 6700 for less than the maximum (the rest of a small file) still means the chip's
+            # limit is below n: step down past n, not just below the maximum.
+            while strategy.max_le >= n:
+                if not strategy.step_down():
+                    raise
 
 
 def read_file(

@@ -219,3 +219,15 @@ def test_dh_agreement_matches_the_chip_side() -> None:
         "public_key": core.Integer(p - 1)}).dump()
     with pytest.raises(ca.ChipAuthenticationError):
         ca.agree(bad)
+
+
+def test_small_file_first_still_steps_down_on_6700() -> None:
+    # DG14 (read first for CA) is smaller than the SM maximum: its one READ BINARY asks for
+    # less than the maximum, and a chip limited below that answers 6700 — the reader must still
+    # step down instead of failing.
+    options = ChipOptions(wrong_length_above=0x40, aa=None)
+    image = issuer.issue(generate(66), options)
+    assert len(image.app_files[0x010E]) < 223
+    read = ChipSession(AccessKey.can(image.can)).read(Direct(CccdChip(image, options)))
+    assert read.files["DG14"] == image.app_files[0x010E]
+    assert read.chip_authentication is not None and read.chip_authentication.ok
