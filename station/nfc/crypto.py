@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher as _Cipher
 from cryptography.hazmat.primitives.ciphers import algorithms, modes
 
 from station.errors import ProtocolError
+from station.nfc import tlv
 
 CipherKind = Literal["3DES", "AES"]
 
@@ -479,17 +480,6 @@ def gm_shared_point(curve: Curve, private: int, peer: tuple[int, int]) -> tuple[
     return pt
 
 
-def _tlv(tag: bytes, value: bytes) -> bytes:
-    n = len(value)
-    if n < 0x80:
-        length = bytes((n,))
-    elif n < 0x100:
-        length = bytes((0x81, n))
-    else:
-        length = b"\x82" + n.to_bytes(2, "big")
-    return tag + length + value
-
-
 def encode_oid(oid: str) -> bytes:
     """DER content octets of an OBJECT IDENTIFIER given in dotted form."""
     arcs = [int(a) for a in oid.split(".")]
@@ -524,7 +514,7 @@ def decode_oid(content: bytes) -> str:
 
 def public_key_data_object(oid: str, public_point: bytes) -> bytes:
     """7F49 { 06 OID, 86 ECDH point } — the input of the PACE token (§9.5.5 / TR-03110-3 D.3)."""
-    return _tlv(b"\x7f\x49", _tlv(b"\x06", encode_oid(oid)) + _tlv(b"\x86", public_point))
+    return tlv.encode(0x7F49, tlv.encode(0x06, encode_oid(oid)) + tlv.encode(0x86, public_point))
 
 
 def auth_token(keys: SessionKeys, oid: str, peer_public_point: bytes) -> bytes:

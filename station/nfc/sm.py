@@ -37,22 +37,11 @@ def ssc_bytes(keys: SessionKeys, ssc: int) -> bytes:
     return (ssc % (1 << (8 * keys.block))).to_bytes(keys.block, "big")
 
 
-def _do(tag: int, value: bytes) -> bytes:
-    n = len(value)
-    if n < 0x80:
-        length = bytes((n,))
-    elif n < 0x100:
-        length = bytes((0x81, n))
-    else:
-        length = b"\x82" + n.to_bytes(2, "big")
-    return bytes((tag,)) + length + value
-
-
 def do97(le: int, extended: bool) -> bytes:
     """DO'97' carrying Le: one byte (00 = 256) or, for extended length, two (0000 = 65536)."""
     if extended or le > 256:
-        return _do(0x97, (le & 0xFFFF).to_bytes(2, "big"))
-    return _do(0x97, bytes((le & 0xFF,)))
+        return tlv.encode(0x97, (le & 0xFFFF).to_bytes(2, "big"))
+    return tlv.encode(0x97, bytes((le & 0xFF,)))
 
 
 def _parse_dos(data: bytes) -> list[tuple[int, bytes, bytes]]:
@@ -77,7 +66,7 @@ def _parse_dos(data: bytes) -> list[tuple[int, bytes, bytes]]:
 
 def _encrypted_do(keys: SessionKeys, ssc: bytes, data: bytes, odd_ins: bool) -> bytes:
     cryptogram = keys.encrypt(ssc, pad(data, keys.block))
-    return _do(0x85, cryptogram) if odd_ins else _do(0x87, b"\x01" + cryptogram)
+    return tlv.encode(0x85, cryptogram) if odd_ins else tlv.encode(0x87, b"\x01" + cryptogram)
 
 
 def _decrypt_do(keys: SessionKeys, ssc: bytes, tag: int, value: bytes) -> bytes:
@@ -103,7 +92,7 @@ def protect_command(keys: SessionKeys, ssc: int, cmd: CommandApdu) -> CommandApd
     if cmd.le is not None:
         dos += do97(cmd.le, extended)
     mac = keys.mac(pad(sscb + pad(header, keys.block) + dos, keys.block))
-    body = dos + _do(0x8E, mac)
+    body = dos + tlv.encode(0x8E, mac)
     return CommandApdu(cla, cmd.ins, cmd.p1, cmd.p2, body, le=0,
                        extended=extended or len(body) > 255)
 
@@ -150,9 +139,9 @@ def protect_response(keys: SessionKeys, ssc: int, data: bytes, sw: int, *,
     sscb = ssc_bytes(keys, ssc)
     dos = _encrypted_do(keys, sscb, data, odd_ins) if data else b""
     if do99:
-        dos += _do(0x99, sw.to_bytes(2, "big"))
+        dos += tlv.encode(0x99, sw.to_bytes(2, "big"))
     mac = keys.mac(pad(sscb + dos, keys.block))
-    return dos + _do(0x8E, mac) + sw.to_bytes(2, "big")
+    return dos + tlv.encode(0x8E, mac) + sw.to_bytes(2, "big")
 
 
 def unprotect_response(keys: SessionKeys, ssc: int, raw: bytes) -> ResponseApdu:
