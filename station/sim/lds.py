@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from station.nfc.crypto import encode_oid
+from station.nfc.lds.secinfo import BSI_DE, ID_AA, ID_CA, ID_PACE, ID_PK, ID_TA
 from station.nfc.tlv import encode as tlv
 
 # LDS file tags (ICAO 9303-10 table 33) by data group number.
@@ -27,12 +28,11 @@ DG_TAGS: dict[int, int] = {
     11: 0x6B, 12: 0x6C, 13: 0x6D, 14: 0x6E, 15: 0x6F, 16: 0x70,
 }
 
-BSI_DE = "0.4.0.127.0.7"
-ID_PK_ECDH = BSI_DE + ".2.2.1.2"
-ID_TA = BSI_DE + ".2.2.2"
-ID_CA_ECDH = BSI_DE + ".2.2.3.2"
-ID_PACE_ECDH_GM = BSI_DE + ".2.2.4.2"
-ID_AA = "2.23.136.1.1.5"
+# The object identifiers are the reader's (station.nfc.lds.secinfo): one definition for both
+# sides; the ".2" arcs select ECDH (PK, CA) and ECDH Generic Mapping (PACE).
+ID_PK_ECDH = ID_PK + ".2"
+ID_CA_ECDH = ID_CA + ".2"
+ID_PACE_ECDH_GM = ID_PACE + ".2"
 ECDSA_PLAIN_SHA256 = BSI_DE + ".1.1.4.1.3"
 UTF8_OID = "1.0.10646.1.0.8"
 
