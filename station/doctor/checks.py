@@ -84,35 +84,24 @@ def check_pcsc(ctx: Context) -> list[Finding]:
 
 
 def _card(readers: list[str]) -> Finding:
-    from smartcard.Exceptions import CardConnectionException, NoCardException
-    from smartcard.System import readers as pcsc_readers
+    from station.drivers.reader.pcsc import connect_present
 
-    from station.drivers.reader.pcsc import PcscConnection, _release
-
-    for reader in pcsc_readers():
-        if str(reader) not in readers:
-            continue
-        conn = reader.createConnection()
-        try:
-            conn.connect()
-        except (NoCardException, CardConnectionException):
-            _release(conn)
-            continue
-        card = PcscConnection(conn, str(reader))
-        try:
-            resp = card.transmit(SELECT_EMRTD)
-        except StationError as exc:
-            return Finding("card", "fail", f"a card on {reader} does not answer: {exc}",
-                           "re-seat the card; if it persists, check the reader's antenna/"
-                           "firmware")
-        finally:
-            card.close()
-        sw = int.from_bytes(resp[-2:], "big") if len(resp) >= 2 else 0
-        if sw == 0x9000:
-            return Finding("card", "ok", f"card on {reader} answers (eMRTD application)")
-        return Finding("card", "warn", f"card on {reader} answers {sw:04X} to SELECT eMRTD",
-                       "not an ICAO eMRTD (CCCD) card?")
-    return Finding("card", "ok", "no card on the reader (put one on to test it)")
+    card = connect_present(readers)
+    if card is None:
+        return Finding("card", "ok", "no card on the reader (put one on to test it)")
+    reader = card.reader_name
+    try:
+        resp = card.transmit(SELECT_EMRTD)
+    except StationError as exc:
+        return Finding("card", "fail", f"a card on {reader} does not answer: {exc}",
+                       "re-seat the card; if it persists, check the reader's antenna/firmware")
+    finally:
+        card.close()
+    sw = int.from_bytes(resp[-2:], "big") if len(resp) >= 2 else 0
+    if sw == 0x9000:
+        return Finding("card", "ok", f"card on {reader} answers (eMRTD application)")
+    return Finding("card", "warn", f"card on {reader} answers {sw:04X} to SELECT eMRTD",
+                   "not an ICAO eMRTD (CCCD) card?")
 
 
 def check_camera(ctx: Context) -> list[Finding]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from station.errors import CardError, NoCard, ReaderUnavailable, TagLost
@@ -21,13 +22,15 @@ def list_readers() -> list[str]:
     """Names of the PC/SC readers pcscd knows; raises ReaderUnavailable if pcscd is not there."""
     try:
         from smartcard.Exceptions import SmartcardException
+        from smartcard.pcsc.PCSCExceptions import BaseSCardException
         from smartcard.System import readers
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ReaderUnavailable(f"pyscard is not installed: {exc}") from None
     try:
         return [str(r) for r in readers()]
-    except SmartcardException as exc:
-        # ListReadersException / EstablishContext failure: pcscd absent or not answering.
+    except (SmartcardException, BaseSCardException) as exc:
+        # EstablishContextException (pcscd absent: not a SmartcardException) or
+        # ListReadersException (pcscd not answering).
         raise ReaderUnavailable(f"PC/SC service (pcscd) is not reachable: "
                                 f"{type(exc).__name__}") from None
 
@@ -90,26 +93,35 @@ class PcscReader:
 
     def wait_for_card(self, timeout_s: float) -> PcscConnection:
         """Block until a card is present on a matching reader, then connect to it."""
-        from smartcard.Exceptions import CardConnectionException, NoCardException
-        from smartcard.System import readers
-
         deadline = time.monotonic() + timeout_s
         while True:
-            wanted = set(self._matching())
-            for reader in readers():
-                if str(reader) not in wanted:
-                    continue
-                conn = reader.createConnection()
-                try:
-                    conn.connect()
-                except (NoCardException, CardConnectionException):
-                    _release(conn)
-                    continue
-                event(log, "reader.card_present", reader=str(reader))
-                return PcscConnection(conn, str(reader))
+            conn = connect_present(self._matching())
+            if conn is not None:
+                event(log, "reader.card_present", reader=conn.reader_name)
+                return conn
             if time.monotonic() >= deadline:
                 raise NoCard(f"no card within {timeout_s:g} s")
             time.sleep(self.poll_s)
 
 
-__all__ = ["CardError", "PcscConnection", "PcscReader", "list_readers"]
+def connect_present(reader_names: Iterable[str]) -> PcscConnection | None:
+    """Connect to the card on the first of ``reader_names`` that has one, without waiting;
+    None when none has a card."""
+    from smartcard.Exceptions import CardConnectionException, NoCardException
+    from smartcard.System import readers
+
+    wanted = set(reader_names)
+    for reader in readers():
+        if str(reader) not in wanted:
+            continue
+        conn = reader.createConnection()
+        try:
+            conn.connect()
+        except (NoCardException, CardConnectionException):
+            _release(conn)
+            continue
+        return PcscConnection(conn, str(reader))
+    return None
+
+
+__all__ = ["CardError", "PcscConnection", "PcscReader", "connect_present", "list_readers"]
