@@ -5,7 +5,10 @@ The same code runs over a plain transport or a secure-messaging one (which is a 
 
 Read strategy (:class:`ReadStrategy`, one per card session):
 - the first READ BINARY asks for the 4-byte TLV header, which sizes the file; no read ever
-  asks past its end;
+  asks past its end. It addresses the file by its short EF identifier (P1 = 0x80 | SFI, ICAO
+  9303-10 §3.6: every LDS file has one), which selects and reads in one APDU and so saves the
+  SELECT; a chip that refuses SFI addressing gets SELECT + READ BINARY for the rest of the
+  session;
 - then chunks of the largest Le that fits: 223 bytes with AES SM, 231 with 3DES (one short
   R-APDU), or far more with extended length when the card advertises it;
 - a chip or reader that answers 6700 / 6Cxx / a malformed answer to a large Le makes the
@@ -35,6 +38,8 @@ in which case one more byte is read)."""
 SW_END_OF_FILE = 0x6282
 SW_WRONG_LENGTH = 0x6700
 SW_WRONG_OFFSET = 0x6B00
+SW_NOT_FOUND = 0x6A82
+SW_SECURITY_NOT_SATISFIED = 0x6982
 
 
 @dataclass
@@ -47,6 +52,8 @@ class ReadStrategy:
     ladder: tuple[int, ...] = (223, 192, 128, 64)
     step_downs: list[int] = field(default_factory=list)
     """Le values that failed, in order (reported by the bench and the CLI)."""
+    sfi: bool = True
+    """Address files by short EF identifier; cleared when the chip refuses it."""
 
     def step_down(self) -> bool:
         """Use the next smaller size; False when already at the floor."""
@@ -62,6 +69,27 @@ class ReadStrategy:
 
 def select_application(transport: Transport, aid: bytes = EMRTD_AID) -> None:
     transceive(transport, CommandApdu(0x00, 0xA4, 0x04, 0x0C, aid)).check("SELECT AID")
+
+
+def short_ef_id(fid: int) -> int | None:
+    """The SFI of an LDS file (FID 01xx → xx, ICAO 9303-10 Table 39), None for other files."""
+    sfi = fid & 0x1F
+    return sfi if fid & 0xFFE0 == 0x0100 and sfi else None
+
+
+def _read_header_by_sfi(transport: Transport, sfi: int, offset: int, length: int,
+                        strategy: ReadStrategy) -> bytes | None:
+    """READ BINARY with the SFI in P1: selects the file and reads its first bytes in one APDU.
+    None when the chip does not offer SFI addressing (the caller then SELECTs)."""
+    cmd = CommandApdu(0x00, 0xB0, 0x80 | sfi, offset, le=length)
+    resp = transceive(transport, cmd)
+    if resp.sw in (0x9000, SW_END_OF_FILE) and resp.data:
+        return resp.data
+    # An empty "success" is a chip that took P1 as an offset beyond the file: no SFI support.
+    if resp.sw in (SW_NOT_FOUND, SW_SECURITY_NOT_SATISFIED):
+        resp.check(f"READ BINARY SFI {sfi:02X}")  # the file's own answer, as SELECT would give
+    strategy.sfi = False  # 6B00, 6A86, 6986, 6D00 …: no SFI addressing on this chip
+    return None
 
 
 def select_file(transport: Transport, fid: int) -> None:
@@ -138,10 +166,16 @@ def read_file(
     strategy = strategy or ReadStrategy(max_le=chunk, ladder=tuple(
         n for n in (chunk, 192, 128, 64) if n <= chunk))
     data = into if into is not None else bytearray()
-    select_file(transport, fid)
-    if len(data) < HEADER_LEN:
-        head = read_binary(transport, len(data), HEADER_LEN - len(data))
-        if not head:
+    sfi = short_ef_id(fid)
+    head: bytes | None = None
+    if sfi is not None and strategy.sfi and len(data) < HEADER_LEN:
+        head = _read_header_by_sfi(transport, sfi, len(data), HEADER_LEN - len(data), strategy)
+    if head is None:
+        select_file(transport, fid)
+        if len(data) < HEADER_LEN:
+            head = read_binary(transport, len(data), HEADER_LEN - len(data))
+    if head is not None:
+        if not head and not data:
             raise LdsFormatError(f"{name}: empty file")
         data += head
     try:

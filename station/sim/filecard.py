@@ -1,4 +1,5 @@
-"""A plain-file ISO 7816-4 card: SELECT (AID or FID) and READ BINARY without access control.
+"""A plain-file ISO 7816-4 card: SELECT (AID or FID) and READ BINARY (by offset or short EF
+identifier) without access control.
 
 The walking skeleton reads it; the full CCCD chip (PACE, BAC, secure messaging) replaces it.
 """
@@ -71,11 +72,17 @@ class FileCard:
         return SW_WRONG_P1P2
 
     def _read_binary(self, p1: int, p2: int, body: bytes) -> bytes:
-        if self._current is None:
-            return SW_NO_CURRENT_EF
         if p1 & 0x80:
-            return SW_WRONG_P1P2  # short-FID addressing not offered
-        offset = (p1 << 8) | p2
+            # Short EF identifier in P1 (ISO 7816-4 §11.2.2): select the EF 01xx and read at P2.
+            content = self.files.get(0x0100 | (p1 & 0x1F))
+            if content is None or not self._app_selected:
+                return SW_NOT_FOUND
+            self._current = content
+            offset = p2
+        elif self._current is None:
+            return SW_NO_CURRENT_EF
+        else:
+            offset = (p1 << 8) | p2
         le = body[0] if len(body) == 1 else 0
         le = le or 256
         if offset > len(self._current):

@@ -10,7 +10,7 @@ import pytest
 from station.errors import AuthFailed, ProtocolError, UnsupportedCard
 from station.nfc import access, bac, crypto, pace
 from station.nfc.access import AccessKey
-from station.nfc.files import read_file
+from station.nfc.files import ReadStrategy, read_file
 from station.nfc.lds.secinfo import parse_security_infos
 from tests.nfc.script import Script
 from tests.nfc.test_crypto import (
@@ -47,7 +47,8 @@ def test_bac_appendix_d_then_read_ef_com() -> None:
     channel = bac.authenticate(script, key, random=lambda n: next(rnd))
     assert channel.ssc == 0x887022120C06C226
     assert channel.keys.k_enc == H("979EC13B1CBFE9DCD01AB0FED307EAE5")
-    assert read_file(channel, 0x011E, "COM") == EF_COM_D
+    # The spec's worked example selects EF.COM by FID (no SFI addressing).
+    assert read_file(channel, 0x011E, "COM", strategy=ReadStrategy(sfi=False)) == EF_COM_D
     assert script.done
 
 

@@ -29,16 +29,20 @@ class Watch:
         self.drop_after = drop_after
         self.count = 0
         self.reads: list[tuple[int, int]] = []
+        self.sent_p1: list[int] = []
 
     def transmit(self, apdu: bytes) -> bytes:
         if self.drop_after is not None and self.count >= self.drop_after:
             raise TagLost("dropped")
         self.count += 1
+        self.sent_p1.append(apdu[2])
         if apdu[1] == 0xB0:
             le = apdu[4] or 256
             if le > self.max_le:
                 return b"\x67\x00"
-            self.reads.append(((apdu[2] << 8) | apdu[3], le))
+            # P1 bit 8: short EF identifier in P1, offset in P2.
+            offset = apdu[3] if apdu[2] & 0x80 else (apdu[2] << 8) | apdu[3]
+            self.reads.append((offset, le))
         return self.card.process(apdu)
 
 
@@ -54,10 +58,13 @@ def test_reads_in_fewest_apdus_and_never_past_the_end() -> None:
     link = Watch(_card(dg2=dg2))
     select_application(link)
     link.count = 0
+    link.sent_p1.clear()
     got: list[tuple[str, int, int]] = []
     assert read_file(link, 0x0102, "DG2", strategy=ReadStrategy(223),
                      progress=lambda *a: got.append(a)) == dg2
-    assert link.count == 1 + 1 + -(-1996 // 223)  # SELECT, header, body chunks
+    # The header read addresses DG2 by its SFI (selects it too), then the body chunks.
+    assert link.count == 1 + -(-1996 // 223)
+    assert link.sent_p1[0] == 0x80 | 0x02
     assert all(off + le <= len(dg2) for off, le in link.reads)
     assert got[-1] == ("DG2", 2000, 2000)
     assert [g[1] for g in got] == sorted(g[1] for g in got)
@@ -71,7 +78,7 @@ def test_step_down_is_remembered_for_the_session() -> None:
     assert strategy.max_le == 128 and strategy.step_downs == [223, 192]
     before = link.count
     read_file(link, 0x010D, "DG13", strategy=strategy)
-    assert link.count - before == 1 + 1 + -(-696 // 128)  # no 6700 paid again
+    assert link.count - before == 1 + -(-696 // 128)  # SFI header + body; no 6700 paid again
 
 
 def test_step_down_gives_up_at_the_floor() -> None:
@@ -109,3 +116,38 @@ def test_extended_length_from_historical_bytes() -> None:
     assert not files.supports_extended_length(contactless_atr(bytes.fromhex("8073000080")))
     assert not files.supports_extended_length(contactless_atr())
     assert not files.supports_extended_length(b"\x3b")
+
+
+class NoSfiCard(Watch):
+    """A chip that refuses short-EF-identifier addressing (6B00), like some older ones."""
+
+    def transmit(self, apdu: bytes) -> bytes:
+        if apdu[1] == 0xB0 and apdu[2] & 0x80:
+            self.count += 1
+            self.sent_p1.append(apdu[2])
+            return b"\x6b\x00"
+        return super().transmit(apdu)
+
+
+def test_chip_without_sfi_gets_select_for_the_rest_of_the_session() -> None:
+    link = NoSfiCard(_card())
+    select_application(link)
+    strategy = ReadStrategy(223)
+    dg2 = read_file(link, 0x0102, "DG2", strategy=strategy)
+    assert dg2 == _card().files[0x0102]
+    assert strategy.sfi is False
+    before = link.count
+    read_file(link, 0x010D, "DG13", strategy=strategy)
+    # SELECT, header, body: the refused SFI read is not paid again.
+    assert link.count - before == 1 + 1 + -(-696 // 223)
+    assert all(not p1 & 0x80 for p1 in link.sent_p1[-(link.count - before):])
+
+
+def test_sfi_not_found_is_the_files_own_answer() -> None:
+    link = Watch(_card())
+    select_application(link)
+    strategy = ReadStrategy(223)
+    with pytest.raises(StatusWordError) as exc:
+        read_file(link, 0x010B, "DG11", strategy=strategy)  # no DG11 on a CCCD
+    assert exc.value.sw == 0x6A82
+    assert strategy.sfi is True  # a missing file says nothing about SFI support

@@ -13,7 +13,7 @@ from station.errors import ProtocolError, TagLost
 from station.nfc import sm
 from station.nfc.apdu import CommandApdu
 from station.nfc.crypto import SessionKeys
-from station.nfc.files import read_file
+from station.nfc.files import ReadStrategy, read_file
 
 H = bytes.fromhex
 KEYS_D = SessionKeys("3DES", H("979EC13B1CBFE9DCD01AB0FED307EAE5"),
@@ -74,7 +74,8 @@ def test_appendix_d_secure_messaging_transport_reads_ef_com() -> None:
     channel = sm.SecureMessaging(script, KEYS_D, SSC_D)
     # read_file sizes EF.COM from its 4-byte header and reads the remaining 18 bytes: exactly
     # the appendix's three protected APDUs.
-    assert read_file(channel, 0x011E, "COM") == EF_COM_D
+    # The spec's worked example selects EF.COM by FID (no SFI addressing).
+    assert read_file(channel, 0x011E, "COM", strategy=ReadStrategy(sfi=False)) == EF_COM_D
     assert channel.ssc == SSC_D + 6
     assert not script.pairs
 

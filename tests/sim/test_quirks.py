@@ -199,9 +199,21 @@ def test_broken_answers_give_typed_errors(card: tuple[Citizen, CardImage], fault
 
 def test_wrong_length_fault_is_a_status_word_error(card: tuple[Citizen, CardImage]) -> None:
     c, image = card
-    chip = CccdChip(image, ChipOptions(faults={1: "wrong_length"}))
+    # APDU 2 reads the rest of EF.CardAccess (well under the maximum size): 6700 there is the
+    # chip's error, not a size to step down from.
+    chip = CccdChip(image, ChipOptions(faults={2: "wrong_length"}))
     with pytest.raises(StatusWordError):
         ChipSession(AccessKey.can(c.can), FILES).read(Direct(chip))
+
+
+def test_wrong_length_to_the_sfi_read_falls_back_to_select(
+        card: tuple[Citizen, CardImage]) -> None:
+    c, image = card
+    # APDU 1 reads EF.CardAccess's header by short EF identifier: a chip answering 6700 there
+    # does not offer SFI addressing, and the reader goes on with SELECT.
+    chip = CccdChip(image, ChipOptions(faults={1: "wrong_length"}))
+    read = ChipSession(AccessKey.can(c.can), FILES).read(Direct(chip))
+    assert read.files == _expected(image)
 
 
 # --- through pcscd: tag loss and latency --------------------------------------------------------
