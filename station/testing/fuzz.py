@@ -325,7 +325,8 @@ def seeds(name: str) -> tuple[bytes, ...]:
         "apdu_transceive": (b"\x04\x01\x02\x90\x00",
                             b"\x02\x61\x10\x12" + b"\x00" * 16 + b"\x90\x00",
                             b"\x02\x6c\x05\x07abcde\x90\x00"),
-        "read_file": (b"\x02\x90\x00\x06\x61\x04\x5f\x1f\x90\x00\x04\x01\x02\x90\x00",),
+        # Header read by short EF identifier (it selects the file too), then the body.
+        "read_file": (b"\x06\x61\x04\x5f\x1f\x90\x00\x04\x01\x02\x90\x00",),
         "sm_response": (b"\x00" + _macd_body(_session_keys()[0], 1, b"\x99\x02\x90\x00")
                         + b"\x90\x00", b"\x80\x6a\x82"),
         "sm_response_macd": (b"\x00\x90\x00\x99\x02\x90\x00", b"\x81\x90\x00\x99\x02\x6a\x82"),

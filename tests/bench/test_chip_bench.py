@@ -13,8 +13,9 @@ def test_bench_chip_figures_are_consistent() -> None:
     result = chip.run(args, lambda _msg: None)
     by_name = {row[0]: row for row in result.rows}
     assert set(by_name) == {"basic", "face_extended", "face_short"}
-    for _name, apdus, minimum, ratio, _max_read, modelled, cpu, wall in result.rows:
+    for _name, apdus, minimum, ratio, _max_read, modelled, cpu, wall, floor in result.rows:
         assert apdus >= minimum and ratio == round(apdus / minimum, 3)
+        assert floor < minimum  # the SFI floor has no SELECT and no separate header read
         # At least 25 ms per APDU, and air time on top.
         assert modelled > apdus * 25
         assert cpu > 0 and wall == "n/a"
