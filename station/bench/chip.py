@@ -83,11 +83,17 @@ def _image(seed: int, dg2_bytes: int) -> CardImage:
     return replace(image, app_files={**image.app_files, 0x0102: dg2})
 
 
+# Chip Authentication (MSE:Set AT + GENERAL AUTHENTICATE) and Active Authentication (INTERNAL
+# AUTHENTICATE) are part of a genuine read: counted in the minimum. Not counted: the SELECT AID
+# that confirms the CA keys and the EF.CardSecurity probe (one APDU each, ChipSession).
+PROOF_APDUS = 3
+
+
 def minimum_apdus(image: CardImage, files: tuple[str, ...], access_apdus: int,
                   max_read: int) -> int:
     """The classic floor: each file selected, then read in chunks of the chip's max size."""
     reads = sum(1 + math.ceil(len(image.app_files[FILE_IDS[n]]) / max_read) for n in files)
-    return access_apdus + 1 + reads
+    return access_apdus + 1 + reads + PROOF_APDUS
 
 
 def sfi_floor_apdus(image: CardImage, files: tuple[str, ...], access_apdus: int,
@@ -95,7 +101,7 @@ def sfi_floor_apdus(image: CardImage, files: tuple[str, ...], access_apdus: int,
     """The absolute floor with short-EF-identifier addressing and no separate header read
     (which the read strategy keeps so it never reads past a file's end)."""
     reads = sum(math.ceil(len(image.app_files[FILE_IDS[n]]) / max_read) for n in files)
-    return access_apdus + 1 + reads
+    return access_apdus + 1 + reads + PROOF_APDUS
 
 
 def _read(image: CardImage, sc: Scenario) -> tuple[Recorder, float, int]:
@@ -209,8 +215,9 @@ def _run(args: argparse.Namespace, progress: Progress, image: CardImage, access:
                "host cpu: the terminal side only (the virtual chip's CPU is subtracted), "
                f"median of {max(1, args.repeat)} reads",
                f"minimum = {access} access-control APDUs + SELECT AID + per file SELECT and "
-               "⌈size / max read⌉ READ BINARY; the reader reaches it by reading each header "
-               "by short EF identifier (which also selects the file)",
+               f"⌈size / max read⌉ READ BINARY + {PROOF_APDUS} for CA (MSE:Set AT, GENERAL "
+               "AUTHENTICATE) and AA (INTERNAL AUTHENTICATE); the reader reaches it by "
+               "reading each header by short EF identifier (which also selects the file)",
                "sfi floor = the same without the 4-byte header read, i.e. one APDU fewer per "
                "file than the reader's header-first strategy (kept: it never reads past the "
                "end of a file)"),
