@@ -58,3 +58,18 @@ def test_bench_without_modules_says_not_implemented(capsys: pytest.CaptureFixtur
         pytest.skip("startup benchmark exists")
     assert main(["bench", "startup"]) == 2
     assert "not implemented yet" in capsys.readouterr().out
+
+
+def test_config_log_level_applies_unless_overridden(tmp_path) -> None:
+    import argparse
+    import logging
+
+    from station.commands import load_config
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[station]\nlog_level = 'debug'\n")
+    load_config(argparse.Namespace(config=str(cfg), log_level=None, log_json=False))
+    assert logging.getLogger().level == logging.DEBUG
+    logging.getLogger().setLevel(logging.WARNING)
+    load_config(argparse.Namespace(config=str(cfg), log_level="error", log_json=False))
+    assert logging.getLogger().level == logging.WARNING  # --log-level wins: untouched here

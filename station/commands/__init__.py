@@ -27,11 +27,17 @@ def pending(sub: Subparsers, name: str, help: str, issue: int) -> argparse.Argum
 
 def load_config(args: argparse.Namespace) -> Any:
     """The configuration named by ``--config``, else the default file, else built-in defaults
-    (only when the default file does not exist: a broken file is always an error)."""
-    from station import config
+    (only when the default file does not exist: a broken file is always an error).
 
-    if args.config:
-        return config.load(args.config)
-    if config.DEFAULT_PATH.exists():
-        return config.load(config.DEFAULT_PATH)
-    return config.Config()
+    A configuration read from a file sets the log level (``station.log_level``) unless
+    ``--log-level`` was given."""
+    from station import config
+    from station import log as slog
+
+    path = args.config or (config.DEFAULT_PATH if config.DEFAULT_PATH.exists() else None)
+    if path is None:
+        return config.Config()
+    cfg = config.load(path)
+    if getattr(args, "log_level", None) is None:
+        slog.setup(cfg.station.log_level, as_json=bool(getattr(args, "log_json", False)))
+    return cfg
