@@ -19,15 +19,11 @@ _log = logging.getLogger(__name__)
 
 # Not wired on this build (named by `station run` so nobody mistakes it for done).
 MISSING = (
-    ("chip/active authentication in the read (station.nfc.ca / station.nfc.aa)",
-     "issue #6: no reading is 'genuine' yet"),
     ("CAN typed on a keypad / sent on the commands topic", "issue #8 command set + keypad"),
     ("lodging bookings from the commands topic", "issue #8 command set"),
 )
 # Profiles this build cannot serve, and why.
 REFUSED = {
-    "bank": "requires 'genuine' (PA + chip/active authentication); chip/active authentication "
-            "is not part of the read on this build",
     "lodging": "records guests against an open booking; bookings cannot be opened on this build "
                "(commands topic not wired)",
 }

@@ -30,6 +30,7 @@ from station.log import event
 from station.nfc.access import AccessKey, read_card_access
 from station.nfc.lds.chip import ChipData
 from station.nfc.session import ChipSession
+from station.trust.verification import ChipProof
 
 log = logging.getLogger(__name__)
 
@@ -80,14 +81,17 @@ class DeskKeys:
 class ChipReading:
     """One card's reading as the verifier receives it: the parsed files and how they were read.
 
-    Chip authentication / active authentication results are not here yet: their terminal side
-    (``station.nfc.ca`` / ``aa``) is not on this tree, so a reading proves at most *authentic*.
+    Chip and Active Authentication run during the read (the chip's private key is only usable
+    while the card is on the reader); their proofs travel here to the verifier, which accepts
+    them only for a DG14/DG15 that passive authentication verified.
     """
 
     chip: ChipData
     detail: str
     taps: int
     apdus: int
+    chip_authentication: ChipProof | None = None
+    active_authentication: ChipProof | None = None
 
     def __repr__(self) -> str:
         return f"ChipReading({self.detail}, files={sorted(self.chip.files)})"
@@ -168,7 +172,8 @@ class PcscChipReader:
         if chip.mrz is None:
             raise UnsupportedCard("the card has no readable DG1")
         event(log, "chip.read", detail=result.detail, taps=result.taps, apdus=result.apdus)
-        return (ChipReading(chip, result.detail, result.taps, result.apdus),
+        return (ChipReading(chip, result.detail, result.taps, result.apdus,
+                            result.chip_authentication, result.active_authentication),
                 subject_of(chip.mrz.document_number))
 
 

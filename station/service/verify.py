@@ -38,6 +38,8 @@ class TrustVerifier:
     def verify(self, reading: object) -> tuple[Outcome, object]:
         if not isinstance(reading, ChipReading):
             raise TypeError("TrustVerifier verifies ChipReading")
-        result = v.verify(reading.chip, None if self.store is None else self.store.current)
+        result = v.verify(reading.chip, None if self.store is None else self.store.current,
+                          chip_authentication=reading.chip_authentication,
+                          active_authentication=reading.active_authentication)
         # Anything the mapping does not know is treated as a failed check, never as a pass.
         return OUTCOMES.get(result.outcome, Outcome.INVALID), VerifiedReading(reading, result)

@@ -30,10 +30,11 @@ def _config(tmp_path: Path, body: str) -> str:
 
 def test_run_refuses_a_profile_this_build_cannot_serve(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    cfg = _config(tmp_path, "[station]\nprofile = 'bank'\n")
+    cfg = _config(tmp_path, "[station]\nprofile = 'lodging'\n[profile]\n"
+                            "establishment_id = 'LT-1'\n")
     assert main(["--config", cfg, "run"]) == 2
     out = capsys.readouterr().out
-    assert "'bank' profile cannot run" in out and "chip/active authentication" in out
+    assert "'lodging' profile cannot run" in out and "booking" in out
     assert "Nothing was read or recorded" in out
 
 
