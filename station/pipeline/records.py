@@ -26,18 +26,25 @@ Payload (version 1)::
 The sealed plaintext is the JSON object of the profile's fields (``face`` as base64).
 Building a record (seal + sign, ~0.15 ms) happens on the caller's thread — the reading
 worker — never on the publisher's: the outbox stores the finished token.
+
+The payload is written directly as text in the field order above (the same bytes
+``json.dumps(record.to_json(), separators=(",", ":"), ensure_ascii=False)`` gives; a test holds
+them equal): the per-station parts are encoded once, the few profile/protocol/outcome strings
+and check lists are cached, and only the record's own values are formatted per record. Each
+record still gets its own HPKE encapsulation (RFC 9180 base mode: a fresh ephemeral key per
+``seal``), its own UUIDv7 and its own signature.
 """
 
 from __future__ import annotations
 
 import base64
-import datetime as dt
+import binascii
+import functools
 import hashlib
 import json
 import os
 import time
-import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -64,8 +71,19 @@ class BadSignature(RecordError):
     """The record is not signed with Ed25519 by the expected key (forged or altered)."""
 
 
+_TO_URL_ALPHABET = bytes.maketrans(b"+/", b"-_")
+_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+"""Compact JSON, UTF-8 kept: one encoder for every call (``json.dumps`` with options builds a
+new encoder each time)."""
+
+
+def b64url_bytes(data: bytes) -> bytes:
+    """Unpadded base64url (RFC 7515 §2), as ASCII bytes."""
+    return binascii.b2a_base64(data, newline=False).rstrip(b"=").translate(_TO_URL_ALPHABET)
+
+
 def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return b64url_bytes(data).decode("ascii")
 
 
 def b64url_decode(text: str | bytes) -> bytes:
@@ -75,16 +93,15 @@ def b64url_decode(text: str | bytes) -> bytes:
     return base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4))
 
 
-def uuid7() -> str:
-    """A time-ordered UUIDv7 (RFC 9562): 48-bit Unix ms, version 7, 74 random bits."""
-    ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (ms & ((1 << 48) - 1)) << 80
-    value |= 0x7 << 76
-    value |= ((rand >> 62) & 0xFFF) << 64
-    value |= 0b10 << 62
-    value |= rand & ((1 << 62) - 1)
-    return str(uuid.UUID(int=value))
+def uuid7(ms: int | None = None) -> str:
+    """A time-ordered UUIDv7 (RFC 9562 §5.7): 48-bit Unix ms, version 7, 74 random bits."""
+    if ms is None:
+        ms = time.time_ns() // 1_000_000
+    rand = bytearray(os.urandom(10))
+    rand[0] = 0x70 | (rand[0] & 0x0F)  # version 7 above rand_a's first 4 bits
+    rand[2] = 0x80 | (rand[2] & 0x3F)  # variant 10 above rand_b
+    h = (ms & 0xFFFF_FFFF_FFFF).to_bytes(6, "big").hex() + rand.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _boot_id() -> str:
@@ -200,11 +217,19 @@ def seal_info(station_id: str, record_id: str) -> bytes:
 
 
 def _citizen_json(citizen: Mapping[str, Any]) -> bytes:
-    def enc(v: Any) -> Any:
-        return {"b64": b64url(bytes(v))} if isinstance(v, bytes | bytearray) else v
+    return _json({k: {"b64": b64url(bytes(v))} if isinstance(v, bytes | bytearray) else v
+                  for k, v in citizen.items()}).encode()
 
-    return json.dumps({k: enc(v) for k, v in citizen.items()}, ensure_ascii=False,
-                      separators=(",", ":")).encode()
+
+@functools.lru_cache(maxsize=256)
+def _json_str(text: str) -> str:
+    """A JSON string literal; profiles, protocols and outcomes repeat, so it is cached."""
+    return _json(text)
+
+
+@functools.lru_cache(maxsize=256)
+def _checks_json(checks: tuple[Check, ...]) -> str:
+    return _json([_check_json(c) for c in checks])
 
 
 def _key_id(key: ed25519.Ed25519PublicKey | x25519.X25519PublicKey) -> str:
@@ -235,25 +260,56 @@ class RecordSigner:
         self.backend_kid = _key_id(backend_key)
         header = {"alg": alg, "kid": self.kid, "typ": _HEADER_TYPE}
         self._header_b64 = b64url(json.dumps(header, separators=(",", ":")).encode())
+        # The parts every record of this station repeats, encoded once.
+        self._header_dot = self._header_b64.encode("ascii") + b"."
+        self._station_json = _json(station_id)
+        self._boot_json = _json(BOOT_ID)
+        self._backend_kid_json = _json(self.backend_kid)
+        self._info_prefix = seal_info(station_id, "")
+        self._wall_second: tuple[int, str] = (-1, "")
 
     def build(self, reading: Reading, seq: int) -> SignedRecord:
-        record_id = uuid7()
-        now = time.time()
-        wall = (dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
-                + f".{int(now * 1000) % 1000:03d}Z")
+        now_ns = time.time_ns()
+        mono_ns = time.monotonic_ns()
+        ms = now_ns // 1_000_000
+        record_id = uuid7(ms)
+        sec, milli = divmod(ms, 1000)
+        cached_sec, prefix = self._wall_second
+        if sec != cached_sec:
+            prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+            self._wall_second = (sec, prefix)  # one assignment: safe across threads
+        wall = f"{prefix}.{milli:03d}Z"
         sealed = _SUITE.encrypt(_citizen_json(reading.citizen), self._backend_key,
-                                info=seal_info(self.station_id, record_id))
+                                info=self._info_prefix + record_id.encode())
+        hashes = {name: hashlib.sha256(data).hexdigest()
+                  for name, data in sorted(reading.files.items())}
+        checks = tuple(reading.checks)
+        context = reading.context
         record = Record(
-            record_id, self.station_id, seq, wall, time.monotonic_ns(), BOOT_ID,
-            reading.profile, reading.protocol, reading.outcome, tuple(reading.checks),
-            {name: hashlib.sha256(data).hexdigest()
-             for name, data in sorted(reading.files.items())},
-            reading.context, self.backend_kid, sealed,
-        )
-        payload = json.dumps(record.to_json(), separators=(",", ":"), ensure_ascii=False)
-        signing_input = f"{self._header_b64}.{b64url(payload.encode())}".encode("ascii")
+            record_id, self.station_id, seq, wall, mono_ns, BOOT_ID, reading.profile,
+            reading.protocol, reading.outcome, checks, hashes, context, self.backend_kid, sealed)
+        if "alg" in hashes:  # a file named "alg" would replace the hash name: generic path
+            payload = _json(record.to_json())
+        else:
+            hash_part = "".join([f',{_json_str(n)}:"{h}"' for n, h in hashes.items()])
+            payload = (
+                f'{{"v":{RECORD_VERSION},"id":"{record_id}","station":{self._station_json},'
+                f'"seq":{seq},"time":{{"wall":"{wall}","mono_ns":{mono_ns},'
+                f'"boot":{self._boot_json}}},"profile":{_json_str(reading.profile)},'
+                f'"context":{_json(dict(context)) if context else "{}"},'
+                f'"protocol":{_json_str(reading.protocol)},'
+                f'"verification":{{"outcome":{_json_str(reading.outcome)},'
+                f'"checks":{_checks_json(checks)}}},'
+                f'"dg_hashes":{{"alg":"sha-256"{hash_part}}},'
+                f'"sealed":{{"alg":"{SEAL_ALG}","kid":{self._backend_kid_json},'
+                f'"ct":"{b64url(sealed)}"}}}}')
+        signing_input = self._header_dot + b64url_bytes(payload.encode())
         signature = self._signing_key.sign(signing_input)
-        return SignedRecord(record, signing_input + b"." + b64url(signature).encode("ascii"))
+        return SignedRecord(record, signing_input + b"." + b64url_bytes(signature))
+
+    def build_many(self, readings: Sequence[Reading], first_seq: int) -> list[SignedRecord]:
+        """Records for consecutive sequence numbers from ``first_seq``."""
+        return [self.build(r, first_seq + n) for n, r in enumerate(readings)]
 
 
 def parse_unverified(token: bytes) -> tuple[dict[str, Any], bytes, bytes, bytes]:

@@ -9,6 +9,8 @@ import warnings
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from station import keys
 from station.pipeline.records import (
@@ -21,6 +23,7 @@ from station.pipeline.records import (
     b64url_decode,
     open_sealed,
     seal_info,
+    uuid7,
     verify,
 )
 
@@ -186,3 +189,59 @@ def test_sealed_blob_cannot_move_to_another_record(
 
     with pytest.raises(RecordError):  # HPKE info binds the ciphertext to its record id
         open_sealed(replace(b, sealed_ct=a.sealed_ct), backend_key)
+
+
+# --- the directly written payload is the generic encoding, byte for byte ------------------
+
+_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(profile=_text, protocol=_text, outcome=_text,
+       checks=st.lists(st.tuples(_text, st.booleans(), _text), max_size=3),
+       files=st.dictionaries(_text, st.binary(max_size=8), max_size=4),
+       context=st.dictionaries(_text, st.one_of(_text, st.integers(), st.none()), max_size=3))
+def test_payload_is_the_generic_json(station_key: ed25519.Ed25519PrivateKey,
+                                     backend_key: x25519.X25519PrivateKey, profile: str,
+                                     protocol: str, outcome: str,
+                                     checks: list[tuple[str, bool, str]],
+                                     files: dict[str, bytes], context: dict[str, object]) -> None:
+    signer = RecordSigner('desk "1" é', station_key, backend_key.public_key())
+    r = Reading(profile, protocol, outcome, tuple(Check(*c) for c in checks), {"n": "x"},
+                files, context)
+    signed = signer.build(r, 3)
+    payload = b64url_decode(signed.token.split(b".")[1])
+    expected = json.dumps(signed.record.to_json(), separators=(",", ":"), ensure_ascii=False)
+    assert payload == expected.encode()
+    assert verify(signed.token, station_key.public_key()) == signed.record
+
+
+def test_uuid7_layout_and_order() -> None:
+    import time
+    import uuid
+
+    ids = [uuid7() for _ in range(200)]
+    assert len(set(ids)) == len(ids)
+    for text in ids:
+        u = uuid.UUID(text)
+        assert (u.version, u.variant) == (7, uuid.RFC_4122)
+        assert str(u) == text
+    now_ms = time.time_ns() // 1_000_000
+    assert 0 <= now_ms - (uuid.UUID(ids[-1]).int >> 80) < 5_000
+    assert uuid7(0x0123456789AB).startswith("01234567-89ab-7")
+    # Time-ordered: a later millisecond sorts later, whatever the random bits.
+    assert [int(u[:8] + u[9:13], 16) for u in sorted([uuid7(6), uuid7(4), uuid7(5)])] == [4, 5, 6]
+
+
+def test_wall_time_is_utc_milliseconds(station_key: ed25519.Ed25519PrivateKey,
+                                       backend_key: x25519.X25519PrivateKey) -> None:
+    import datetime as dt
+
+    signer = RecordSigner("desk-1", station_key, backend_key.public_key())
+    before = dt.datetime.now(dt.UTC)
+    rec = signer.build(reading(), 1).record
+    after = dt.datetime.now(dt.UTC)
+    wall = dt.datetime.strptime(rec.wall, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+    assert before - dt.timedelta(milliseconds=1) <= wall <= after
+    assert rec.record_id[:13].replace("-", "") == format(
+        int(wall.timestamp() * 1000 + 0.5), "012x")
