@@ -91,7 +91,10 @@ def run(args: argparse.Namespace) -> int:
         if module is None:
             missing.append(name)
             continue
-        result = module.run(args, lambda msg: print(f"  … {msg}", file=sys.stderr, flush=True))  # type: ignore[attr-defined]
+        def progress(msg: str) -> None:
+            print(f"  … {msg}", file=sys.stderr, flush=True)
+
+        result = module.run(_with_defaults(args, module), progress)  # type: ignore[attr-defined]
         print(format_table(result), flush=True)
         results.append(result)
     for name in missing:
@@ -102,3 +105,16 @@ def run(args: argparse.Namespace) -> int:
     if not results:
         return 2
     return 0
+
+
+def _with_defaults(args: argparse.Namespace, module: object) -> argparse.Namespace:
+    """``args`` plus the defaults of the benchmark's own options that it lacks (under
+    ``station bench all`` no benchmark's options are parsed)."""
+    add = getattr(module, "add_arguments", None)
+    if add is None:
+        return args
+    own = argparse.ArgumentParser(add_help=False)
+    add(own)
+    merged = vars(own.parse_args([]))
+    merged.update(vars(args))
+    return argparse.Namespace(**merged)
