@@ -25,6 +25,7 @@ from station.nfc.files import (
     ReadStrategy,
     read_file,
     select_application,
+    supports_extended_length,
 )
 from station.nfc.lds.secinfo import SecurityInfos
 from station.nfc.lds.security import parse_dg14, parse_dg15
@@ -89,7 +90,7 @@ class ChipSession:
     the end, so the failure is reported with the data, never as a genuine read."""
 
     def __init__(self, key: AccessKey, files: Sequence[str] = DEFAULT_FILES, *,
-                 progress: Progress | None = None, extended: bool = False,
+                 progress: Progress | None = None, extended: bool | None = None,
                  authenticate_chip: bool = True) -> None:
         unknown = [f for f in files if f not in FILE_IDS]
         if unknown:
@@ -98,6 +99,8 @@ class ChipSession:
         self.files = tuple(files)
         self.progress = progress
         self.extended = extended
+        """Extended-length READ BINARY: None = when the card's ATR advertises it."""
+        self._atr = b""
         self.done: dict[str, bytes] = {}
         self.partial: dict[str, bytearray] = {}
         self.skipped: list[str] = []
@@ -121,6 +124,7 @@ class ChipSession:
     def read(self, transport: Transport) -> ChipRead:
         """One tap. Raises :class:`TagLost` (with the file and offset reached) when the card
         leaves; call again with the next connection to resume."""
+        self._atr = bytes(getattr(transport, "atr", b"") or b"")
         counter = CountingTransport(transport)
         self.taps += 1
         started = time.monotonic()
@@ -146,10 +150,12 @@ class ChipSession:
             self.protocol, self.detail = result.protocol, result.detail
             channel = result.channel
             if self.strategy is None:
-                best = max_plain_read(channel.keys, extended=self.extended)
+                extended = (supports_extended_length(self._atr) if self.extended is None
+                            else self.extended)
+                best = max_plain_read(channel.keys, extended=extended)
                 short = max_plain_read(channel.keys)
                 ladder = tuple(sorted({best, short, 192, 128, 64}, reverse=True))
-                self.strategy = ReadStrategy(best, self.extended, ladder)
+                self.strategy = ReadStrategy(best, extended, ladder)
             if (self.authenticate_chip and self.protocol == "PACE"
                     and not self._card_security_tried):
                 self._read_card_security(channel)
@@ -184,6 +190,11 @@ class ChipSession:
             if self.authenticate_chip and self.aa is None and "DG15" in self.done:
                 self._active_authentication(channel)
         except TagLost as exc:
+            if self.strategy is not None and self.strategy.extended:
+                # A reader that cannot carry extended APDUs fails the transmit, which looks
+                # like a card leaving: read with short APDUs from the next tap on.
+                self.strategy.extended = False
+                self.strategy.max_le = max(n for n in self.strategy.ladder if n <= 256)
             offset = len(self.partial.get(current, b"")) if current else 0
             event(log, "nfc.tag_lost", file=current or "-", offset=offset)
             raise TagLost(f"card left the field while reading {current or 'access control'} "

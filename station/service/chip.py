@@ -128,7 +128,8 @@ class PcscChipReader:
     """Reads ``files`` (the profile's :attr:`~station.service.profiles.Profile.files`)."""
 
     def __init__(self, files: Sequence[str], *, connect: Connect = pcsc_connect,
-                 extended: bool = False) -> None:
+                 extended: bool | None = None) -> None:
+        """``extended``: extended-length reads; None = when the card's ATR advertises them."""
         self.files = tuple(files)
         self.connect = connect
         self.extended = extended
