@@ -1,12 +1,28 @@
-"""`station demo`: a whole station on software twins that a newcomer can watch work.
+"""`station demo`: the real desk service on software twins, for a newcomer to watch work.
 
-Starts a private pcscd with the vpcd driver, a local Mosquitto on a free loopback port, the
-reference ingest backend and an outbox on a temporary file; then taps synthetic cards one after
-the other and prints every stage as it happens. Everything it started is stopped at the end.
+What runs is the product, not a sketch of it: the desk built by
+:func:`station.service.desk.build` (the PC/SC card watch and chip reader, the QR watch, the
+trust-store verifier, the signed-record store with its MQTT publisher) on
 
-The broker is Mosquitto when it is installed, else the embedded pure-Python MQTT 5 broker
-(:mod:`station.testing.embedded_broker`); ``broker="embedded"`` (``--broker embedded`` or
-``STATION_DEMO_BROKER=embedded``) forces the fallback. The demo says which one it uses.
+- a private pcscd with the vpcd driver, where virtual CCCD chips (:mod:`station.sim.issuer` +
+  :class:`~station.sim.chip.CccdChip`) are put on the reader: PACE with the CAN from the QR,
+  Chip and Active Authentication, secure messaging;
+- a replay camera (:class:`station.testing.desk.DeskCamera`) holding each synthetic citizen's
+  QR code, photographed, in front of the desk before the tap;
+- a state directory like a provisioned station's (:func:`station.testing.desk.prepare_state`:
+  the Ed25519 signing key, the backend's sealing key, a trust store with the synthetic issuer's
+  CSCA and CRL from :mod:`station.sim.pki`), so verification really runs;
+- a local broker — Mosquitto when installed, else the embedded pure-Python MQTT 5 broker
+  (:mod:`station.testing.embedded_broker`); ``broker="embedded"`` (``--broker embedded`` or
+  ``STATION_DEMO_BROKER=embedded``) forces the fallback;
+- the reference ingest backend (:mod:`station.ingest`), which verifies each record's signature
+  and opens its sealed fields with the backend key.
+
+The last card is a forgery — a clone: every file copied bit for bit (passive authentication
+passes) on a chip with other keys (Chip/Active Authentication fail) — so the "not genuine"
+path is shown too. Each stage is printed as it happens (the demo observes the service's own
+stages through thin wrappers; it never stands in for one), then a summary. Only counts and
+record ids are printed, never a citizen's data. Everything the demo started is stopped.
 """
 
 from __future__ import annotations
@@ -14,29 +30,20 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from station import keys
-from station.drivers.reader.pcsc import PcscReader
-from station.ingest import Ingest, Received
-from station.nfc.lds.dg1 import parse_dg1
-from station.nfc.session import read_plain
-from station.pipeline.outbox import Outbox
-from station.pipeline.publisher import Publisher, wait_until
-from station.pipeline.records import Check, Reading, RecordSigner
-from station.pipeline.store import OutboxStore
-from station.sim.citizens import skeleton_files
-from station.sim.filecard import FileCard
-from station.sim.vpcd import VpcdLink
 from station.testing.embedded_broker import EmbeddedBroker
 from station.testing.mosquitto import MosquittoBroker, mosquitto_binary
 from station.testing.pcscd import PcscdTestbed
 
 Say = Callable[[str], None]
 BROKERS = ("auto", "mosquitto", "embedded")
+STATION_ID = "demo-desk-01"
 
 
 def choose_broker(choice: str | None = None) -> str:
@@ -53,18 +60,26 @@ def choose_broker(choice: str | None = None) -> str:
 @dataclass(frozen=True)
 class DemoResult:
     cards: int
+    """Cards tapped, the forged one included."""
+    forged: int
     stored: int
     published: int
     acknowledged: int
+    refused: int
+    """Cards the desk refused (the forged one must be; a genuine one must not)."""
+    genuine: int = 0
+    """Records whose outcome is ``genuine`` (PA + chip/active authentication passed)."""
 
     @property
     def ok(self) -> bool:
-        return self.cards == self.stored == self.published == self.acknowledged
+        honest = self.cards - self.forged
+        return (self.stored == self.published == self.acknowledged == self.genuine == honest
+                and self.refused == self.forged)
 
 
 @contextlib.contextmanager
-def _started(say: Say, workdir: Path,
-             broker_kind: str) -> Iterator[tuple[PcscdTestbed, MosquittoBroker | EmbeddedBroker]]:
+def _started(say: Say, broker_kind: str
+             ) -> Iterator[tuple[PcscdTestbed, MosquittoBroker | EmbeddedBroker]]:
     with contextlib.ExitStack() as stack:
         say("starting pcscd with the vpcd virtual reader driver …")
         testbed = stack.enter_context(PcscdTestbed())
@@ -85,83 +100,235 @@ def _started(say: Say, workdir: Path,
         yield testbed, broker
 
 
-def run(cards: int = 3, station_id: str = "demo-desk-01", say: Say = print,
-        broker: str | None = None) -> DemoResult:
+def _config_text(state: Path, reader: str, port: int) -> str:
+    """The station.toml of the demo desk (what `station provision` would write, pointed at the
+    demo's pcscd reader and broker)."""
+    return (f"[station]\nid = '{STATION_ID}'\nprofile = 'reception'\nstate_dir = '{state}'\n"
+            f"[reader]\nname = '{reader}'\n"
+            "[camera]\nsource = 'none'\n"  # the demo hands the desk its replay camera
+            f"[trust]\npath = '{state / 'trust'}'\n"
+            f"[mqtt]\nhost = '127.0.0.1'\nport = {port}\ntls = false\n"
+            "[session]\nresult_hold_s = 0.3\n"
+            "[feedback]\nenabled = false\n")
+
+
+class _Stages:
+    """Prints each stage of the card in front of the desk; thread-safe (the service's loop,
+    its workers, the publisher and ingest all report)."""
+
+    def __init__(self, say: Say) -> None:
+        self._say = say
+        self._lock = threading.Lock()
+        self.t0 = time.monotonic()
+        self.card = ""
+        self.by_record: dict[str, str] = {}
+        self.stored: set[str] = set()
+        self.published: set[str] = set()
+        self.acknowledged: set[str] = set()
+        self.genuine: set[str] = set()
+        self.refused = 0
+
+    def say(self, text: str, card: str | None = None) -> None:
+        with self._lock:
+            ms = (time.monotonic() - self.t0) * 1000
+            self._say(f"[{ms:7.0f} ms] {card or self.card}: {text}")
+
+
+class _ObservedChip:
+    """The desk's chip reader, timed and reported."""
+
+    def __init__(self, inner: Any, stages: _Stages) -> None:
+        self.inner, self.stages = inner, stages
+
+    def read(self, slot: str, keys: object, progress: Callable[[float], None],
+             cancel: threading.Event) -> tuple[object, str]:
+        t = time.monotonic()
+        reading, subject = self.inner.read(slot, keys, progress, cancel)
+        ms = (time.monotonic() - t) * 1000
+        proofs = ", ".join(f"{p.kind} {'ok' if p.ok else 'FAILED'}" for p in
+                           (reading.chip_authentication, reading.active_authentication)
+                           if p is not None) or "no CA/AA"
+        self.stages.say(f"read ({reading.detail}; {len(reading.chip.files)} files, "
+                        f"{reading.apdus} APDUs, {ms:.0f} ms; {proofs})")
+        return reading, subject
+
+
+class _ObservedVerifier:
+    def __init__(self, inner: Any, stages: _Stages) -> None:
+        self.inner, self.stages = inner, stages
+
+    def verify(self, reading: object) -> tuple[Any, object]:
+        outcome, verified = self.inner.verify(reading)
+        v = verified.verification  # type: ignore[attr-defined]
+        passed = [c.name for c in v.checks if c.ok]
+        why = f" — {v.reason}" if v.reason else ""
+        self.stages.say(f"verified: {v.outcome}{why} (passed: {', '.join(passed) or 'none'})")
+        return outcome, verified
+
+
+class _ObservedSigner:
+    def __init__(self, inner: Any, stages: _Stages) -> None:
+        self.inner, self.stages = inner, stages
+        self.station_id = inner.station_id
+
+    def build(self, reading: Any, seq: int) -> Any:
+        signed = self.inner.build(reading, seq)
+        rid = signed.record.record_id
+        self.stages.by_record[rid] = self.stages.card
+        self.stages.say(f"signed: record {rid} (seq {seq}, outcome {signed.record.outcome}; "
+                        f"JWS Ed25519, {len(reading.citizen)} citizen fields sealed with HPKE "
+                        f"to the backend key; {len(signed.token)} B)")
+        return signed
+
+
+class _ObservedStore:
+    def __init__(self, inner: Any, stages: _Stages) -> None:
+        self.inner, self.stages = inner, stages
+
+    def store(self, verified: object, outcome: Any) -> str:
+        rid: str = self.inner.store(verified, outcome)
+        self.stages.stored.add(rid)
+        self.stages.say("stored (SQLite outbox, WAL, synchronous=FULL, committed)")
+        return rid
+
+    def has_room(self) -> bool:
+        return bool(self.inner.has_room())
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def run(cards: int = 3, say: Say = print, broker: str | None = None) -> DemoResult:
+    """Tap ``cards`` genuine cards and then one forged card at the demo desk."""
     broker_kind = choose_broker(broker)
-    t0 = time.monotonic()
-
-    def stage(seed: int, text: str) -> None:
-        say(f"[{(time.monotonic() - t0) * 1000:7.0f} ms] card {seed}: {text}")
-
     with tempfile.TemporaryDirectory(prefix="station-demo-") as tmp, \
-            _started(say, Path(tmp), broker_kind) as (testbed, mqtt):
-        # Throw-away keys: the station's Ed25519 signing key and the backend's X25519 sealing
-        # key pair (on a real station these come from `station provision`).
-        signing = keys.generate_signing_key()
-        sealing = keys.generate_seal_key()
-        acked_by_backend: set[str] = set()
-
-        def received(r: Received) -> None:
-            if not r.duplicate:
-                acked_by_backend.add(r.record.record_id)
-
-        ingest = Ingest(Path(tmp) / "ingest.sqlite3", mqtt.settings(),
-                        stations={station_id: signing.public_key()}, backend_key=sealing,
-                        on_record=received)
-        ingest.start()
-        say("reference ingest backend subscribed to $share/ingest/stations/+/records")
-        outbox = Outbox(Path(tmp) / "outbox.sqlite3")
-        pubacked: set[str] = set()
-        publisher = Publisher(outbox, station_id, mqtt.settings(),
-                              on_ack=lambda rid, ok: pubacked.add(rid) if ok else None)
-        publisher.start()
-        store = OutboxStore(outbox, RecordSigner(station_id, signing, sealing.public_key()),
-                            publisher)
-        publisher.wait_connected(10)
-        reader = PcscReader(testbed.readers[0])
-        stored = 0
-        say("")
-        try:
-            for seed in range(1, cards + 1):
-                link = VpcdLink(FileCard(skeleton_files(seed)), testbed.slot_port(0))
-                link.insert()
-                conn = reader.wait_for_card(10)
-                stage(seed, f"card seen on {conn.reader_name}")
-                chip = read_plain(conn)
-                sizes = ", ".join(f"{n} {len(d)} B" for n, d in chip.files.items())
-                stage(seed, f"read ({sizes}; {link.apdu_count} APDUs)")
-                stage(seed, "verified: skipped — the walking skeleton has no passive "
-                            "authentication yet")
-                mrz = parse_dg1(chip.files["DG1"])
-                citizen = {"id_number": mrz.optional1.rstrip("<"),
-                           "full_name": f"{mrz.primary_identifier} {mrz.secondary_identifier}",
-                           "sex": mrz.sex}
-                reading = Reading("reception", chip.protocol, "unverified",
-                                  (Check("passive_authentication", False, "not run"),),
-                                  citizen, chip.files)
-                (signed,) = store.store_many([reading])
-                record = signed.record
-                stage(seed, f"record {record.record_id} built (seq {record.seq}; JWS Ed25519, "
-                            f"{len(citizen)} citizen fields sealed with HPKE, "
-                            f"{len(signed.token)} B)")
-                stored += 1
-                stage(seed, "stored (SQLite WAL, synchronous=FULL, committed)")
-                conn.close()
-                link.remove()
-                rid = record.record_id
-                if wait_until(lambda rid=rid: rid in pubacked, 10):  # type: ignore[misc]
-                    stage(seed, "published (PUBACK from the broker)")
-                if wait_until(lambda rid=rid: rid in acked_by_backend, 10):  # type: ignore[misc]
-                    stage(seed, "acknowledged by the backend (signature verified, sealed "
-                                "fields opened, stored in ingest's database)")
-        finally:
-            publisher.stop()
-            ingest.stop()
-            outbox.close()
-        result = DemoResult(cards, stored, len(pubacked), len(acked_by_backend))
+            _started(say, broker_kind) as (testbed, mqtt):
+        result = _run_desk(Path(tmp), testbed, mqtt, cards, say)
     say("")
-    say(f"summary: {result.cards} card(s) tapped, {result.stored} stored, {result.published} "
-        f"published, {result.acknowledged} acknowledged by the backend — "
-        + ("all delivered" if result.ok else "SOMETHING WAS NOT DELIVERED"))
+    say(f"summary: {result.cards} card(s) tapped ({result.forged} forged), {result.stored} "
+        f"stored, {result.published} published, {result.acknowledged} acknowledged by the "
+        f"backend, {result.genuine} genuine, {result.refused} refused as not genuine — "
+        + ("all as expected" if result.ok else "SOMETHING WENT WRONG"))
     say("all processes the demo started are stopped")
     return result
+
+
+def _run_desk(tmp: Path, testbed: PcscdTestbed, mqtt: MosquittoBroker | EmbeddedBroker,
+              cards: int, say: Say) -> DemoResult:
+    from PIL import Image
+
+    from station import config
+    from station.ingest import Ingest, Received
+    from station.pipeline.publisher import wait_until
+    from station.service import machine as m
+    from station.service.desk import build
+    from station.sim import issuer
+    from station.sim.chip import CccdChip, ChipOptions
+    from station.sim.citizens import generate
+    from station.sim.qrimage import render
+    from station.sim.vpcd import VpcdLink
+    from station.testing.desk import DeskCamera, prepare_state
+
+    stages = _Stages(say)
+    state = tmp / "state"
+    signing_pub, backend = prepare_state(state)
+    say(f"station state in {state}: Ed25519 signing key, backend sealing key, trust store "
+        "(synthetic CSCA + CRL)")
+    cfg_path = tmp / "station.toml"
+    cfg_path.write_text(_config_text(state, testbed.readers[0], mqtt.port))
+    cfg = config.load(cfg_path)
+
+    def received(r: Received) -> None:
+        if r.duplicate:
+            return
+        rid = r.record.record_id
+        stages.acknowledged.add(rid)
+        if r.record.outcome == "genuine":
+            stages.genuine.add(rid)
+        opened = len(r.citizen) if r.citizen is not None else 0
+        stages.say(f"acknowledged by the backend (signature verified, {opened} sealed fields "
+                   "opened, stored in ingest's database)", stages.by_record.get(rid))
+
+    ingest = Ingest(tmp / "ingest.sqlite3", mqtt.settings(),
+                    stations={STATION_ID: signing_pub},  # type: ignore[dict-item]
+                    backend_key=backend,  # type: ignore[arg-type]
+                    client_id="ingest-demo", on_record=received)
+    ingest.start()
+    say("reference ingest backend subscribed to $share/ingest/stations/+/records")
+
+    camera = DeskCamera()
+    desk = build(cfg, camera=camera.open, tick_s=0.05)
+    service = desk.service
+    outbox_store: Any = desk.store
+    outbox_store.signer = _ObservedSigner(outbox_store.signer, stages)
+
+    def acked(rid: str, ok: bool) -> None:
+        if ok:
+            stages.published.add(rid)
+            stages.say("published (PUBACK from the broker)", stages.by_record.get(rid))
+
+    outbox_store.publisher.on_ack = acked
+    service.chip = _ObservedChip(service.chip, stages)
+    service.verifier = _ObservedVerifier(service.verifier, stages)
+    service.store = _ObservedStore(outbox_store, stages)
+
+    settled = threading.Event()
+
+    def changed(before: m.Session, after: m.Session) -> None:
+        if after.phase is before.phase:
+            return
+        if after.phase is m.Phase.WAITING and after.source is m.KeySource.QR:
+            stages.say("QR seen (CAN and MRZ key derived; waiting for the card)")
+        elif after.phase is m.Phase.READING:
+            stages.say(f"card seen on {after.slot}")
+        elif after.phase is m.Phase.SUCCESS:
+            settled.set()
+        elif after.phase is m.Phase.FAILED:
+            failure = after.failure.value if after.failure else "?"
+            if after.failure is m.Failure.NOT_GENUINE:
+                stages.refused += 1
+            stages.say(f"REFUSED by the desk: {failure.replace('_', ' ')} — nothing recorded")
+            settled.set()
+
+    service.machine.listeners.append(changed)
+    runner = threading.Thread(target=service.run, name="station-demo-desk", daemon=True)
+    runner.start()
+    tapped = forged = 0
+    try:
+        if not service.ready.wait(15):
+            raise RuntimeError("the desk never became ready")
+        say(f"desk '{STATION_ID}' ready (profile {desk.profile.name}, requires "
+            f"{desk.profile.require.name.lower()})")
+        say("")
+        options = ChipOptions()
+        for n in range(1, cards + 2):
+            fake = n == cards + 1
+            citizen = generate(1000 + n)
+            stages.card = f"card {n}" + (" (forged: a clone)" if fake else "")
+            png = tmp / f"qr-{n}.png"
+            Image.fromarray(render(citizen.qr_text(), seed=n)).save(png)
+            image = issuer.issue(citizen, options)
+            if fake:
+                image = issuer.clone(image, options)
+            settled.clear()
+            camera.show(png, frames=10)
+            if not wait_until(lambda: service.machine.session.phase is m.Phase.WAITING, 10):
+                stages.say("the QR was not seen; skipping this card")
+                continue
+            link = VpcdLink(CccdChip(image, options), testbed.slot_port(0))
+            link.insert()
+            tapped += 1
+            forged += fake
+            try:
+                settled.wait(30)
+            finally:
+                link.remove()
+            wait_until(lambda: service.machine.session.phase is m.Phase.IDLE, 10)
+        wait_until(lambda: stages.acknowledged >= stages.stored
+                   and stages.published >= stages.stored, 15)
+    finally:
+        service.request_stop()
+        runner.join(timeout=20)
+        ingest.stop()
+    return DemoResult(tapped, forged, len(stages.stored), len(stages.published),
+                      len(stages.acknowledged), stages.refused, len(stages.genuine))

@@ -76,14 +76,35 @@ def test_card_to_ingest(tmp_path: Path, pcscd: PcscdTestbed, broker: MosquittoBr
 
 
 def test_demo_exits_0_and_cleans_up() -> None:
+    from station.sim.citizens import generate
+
     proc = subprocess.run([sys.executable, "-m", "station", "demo", "--cards", "2"],
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
-    for stage in ("card seen", "read", "stored", "published", "acknowledged by the backend"):
-        assert stage in out
-    assert "2 card(s) tapped, 2 stored, 2 published, 2 acknowledged" in out
+    # The real desk service: every stage for each genuine card, in order.
+    for card in ("card 1", "card 2"):
+        lines = [ln.split(f"{card}: ", 1)[1] for ln in out.splitlines() if f"] {card}: " in ln]
+        stages = ("QR seen", "card seen", "read (PACE", "verified: genuine", "signed: record",
+                  "stored")
+        at = [next(i for i, ln in enumerate(lines) if ln.startswith(s)) for s in stages]
+        assert at == sorted(at), lines
+        # The PUBACK and the backend's receipt race each other; both come after the commit.
+        for later in ("published", "acknowledged by the backend"):
+            assert next(i for i, ln in enumerate(lines) if ln.startswith(later)) > at[-1]
+        assert any("CA ok, AA ok" in ln for ln in lines)
+    # The forged card (a clone) is read, fails chip authentication and is refused.
+    forged = [ln for ln in out.splitlines() if "(forged: a clone):" in ln]
+    assert any("verified: not-genuine" in ln for ln in forged), out
+    assert any("REFUSED by the desk: not genuine" in ln for ln in forged), out
+    assert not any("stored" in ln or "published" in ln for ln in forged), out
+    assert ("3 card(s) tapped (1 forged), 2 stored, 2 published, 2 acknowledged by the "
+            "backend, 2 genuine, 1 refused as not genuine — all as expected") in out
     assert "Exception" not in proc.stderr
+    # Counts and record ids only: no citizen data on the screen.
+    for seed in (1001, 1002, 1003):
+        c = generate(seed)
+        assert c.id_number not in out + proc.stderr and c.full_name not in out
     pids = [int(p) for p in re.findall(r"pid (\d+)\)", out)]
     assert len(pids) == 2, out  # pcscd and the broker
     for pid in pids:  # every server the demo started is gone
@@ -98,7 +119,8 @@ def test_demo_falls_back_to_the_embedded_broker() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     assert "embedded pure-Python broker" in out and "Mosquitto, pid" not in out
-    assert "1 card(s) tapped, 1 stored, 1 published, 1 acknowledged" in out
+    assert ("2 card(s) tapped (1 forged), 1 stored, 1 published, 1 acknowledged by the "
+            "backend, 1 genuine, 1 refused as not genuine") in out
     pids = [int(p) for p in re.findall(r"pid (\d+)\)", out)]
     assert len(pids) == 1, out  # pcscd only: the broker ran inside the demo's process
     assert not Path(f"/proc/{pids[0]}").exists()

@@ -1,4 +1,4 @@
-"""`station demo`: watch a station read virtual cards end to end."""
+"""`station demo`: watch the station service read virtual cards end to end."""
 
 from __future__ import annotations
 
@@ -9,17 +9,21 @@ from station.commands import Subparsers
 
 def register(sub: Subparsers) -> None:
     p = sub.add_parser(
-        "demo", help="watch a station read virtual cards end to end",
-        description="Start a private pcscd with a virtual card, a local MQTT broker "
-                    "(Mosquitto when installed, else the embedded pure-Python broker) and the "
-                    "reference ingest backend; tap synthetic cards and show every stage. "
+        "demo", help="watch the station service read virtual cards end to end",
+        description="Run the real desk service (station.service.desk) on software twins: a "
+                    "private pcscd with virtual CCCD chips, a replay camera showing each "
+                    "synthetic citizen's QR, a trust store of a synthetic issuer, a local MQTT "
+                    "broker (Mosquitto when installed, else the embedded pure-Python broker) "
+                    "and the reference ingest backend. Taps --cards genuine cards, then one "
+                    "forged card (a clone, refused as not genuine), and shows every stage. "
                     "Needs root (for the private pcscd) and the packages scripts/bootstrap "
                     "installs.",
     )
     p.add_argument("--broker", choices=("auto", "mosquitto", "embedded"), default=None,
                    help="which broker to start (default: $STATION_DEMO_BROKER, else auto = "
                         "Mosquitto when installed, else embedded)")
-    p.add_argument("--cards", type=int, default=3, help="how many cards to tap (default 3)")
+    p.add_argument("--cards", type=int, default=3,
+                   help="how many genuine cards to tap before the forged one (default 3)")
     p.set_defaults(func=run)
 
 
