@@ -159,7 +159,7 @@ class _ObservedVerifier:
 
     def verify(self, reading: object) -> tuple[Any, object]:
         outcome, verified = self.inner.verify(reading)
-        v = verified.verification  # type: ignore[attr-defined]
+        v = verified.verification
         passed = [c.name for c in v.checks if c.ok]
         why = f" — {v.reason}" if v.reason else ""
         self.stages.say(f"verified: {v.outcome}{why} (passed: {', '.join(passed) or 'none'})")
