@@ -110,8 +110,9 @@ class KeysSection:
 
 @dataclass(frozen=True)
 class TrustSection:
-    path: str = "/var/lib/station/trust"
-    """Directory of CSCA certificates, master lists and CRLs; empty = no passive authentication."""
+    path: str = "trust"
+    """Directory of CSCA certificates, master lists and CRLs (relative: inside
+    ``station.state_dir``); empty = no passive authentication."""
 
 
 @dataclass(frozen=True)
@@ -215,6 +216,10 @@ class Config:
         """Resolve a configured path: relative ones live in ``station.state_dir``."""
         p = Path(path)
         return p if p.is_absolute() else Path(self.station.state_dir) / p
+
+    def trust_dir(self) -> Path | None:
+        """The trust store directory, or None when ``trust.path`` is empty (no store)."""
+        return self.state_path(self.trust.path) if self.trust.path else None
 
 
 def load(path: Path | str | None = None) -> Config:

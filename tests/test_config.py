@@ -70,3 +70,10 @@ def test_relative_paths_live_in_state_dir() -> None:
     cfg = config.from_dict({"station": {"state_dir": "/srv/st"}})
     assert cfg.state_path("outbox.sqlite3") == Path("/srv/st/outbox.sqlite3")
     assert cfg.state_path("/abs/x") == Path("/abs/x")
+
+
+def test_trust_store_lives_in_state_dir_unless_absolute_or_empty() -> None:
+    assert config.from_dict({"station": {"state_dir": "/srv/st"}}).trust_dir() == \
+        Path("/srv/st/trust")
+    assert config.from_dict({"trust": {"path": "/etc/csca"}}).trust_dir() == Path("/etc/csca")
+    assert config.from_dict({"trust": {"path": ""}}).trust_dir() is None

@@ -138,11 +138,12 @@ def run_install_trust(args: argparse.Namespace) -> int:
     from station import identity
 
     cfg = load_config(args)
-    if not cfg.trust.path:
+    trust_dir = cfg.trust_dir()
+    if trust_dir is None:
         from station.errors import ConfigError
 
         raise ConfigError("trust.path", "is empty: no trust store configured")
-    dest = _under(args.root, cfg.trust.path)
+    dest = _under(args.root, trust_dir)
     counts = identity.install_trust(dest, list(args.files))
     print(f"installed {counts['csca']} CSCA certificate(s) and {counts['masterlist']} "
           f"master list(s) into {dest}")

@@ -127,7 +127,6 @@ def run(args: argparse.Namespace) -> int:
 def _verification(args: argparse.Namespace, data: Any, chip_read: Any) -> dict[str, Any]:
     """Passive authentication of what was read, with the chip and active authentication run
     during the read (station.trust); never raises."""
-    from pathlib import Path
 
     from station.commands import load_config
     from station.trust.store import TrustStore
@@ -137,8 +136,8 @@ def _verification(args: argparse.Namespace, data: Any, chip_read: Any) -> dict[s
     if args.trust:
         store = TrustStore.load(args.trust)
     else:
-        path = load_config(args).trust.path
-        if path and Path(path).is_dir():
+        path = load_config(args).trust_dir()
+        if path is not None and path.is_dir():
             store = TrustStore.load(path)
     return verify(data, store, chip_authentication=chip_read.chip_authentication,
                   active_authentication=chip_read.active_authentication).to_json()

@@ -38,9 +38,10 @@ def _store_path(args: argparse.Namespace) -> Path:
     if args.path:
         return Path(args.path)
     cfg = load_config(args)
-    if not cfg.trust.path:
+    trust_dir: Path | None = cfg.trust_dir()
+    if trust_dir is None:
         raise ConfigError("trust.path", "is empty: no trust store configured")
-    return Path(cfg.trust.path)
+    return trust_dir
 
 
 def run_import(args: argparse.Namespace) -> int:

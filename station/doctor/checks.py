@@ -265,11 +265,11 @@ def check_broker(ctx: Context) -> list[Finding]:
 def check_trust(ctx: Context) -> list[Finding]:
     from station.identity import classify_trust_file
 
-    if not ctx.cfg.trust.path:
+    root = ctx.cfg.trust_dir()
+    if root is None:
         return [Finding("trust", "fail", "no trust store configured (trust.path is empty): "
                         "cards cannot be verified", "set trust.path; station provision "
                         "install-trust")]
-    root = Path(ctx.cfg.trust.path)
     counts = {"csca": 0, "masterlist": 0}
     bad: list[str] = []
     newest_ml: float | None = None

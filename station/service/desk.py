@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from station.config import Config
 from station.drivers.camera import Camera, open_camera
+from station.errors import ConfigError
 from station.service import machine as m
 from station.service import profiles
 from station.service.cards import CardWatch
@@ -55,7 +56,10 @@ def build(cfg: Config, *, camera: Callable[[], Camera] | None = None,
         watches.append(QrWatch(camera))
     elif cfg.camera.source != "none":
         watches.append(QrWatch(lambda: open_camera(cfg.camera)))
-    verifier = TrustVerifier(TrustStoreRef(cfg.trust.path))  # TrustError: no store, no desk
+    trust_dir = cfg.trust_dir()
+    if trust_dir is None:
+        raise ConfigError("trust.path", "is empty: a desk cannot verify cards without a store")
+    verifier = TrustVerifier(TrustStoreRef(trust_dir))  # TrustError: no store, no desk
     if store is None:
         store = pipeline_store.from_config(cfg, to_reading(profile, booking or (lambda: None)))
     service = Service(
