@@ -25,7 +25,8 @@ START=0
 STATION_ID=""
 
 APT_PACKAGES=(pcscd libccid pcsc-tools libpcsclite-dev swig gcc python3-venv python3-dev
-              libzbar0 fonts-dejavu-core openssl ca-certificates)
+              libzbar0 fonts-dejavu-core openssl ca-certificates
+              tesseract-ocr fonts-ocr-b)
 # Only in the Raspberry Pi archive; installed when apt knows them.
 APT_OPTIONAL=(python3-picamera2 python3-libcamera python3-lgpio)
 
@@ -133,7 +134,7 @@ if [ ! -x "$VENV/bin/python" ]; then
     run python3 -m venv --system-site-packages "$VENV"
 fi
 run "$VENV/bin/python" -m pip install -q --upgrade pip
-run "$VENV/bin/python" -m pip install -q --upgrade "$PREFIX/src[pi,qr]"
+run "$VENV/bin/python" -m pip install -q --upgrade "$PREFIX/src[pi,qr,mrz]"
 
 # --- 4. configuration and state (kept across upgrades) -------------------------------------
 step "configuration $CONF_DIR/station.toml and state $STATE_DIR (kept if present)"

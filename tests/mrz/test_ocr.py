@@ -56,6 +56,17 @@ def test_distorted_frames_read_right_or_fail_typed() -> None:
     assert correct >= 14, correct
 
 
+@pytest.mark.parametrize(("name", "seed", "text"), [
+    ("noise", 0, cccd_td1(31)), ("noise", 3, TD1_SPECIMEN),
+    ("combined", 0, cccd_td1(31)), ("combined", 1, random_td3(32)),
+    ("combined", 2, random_td2(33)), ("combined", 3, TD1_SPECIMEN)])
+def test_sensor_noise_frames_read_exactly(name: str, seed: int, text: str) -> None:
+    # Sensor noise lifts every column's ink sum: the line's extent (hence the pitch) must be
+    # measured above that floor, or every cell is cut in the wrong place.
+    m = read_mrz(render_frame(text, DISTORTIONS[name], seed=seed))
+    assert m.lines == parse_mrz(text).lines
+
+
 def test_numpy_and_colour_inputs() -> None:
     img = render_frame(TD3_SPECIMEN, Distortion(), seed=2)
     grey = np.asarray(img)

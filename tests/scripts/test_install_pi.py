@@ -41,7 +41,7 @@ def test_dry_run_prints_every_step_in_order_and_changes_nothing(tmp_path: Path) 
         assert line[4:].startswith(name), (line, name)
     opt = tmp_path / "opt"
     for expected in (f"python3 -m venv --system-site-packages {opt}/venv",
-                     f"pip install -q --upgrade {opt}/src\\[pi\\,qr\\]",
+                     f"pip install -q --upgrade {opt}/src\\[pi\\,qr\\,mrz\\]",
                      "install -m 0644 ", "station.service /etc/systemd/system/station.service",
                      "60-station-pcscd.rules /etc/polkit-1/rules.d/",
                      "systemctl enable station.service",
@@ -77,5 +77,8 @@ def test_bad_station_id_and_unknown_option_are_refused(tmp_path: Path) -> None:
 def test_apt_step_lists_the_packages_the_station_needs(tmp_path: Path) -> None:
     text = SCRIPT.read_text()
     for pkg in ("pcscd", "libccid", "libzbar0", "python3-picamera2", "python3-lgpio",
-                "fonts-dejavu-core", "libpcsclite-dev", "swig"):
+                "fonts-dejavu-core", "libpcsclite-dev", "swig",
+                # MRZ: the eng model for the Tesseract baseline/tie-break (tesserocr's wheel,
+                # aarch64 too, bundles libtesseract) and the OCR-B font the templates come from.
+                "tesseract-ocr", "fonts-ocr-b"):
         assert pkg in text, pkg
