@@ -2,9 +2,9 @@
 
 Builds the desk from the configuration (:func:`station.service.desk.build`): the PC/SC card
 watch and chip reader, the QR watch on the configured camera, the trust-store verifier, the
-outbox store with its MQTT publisher, the LEDs and display — and runs it until SIGTERM. What is
-not wired on this build is named, and a profile that cannot produce a record here is refused
-(exit 2) rather than run a desk that would refuse every person or claim more than it proved.
+outbox store with its MQTT publisher, the backend's commands (typed CAN, lodging bookings), the
+LEDs and display — and runs it until SIGTERM. What is not wired on this build is named in the
+log at start.
 """
 
 from __future__ import annotations
@@ -19,14 +19,10 @@ _log = logging.getLogger(__name__)
 
 # Not wired on this build (named by `station run` so nobody mistakes it for done).
 MISSING = (
-    ("CAN typed on a keypad / sent on the commands topic", "issue #8 command set + keypad"),
-    ("lodging bookings from the commands topic", "issue #8 command set"),
+    ("a hardware keypad for the CAN (a typed CAN arrives on the commands topic: 'can')",
+     "issue #9 keypad driver"),
+    ("foreign guests (passport MRZ → chip) at the lodging desk", "issue #9 lodging"),
 )
-# Profiles this build cannot serve, and why.
-REFUSED = {
-    "lodging": "records guests against an open booking; bookings cannot be opened on this build "
-               "(commands topic not wired)",
-}
 
 
 def register(sub: Subparsers) -> None:
@@ -49,13 +45,6 @@ def run(args: argparse.Namespace) -> int:
     profile = profiles.resolve(cfg)  # a bad profile is a ConfigError before anything starts
     if args.feedback_test:
         return _feedback_test(cfg, profile.keypad, args.hold)
-    if profile.name in REFUSED:
-        print(f"station run: the {profile.name!r} profile cannot run on this build: "
-              f"{REFUSED[profile.name]}. Not wired yet:")
-        for what, where in MISSING:
-            print(f"  - {what} — {where}")
-        print("Nothing was read or recorded.")
-        return 2
     return _serve(cfg)
 
 

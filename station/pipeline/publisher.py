@@ -8,7 +8,8 @@ Topics (``{id}`` = the station id = its certificate CN = its MQTT username):
 - ``stations/{id}/health`` — a heartbeat every ``health_interval_s``: uptime, queue depth, oldest
   pending age, last read, errors, alarms (no citizen data);
 - ``stations/{id}/commands`` — subscribed (only the backend may write there): ``ping``,
-  ``purge_acked`` (handled here), ``reload`` and ``profile`` (handed to the service's callback);
+  ``purge_acked`` (handled here), ``reload``, ``profile``, ``can`` and ``booking`` (handed to
+  the service's callback, :mod:`station.service.commands`);
   each command is answered on ``stations/{id}/events/command``.
 
 Delivery: up to ``window`` records in flight, capped by the broker's ReceiveMaximum (Mosquitto
@@ -52,7 +53,7 @@ AckCallback = Callable[[str, bool], None]
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
 _NO_MATCHING_SUBSCRIBERS = 0x10  # MQTT 5 §3.4.2.1: a success code, but nobody received it
-COMMANDS = ("ping", "purge_acked", "reload", "profile")
+COMMANDS = ("ping", "purge_acked", "reload", "profile", "can", "booking")
 
 
 def records_topic(station_id: str) -> str:

@@ -19,6 +19,7 @@ from station.service import machine as m
 from station.service import profiles
 from station.service.cards import CardWatch
 from station.service.chip import PcscChipReader
+from station.service.commands import DeskCommands
 from station.service.ports import Feedback, RecordStore, Watch
 from station.service.profiles import Booking, Profile
 from station.service.qrwatch import QrWatch
@@ -33,6 +34,7 @@ class Desk:
     service: Service
     profile: Profile
     store: RecordStore
+    commands: DeskCommands
 
 
 def rules(cfg: Config, profile: Profile) -> m.Rules:
@@ -60,11 +62,26 @@ def build(cfg: Config, *, camera: Callable[[], Camera] | None = None,
     if trust_dir is None:
         raise ConfigError("trust.path", "is empty: a desk cannot verify cards without a store")
     verifier = TrustVerifier(TrustStoreRef(trust_dir))  # TrustError: no store, no desk
+    commands = DeskCommands(profile)
     if store is None:
-        store = pipeline_store.from_config(cfg, to_reading(profile, booking or (lambda: None)))
+        # Bookings come from the commands topic unless the caller hands its own source in.
+        store = pipeline_store.from_config(
+            cfg, to_reading(profile, booking or commands.booking), on_command=commands)
     service = Service(
         rules(cfg, profile), watches=watches, chip=PcscChipReader(profile.files),
         verifier=verifier, store=store,
         feedback=feedback or DeskFeedback.from_config(cfg, keypad=profile.keypad),
-        notifier=notifier, tick_s=tick_s)
-    return Desk(service, profile, store)
+        notifier=notifier, tick_s=tick_s,
+        initial=initial_of_reading if cfg.display.show_initial else None)
+    commands.bind(service.post)
+    return Desk(service, profile, store, commands)
+
+
+def initial_of_reading(verified: object) -> str | None:
+    """The first-name initial of a verified CCCD reading (DG13's full name), else None."""
+    from station.display.screens import initial_of
+    from station.service.verify import VerifiedReading
+
+    if not isinstance(verified, VerifiedReading) or verified.reading.chip.dg13 is None:
+        return None
+    return initial_of(verified.reading.chip.dg13.full_name or "")

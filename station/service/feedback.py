@@ -54,9 +54,9 @@ class DeskFeedback:
             self.outputs.show(ind)
         self._last = ind
         if self.display is not None and self.renderer is not None:
-            # The initial is never passed here: the runtime holds no name (show_initial needs
-            # the reading's given name, wired with the pipeline's record).
-            self.display.show(self.renderer.render(screen(session, keypad=self.keypad)))
+            # session.initial is set only when [display] show_initial is on, and only on SUCCESS.
+            self.display.show(self.renderer.render(
+                screen(session, keypad=self.keypad, initial=session.initial)))
 
     def refused(self) -> None:
         if self.outputs is not None:

@@ -179,6 +179,9 @@ class VerifyFailed:
 @dataclass(frozen=True)
 class Stored:
     attempt: int
+    initial: str | None = None
+    """The first letter of the given name, for the success screen — only when the desk is
+    configured to show it (``[display] show_initial``); forgotten when SUCCESS ends."""
 
 
 @dataclass(frozen=True)
@@ -284,6 +287,8 @@ class Session:
     """Slots holding a card placed since the last read (a card left lying is not fresh)."""
     cache: Cached | None = None
     faults: frozenset[Fault] = frozenset()
+    initial: str | None = None
+    """Only while SUCCESS is shown (see :class:`Stored`)."""
 
     @property
     def busy(self) -> bool:
@@ -298,7 +303,13 @@ class Transition:
 
 def advance(s: Session, ev: Event, now: float, rules: Rules) -> Transition:
     """The next session after ``ev`` at time ``now`` (seconds, monotonic)."""
-    s = _expire_cache(s, now)
+    t = _advance(_expire_cache(s, now), ev, now, rules)
+    if t.session.initial is not None and t.session.phase is not Phase.SUCCESS:
+        return Transition(replace(t.session, initial=None), t.effects)
+    return t
+
+
+def _advance(s: Session, ev: Event, now: float, rules: Rules) -> Transition:
     match ev:
         case Tick():
             return _tick(s, now, rules)
@@ -356,12 +367,12 @@ def advance(s: Session, ev: Event, now: float, rules: Rules) -> Transition:
             if s.phase is not Phase.VERIFYING or a != s.attempt:
                 return Transition(s)
             return _fail(s, now, Failure.VERIFY_ERROR)
-        case Stored(attempt=a):
+        case Stored(attempt=a, initial=initial):
             if s.phase is not Phase.STORING or a != s.attempt:
                 return Transition(s)
             # Done with this person: forget their keys, cached ones included.
             return Transition(_enter(s, Phase.SUCCESS, now, keys=None, source=None,
-                                     subject=None, cache=None))
+                                     subject=None, cache=None, initial=initial))
         case StoreFailed(attempt=a, full=full):
             if s.phase is not Phase.STORING or a != s.attempt:
                 return Transition(s)

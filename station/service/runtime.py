@@ -106,13 +106,15 @@ class Service:
     def __init__(self, rules: m.Rules, *, watches: list[Watch], chip: ChipReader,
                  verifier: Verifier, store: RecordStore, feedback: Feedback,
                  notifier: Notifier | None = None, clock: Callable[[], float] = time.monotonic,
-                 tick_s: float = 0.1, beat_timeout_s: float = 5.0, stop_grace_s: float = 5.0
-                 ) -> None:
+                 tick_s: float = 0.1, beat_timeout_s: float = 5.0, stop_grace_s: float = 5.0,
+                 initial: Callable[[object], str | None] | None = None) -> None:
         self.machine = m.Machine(rules, clock)
         self.clock = clock
         self.chip, self.verifier, self.store, self.feedback = chip, verifier, store, feedback
         self.notifier = notifier or Notifier()
         self.tick_s = tick_s
+        self.initial = initial
+        """verified reading → the first-name initial for the success screen (None: not shown)"""
         self.beat_timeout_s = beat_timeout_s
         self.stop_grace_s = stop_grace_s
         self.events: queue.Queue[m.Event] = queue.Queue()
@@ -197,7 +199,13 @@ class Service:
             self.post(m.StoreFailed(eff.attempt, full=False))
         else:
             event(log, "store.done", record_id=record_id)
-            self.post(m.Stored(eff.attempt))
+            initial = None
+            if self.initial is not None:
+                try:
+                    initial = self.initial(eff.result)
+                except Exception:  # a greeting is not worth failing a stored record for
+                    initial = None
+            self.post(m.Stored(eff.attempt, initial))
 
     def _perform(self, eff: m.Effect) -> None:
         match eff:

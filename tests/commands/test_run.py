@@ -28,16 +28,6 @@ def _config(tmp_path: Path, body: str) -> str:
     return str(p)
 
 
-def test_run_refuses_a_profile_this_build_cannot_serve(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    cfg = _config(tmp_path, "[station]\nprofile = 'lodging'\n[profile]\n"
-                            "establishment_id = 'LT-1'\n")
-    assert main(["--config", cfg, "run"]) == 2
-    out = capsys.readouterr().out
-    assert "'lodging' profile cannot run" in out and "booking" in out
-    assert "Nothing was read or recorded" in out
-
-
 def test_run_without_a_trust_store_fails_before_starting(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = _config(tmp_path, f"[station]\nstate_dir = '{tmp_path}'\n[camera]\nsource = 'none'\n"

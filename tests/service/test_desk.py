@@ -7,6 +7,8 @@ outside the profile anywhere in the outbox file or on MQTT."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -46,7 +48,8 @@ def _wait(cond: Callable[[], bool], timeout: float = 15.0) -> bool:
 
 class Bed:
     def __init__(self, tmp: Path, pcscd: PcscdTestbed, broker: MosquittoBroker,
-                 profile: str) -> None:
+                 profile: str, *, booking_from_commands: bool = False, display: str = ""
+                 ) -> None:
         self.tmp, self.pcscd = tmp, pcscd
         self.station = f"desk-{profile}"
         signing_pub, backend = prepare_state(tmp / "state")
@@ -59,7 +62,7 @@ class Bed:
             f"[trust]\npath = '{tmp / 'state' / 'trust'}'\n"
             f"[mqtt]\nhost = '127.0.0.1'\nport = {broker.port}\ntls = false\n"
             f"[session]\nresult_hold_s = 0.5\n"
-            f"[feedback]\nenabled = false\n"
+            f"[feedback]\nenabled = false\n{display}"
             f"[profile]\n{extra}")
         self.cfg = config.load(tmp / "station.toml")
         self.received: list[Received] = []
@@ -68,7 +71,8 @@ class Bed:
                              backend_key=backend,  # type: ignore[arg-type]
                              client_id="ingest-desk", on_record=self.received.append)
         self.camera = DeskCamera()
-        self.desk = build(self.cfg, camera=self.camera.open, booking=lambda: BOOKING,
+        self.desk = build(self.cfg, camera=self.camera.open,
+                          booking=None if booking_from_commands else (lambda: BOOKING),
                           tick_s=0.05)
         self.phases: list[m.Session] = []
         self.desk.service.machine.listeners.append(lambda a, b: self.phases.append(b))
@@ -91,19 +95,61 @@ def desk_broker() -> Iterator[MosquittoBroker]:
     b.close()
 
 
-@pytest.fixture(params=["reception", "hospital", "lodging", "bank"])
-def bed(request: pytest.FixtureRequest, tmp_path: Path, pcscd: PcscdTestbed,
-        desk_broker: MosquittoBroker) -> Iterator[Bed]:
-    b = Bed(tmp_path, pcscd, desk_broker, request.param)
+@contextlib.contextmanager
+def running(b: Bed) -> Iterator[Bed]:
     b.ingest.start()
     runner = threading.Thread(target=b.desk.service.run, daemon=True)
     runner.start()
     assert b.desk.service.ready.wait(10), "the desk never became ready"
-    yield b
-    b.desk.service.request_stop()
-    runner.join(timeout=15)
+    try:
+        yield b
+    finally:
+        b.desk.service.request_stop()
+        runner.join(timeout=15)
+        b.ingest.stop()
     assert not runner.is_alive()
-    b.ingest.stop()
+
+
+@pytest.fixture(params=["reception", "hospital", "lodging", "bank"])
+def bed(request: pytest.FixtureRequest, tmp_path: Path, pcscd: PcscdTestbed,
+        desk_broker: MosquittoBroker) -> Iterator[Bed]:
+    with running(Bed(tmp_path, pcscd, desk_broker, request.param)) as b:
+        yield b
+
+
+class Backend:
+    """The backend's side of the commands topic: send a command, wait for its reply."""
+
+    def __init__(self, broker: MosquittoBroker, station: str) -> None:
+        from station.pipeline.mqtt import make_client
+
+        self.station = station
+        self.replies: dict[str, dict[str, Any]] = {}
+        self.client = make_client(f"backend-{station}", broker.settings())
+        subscribed = threading.Event()
+        self.client.on_message = lambda c, u, msg: self._reply(json.loads(msg.payload))
+        self.client.on_subscribe = lambda *a: subscribed.set()
+        self.client.connect(broker.settings().host, broker.port)
+        self.client.loop_start()
+        self.client.subscribe(f"stations/{station}/events/command", qos=1)
+        assert subscribed.wait(5)
+
+    def _reply(self, r: dict[str, Any]) -> None:
+        self.replies[r["id"]] = r
+
+    def command(self, cid: str, name: str, **args: Any) -> dict[str, Any]:
+        topic = f"stations/{self.station}/commands"
+        body = json.dumps({"cmd": name, "id": cid, "args": args}).encode()
+        # The desk's publisher subscribes once connected: repeat until it answers.
+        for _ in range(50):
+            self.client.publish(topic, body, qos=1)
+            if _wait(lambda: cid in self.replies, 0.2):
+                return self.replies[cid]
+        raise AssertionError(f"no reply to {name}")
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
 
 
 def test_qr_then_tap_gives_a_verified_record_with_only_the_profile_fields(bed: Bed) -> None:
@@ -210,3 +256,75 @@ def _token(b: Bed, got: Received) -> bytes:
 def test_profile_resolution_matches_the_desk(tmp_path: Path) -> None:
     cfg = config.from_dict({"station": {"profile": "hospital"}})
     assert "face" not in resolve_profile(cfg).fields
+
+
+def _tap(b: Bed, citizen: Any) -> None:
+    options = ChipOptions()
+    link = VpcdLink(CccdChip(issuer.issue(citizen, options), options), b.pcscd.slot_port(0))
+    link.insert()
+    try:
+        assert _wait(lambda: any(s.phase in (m.Phase.SUCCESS, m.Phase.FAILED)
+                                 for s in b.phases), 20), b.session
+    finally:
+        link.remove()
+
+
+def test_a_can_sent_on_the_commands_topic_reads_a_card_without_qr(
+        tmp_path: Path, pcscd: PcscdTestbed, desk_broker: MosquittoBroker) -> None:
+    """No QR: the backend sends the CAN typed by the clerk; the card is read with it. With
+    ``[display] show_initial`` the success screen gets the first-name initial, and only then."""
+    from station.display.screens import initial_of
+
+    citizen = generate(53)
+    bed = Bed(tmp_path, pcscd, desk_broker, "reception",
+              display="[display]\nshow_initial = true\n")
+    backend = Backend(desk_broker, bed.station)
+    try:
+        with running(bed):
+            bad = backend.command("c0", "can", can="12345")
+            assert bad["ok"] is False and bad["message"] == "a CAN is 6 digits"
+            assert bed.session.phase is m.Phase.IDLE
+            ok = backend.command("c1", "can", can=citizen.can)
+            assert ok["ok"] is True and citizen.can not in json.dumps(ok)
+            assert _wait(lambda: bed.session.phase is m.Phase.WAITING), bed.session
+            assert bed.session.source is m.KeySource.KEYPAD
+            _tap(bed, citizen)
+            assert _wait(lambda: bool(bed.received), 15), bed.phases[-1]
+            success = next(s for s in bed.phases if s.phase is m.Phase.SUCCESS)
+            assert success.initial == initial_of(citizen.full_name) is not None
+            assert _wait(lambda: bed.session.phase is m.Phase.IDLE)
+            assert bed.session.initial is None  # forgotten once the screen moves on
+            assert backend.command("c2", "booking", booking_id="B", room="1",
+                                   arrival="2030-01-01", departure="2030-01-02")["ok"] is False
+    finally:
+        backend.close()
+    got = bed.received[0]
+    assert got.record.outcome == "genuine" and got.citizen is not None
+    assert got.citizen["id_number"] == citizen.id_number
+
+
+def test_lodging_guests_join_the_booking_opened_on_the_commands_topic(
+        tmp_path: Path, pcscd: PcscdTestbed, desk_broker: MosquittoBroker) -> None:
+    citizen = generate(54)
+    bed = Bed(tmp_path, pcscd, desk_broker, "lodging", booking_from_commands=True)
+    backend = Backend(desk_broker, bed.station)
+    try:
+        with running(bed):
+            assert backend.command("b0", "booking", room="7")["ok"] is False  # no id, dates
+            r = backend.command("b1", "booking", booking_id="BK-9", room="305",
+                                arrival="2030-02-01", departure="2030-02-03")
+            assert r["ok"] is True, r
+            png = bed.tmp / "qr.png"
+            Image.fromarray(render(citizen.qr_text())).save(png)
+            bed.camera.show(png)
+            assert _wait(lambda: bed.session.phase is m.Phase.WAITING), bed.session
+            _tap(bed, citizen)
+            assert _wait(lambda: bool(bed.received), 15), bed.phases[-1]
+            assert backend.command("b2", "booking", close=True)["ok"] is True
+            assert bed.desk.commands.booking() is None
+    finally:
+        backend.close()
+    ctx = bed.received[0].record.context
+    assert (ctx["booking_id"], ctx["room"], ctx["arrival"], ctx["departure"]) == (
+        "BK-9", "305", "2030-02-01", "2030-02-03")
+    assert ctx["establishment_id"] == "LT-0001"

@@ -426,3 +426,16 @@ def test_listeners_see_each_change_once() -> None:
     d.m.listeners.append(lambda a, b: seen.append((a.phase, b.phase)))
     d(qr(), qr(), CardPresent("r0"), Tick())
     assert seen == [(Phase.IDLE, Phase.WAITING), (Phase.WAITING, Phase.READING)]
+
+
+def test_the_initial_is_shown_on_success_only_and_then_forgotten() -> None:
+    d = storing()
+    d(Stored(d.attempt, "A"))
+    assert d.s.phase is Phase.SUCCESS and d.s.initial == "A"
+    d.clock.t += RULES.result_hold_s
+    d(Tick())
+    assert d.s.phase is Phase.IDLE and d.s.initial is None
+    # The next person taps during the success screen: the initial goes with the screen.
+    d = storing()
+    d(Stored(d.attempt, "B"), qr())
+    assert d.s.phase is Phase.WAITING and d.s.initial is None

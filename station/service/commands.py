@@ -1,0 +1,83 @@
+"""The backend's commands for a desk, from ``stations/{id}/commands`` (the publisher hands them
+to :meth:`DeskCommands.__call__` on its thread; the reply goes to ``events/command``).
+
+- ``can`` ``{"can": "123456"}`` — the CAN typed for a card tapped without a QR (a clerk's
+  keypad on the backend side): becomes the session's keys, like a keypad entry; refused when the
+  profile turns typed CANs off. The digits are never echoed or logged.
+- ``booking`` ``{"booking_id", "room", "arrival", "departure"}`` (ISO dates) — opens the room
+  booking that the lodging desk's next guests join; ``{"close": true}`` closes it.
+- ``reload`` / ``profile`` — not applied by a running desk: the reply says to restart the
+  service (a profile decides which files are read; switching mid-session is not safe).
+
+Replies carry no citizen data: a short message naming what was done or what is wrong.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from station.log import event
+from station.service import machine as m
+from station.service.chip import DeskKeys
+from station.service.profiles import Booking, Profile
+
+log = logging.getLogger(__name__)
+
+
+class DeskCommands:
+    def __init__(self, profile: Profile) -> None:
+        self.profile = profile
+        self._post: Callable[[m.Event], None] | None = None
+        self._lock = threading.Lock()
+        self._booking: Booking | None = None
+
+    def bind(self, post: Callable[[m.Event], None]) -> None:
+        """Where session events go (the running service's queue)."""
+        self._post = post
+
+    def booking(self) -> Booking | None:
+        """The open booking (the lodging records' context), or None."""
+        with self._lock:
+            return self._booking
+
+    def __call__(self, cmd: Any) -> tuple[bool, str]:
+        name, args = str(cmd.name), dict(cmd.args)
+        if name == "can":
+            return self._can(args)
+        if name == "booking":
+            return self._open_booking(args)
+        if name in ("reload", "profile"):
+            return False, "not applied while running: change the configuration and restart"
+        return False, "unsupported"
+
+    def _can(self, args: dict[str, Any]) -> tuple[bool, str]:
+        if not self.profile.keypad:
+            return False, "typed CAN entry is off for this profile"
+        if self._post is None:
+            return False, "the desk is not running"
+        try:
+            keys = DeskKeys.typed_can(str(args.get("can", "")))
+        except ValueError:
+            return False, "a CAN is 6 digits"
+        self._post(m.CanEntered(keys))
+        event(log, "command.can")
+        return True, "CAN accepted: place the card on the reader"
+
+    def _open_booking(self, args: dict[str, Any]) -> tuple[bool, str]:
+        if self.profile.name != "lodging":
+            return False, f"the {self.profile.name} profile takes no bookings"
+        if args.get("close"):
+            with self._lock:
+                self._booking = None
+            return True, "booking closed"
+        try:
+            booking = Booking.parse(args)
+        except ValueError as exc:
+            return False, f"bad booking: {exc}"
+        with self._lock:
+            self._booking = booking
+        event(log, "command.booking", room=booking.room)
+        return True, f"booking {booking.booking_id} open for room {booking.room}"
