@@ -20,7 +20,9 @@ numpy only; no model is downloaded: the glyph templates are rendered from the in
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -360,37 +362,79 @@ def _classify(m: _Measured, x_origin: float, left: float, right: float, n: int,
     return _Read("".join(chars), scores)
 
 
-def _read_zone(grey: Array, lines: list[_Line], fmt: str) -> list[_Read] | None:
+_EXTENT_SHIFTS = ((0, 0), (1, 0), (0, -1), (-1, 0), (0, 1))
+"""Where a zone's first reading fails, the ink extent is most often one cell off at one end
+(a dark mark just before the first glyph, noise, a glyph lost in glare): retry with the left or
+right end moved by one pitch, in or out. Check digits still decide every reading."""
+
+
+def _read_zone(grey: Array, lines: list[_Line], fmt: str,
+               shifts: tuple[tuple[int, int], ...] = ((0, 0),)) -> list[list[_Read]]:
+    """The zone's readings, one per extent hypothesis in ``shifts`` that could be cut."""
     n = {"TD1": 30, "TD2": 36, "TD3": 44}[fmt]
     measured = [_measure(grey, line, n) for line in lines]
     if any(m is None for m in measured):
-        return None
+        return []
     ms = [m for m in measured if m is not None]
     # ICAO 9303-3: the lines start and end at the same pitch positions. Something dark next to
     # one line can only widen its ink extent, so take the median (3 lines) or the narrower.
     lefts = sorted(m.left for m in ms)
     rights = sorted(m.right for m in ms)
     left, right = (lefts[1], rights[1]) if len(ms) == 3 else (lefts[-1], rights[0])
-    reads = []
-    for line, m, layout in zip(lines, ms, _LAYOUT[fmt], strict=True):
-        x_origin = float(max(0, line.x0 - max(3, line.y1 - line.y0)))
-        r = _classify(m, x_origin, left, right, n, layout)
-        if r is None:
-            return None
-        reads.append(r)
-    return reads
+    pitch = (right - left) / (n - 1 + 2 * _INK_MARGIN)
+    out = []
+    for dl, dr in shifts:
+        reads = []
+        for line, m, layout in zip(lines, ms, _LAYOUT[fmt], strict=True):
+            x_origin = float(max(0, line.x0 - max(3, line.y1 - line.y0)))
+            r = _classify(m, x_origin, left + dl * pitch, right + dr * pitch, n, layout)
+            if r is None:
+                break
+            reads.append(r)
+        else:
+            out.append(reads)
+    return out
 
 
 def prepare() -> None:
     """Render the glyph templates now (about 0.1-0.3 s) rather than on the first frame."""
     _template_matrix()
+    _blas_controller()
+
+
+@lru_cache(maxsize=1)
+def _blas_controller() -> Any:
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # the mrz extra brings it; without it, set OPENBLAS_NUM_THREADS=1
+        return None
+    return ThreadpoolController()
+
+
+@contextlib.contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """Our matrix products are small (a few thousand patches × 384 × 74): BLAS worker threads
+    cost more in wake-ups than they save, and on a loaded machine (a Pi running the chip
+    session, the publisher and the camera) their spinning multiplied frame times by 3-5."""
+    controller = _blas_controller()
+    if controller is None:
+        yield
+        return
+    with controller.limit(limits=1, user_api="blas"):
+        yield
 
 
 def read_mrz(image: Any) -> Mrz:
     """Find and read the MRZ in a grey (or colour) frame: a numpy array or a PIL image.
 
     Raises :class:`MrzNotFound` when no zone is seen, :class:`MrzError` when a zone is seen but
-    its text does not pass every check digit. A returned :class:`Mrz` passed them all."""
+    its text does not pass every check digit. A returned :class:`Mrz` passed them all.
+    BLAS runs on one thread for the call (threadpoolctl)."""
+    with _one_blas_thread():
+        return _read_mrz(image)
+
+
+def _read_mrz(image: Any) -> Mrz:
     grey = _as_grey(image)
     f = max(1, round(grey.shape[1] / _WORK_WIDTH))
     small = grey[: grey.shape[0] // f * f, : grey.shape[1] // f * f]
@@ -408,22 +452,23 @@ def read_mrz(image: Any) -> Mrz:
     if not groups:
         raise MrzNotFound("zone", "no machine-readable zone found")
     last: MrzError | None = None
-    for fmt_hint, lines in groups[:4]:
+    for g, (fmt_hint, lines) in enumerate(groups[:4]):
         full = [_Line(b.y0 * f, b.y1 * f, b.x0 * f, b.x1 * f) for b in lines]
         formats = ("TD1",) if fmt_hint == "TD1" else ("TD3", "TD2")
-        reads: list[tuple[float, str, list[_Read]]] = []
-        for fmt in formats:
-            got = _read_zone(grey, full, fmt)
-            if got is not None:
-                reads.append((float(np.mean([g.scores.mean() for g in got])), fmt, got))
-        for _mean, _fmt, got_lines in sorted(reads, key=lambda r: -r[0]):
-            if min(float(g.scores.min()) for g in got_lines) < _MIN_SCORE:
-                last = last or MrzError("zone", "a character cell is unreadable")
-                continue
-            try:
-                return parse_mrz("\n".join(g.text for g in got_lines), correct=True)
-            except MrzError as exc:
-                # A zone that read but failed a check is the most telling error.
-                if last is None or last.field == "zone":
-                    last = exc
+        # Extent hypotheses only for the most likely zone: each costs a full classification.
+        for shifts in ((_EXTENT_SHIFTS[0],), _EXTENT_SHIFTS[1:] if g == 0 else ()):
+            reads: list[tuple[float, list[_Read]]] = []
+            for fmt in formats:
+                reads += [(float(np.mean([r.scores.mean() for r in got])), got)
+                          for got in _read_zone(grey, full, fmt, shifts)]
+            for _mean, got_lines in sorted(reads, key=lambda r: -r[0]):
+                if min(float(r.scores.min()) for r in got_lines) < _MIN_SCORE:
+                    last = last or MrzError("zone", "a character cell is unreadable")
+                    continue
+                try:
+                    return parse_mrz("\n".join(r.text for r in got_lines), correct=True)
+                except MrzError as exc:
+                    # A zone that read but failed a check is the most telling error.
+                    if last is None or last.field == "zone":
+                        last = exc
     raise last or MrzNotFound("zone", "no machine-readable zone could be read")

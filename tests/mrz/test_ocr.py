@@ -59,8 +59,10 @@ def test_distorted_frames_read_right_or_fail_typed() -> None:
 @pytest.mark.parametrize(("name", "seed", "text"), [
     ("noise", 0, cccd_td1(31)), ("noise", 3, TD1_SPECIMEN),
     ("combined", 0, cccd_td1(31)), ("combined", 1, random_td3(32)),
-    ("combined", 2, random_td2(33)), ("combined", 3, TD1_SPECIMEN)])
-def test_sensor_noise_frames_read_exactly(name: str, seed: int, text: str) -> None:
+    ("combined", 2, random_td2(33)), ("combined", 3, TD1_SPECIMEN),
+    # Its first cut is one cell off at an end: read only under a shifted extent hypothesis.
+    ("motion", 3, TD1_SPECIMEN)])
+def test_noisy_and_miscut_frames_read_exactly(name: str, seed: int, text: str) -> None:
     # Sensor noise lifts every column's ink sum: the line's extent (hence the pitch) must be
     # measured above that floor, or every cell is cut in the wrong place.
     m = read_mrz(render_frame(text, DISTORTIONS[name], seed=seed))
@@ -96,3 +98,22 @@ def test_no_mrz_is_a_typed_error(seed: int) -> None:
 def test_tiny_image_is_a_typed_error() -> None:
     with pytest.raises(MrzNotFound):
         read_mrz(np.zeros((10, 10), np.uint8))
+
+
+def test_blas_runs_on_one_thread_during_a_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from station.mrz import ocr
+
+    seen: list[int] = []
+    real = ocr._read_mrz
+
+    def spy(image: object) -> object:
+        seen.extend(i["num_threads"] for i in threadpoolctl.threadpool_info()
+                    if i["user_api"] == "blas")
+        return real(image)
+
+    before = [i["num_threads"] for i in threadpoolctl.threadpool_info()]
+    monkeypatch.setattr(ocr, "_read_mrz", spy)
+    read_mrz(render_frame(TD3_SPECIMEN, Distortion(), seed=2))
+    assert seen and set(seen) == {1}
+    assert [i["num_threads"] for i in threadpoolctl.threadpool_info()] == before
