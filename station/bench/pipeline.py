@@ -6,13 +6,15 @@ All figures come from one run on one private Mosquitto (loopback):
   as PUBACKs return, no signing, no store;
 - **seal + sign alone**: one process building records and nothing else;
 - **live end to end**: ``--builders`` builder processes seal and sign in parallel and feed a
-  writer process that commits what has arrived, in sequence order, one transaction per turn
-  (group commit), while this process publishes from the outbox and commits the acks — records
-  acknowledged per second from the builders' start to the last ack commit;
-- **tap-to-durable**: the store worker's path (build, then commit that record with
-  ``synchronous=FULL``) at a paced ``--tap-rate`` while the publisher drains the same outbox —
-  record built → its transaction committed; the saturated live run's queueing latency is shown
-  beside it;
+  writer process that commits what has arrived, in sequence order, at most one transaction per
+  ``--group-ms`` (group commit sized by time), while this process publishes from the outbox and
+  commits the acks — records acknowledged per second from the builders' start to the last ack
+  commit; each role's CPU time per record is shown (what sizes the pipeline on 2 cores);
+- **tap-to-durable**: the store worker's own path — :class:`OutboxStore` sharing the outbox with
+  the running publisher in one process, as ``station run`` does: build, then commit that record
+  with ``synchronous=FULL`` — at a paced ``--tap-rate``; record built → its transaction
+  committed (and tap → durable, build included); the saturated live run's queueing latency is
+  shown beside it;
 - **backlog drain**: N records already in the outbox drained by a fresh publisher process —
   records per second and that process's own peak RSS (VmHWM).
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -45,6 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="taps per second offered in the tap-to-durable run (default 200)")
     parser.add_argument("--builders", type=int, default=2,
                         help="builder processes sealing and signing in parallel (default 2)")
+    parser.add_argument("--group-ms", type=float, default=5.0,
+                        help="the writer commits at most once per this many ms (default 5)")
+    parser.add_argument("--receive-maximum", type=int, default=100,
+                        help="Mosquitto's max_inflight_messages, announced as ReceiveMaximum: "
+                             "the publisher's window (stock Mosquitto: 20; default 100)")
 
 
 def _reading(n: int) -> Any:
@@ -61,12 +69,12 @@ def _reading(n: int) -> Any:
          ("COM", "SOD", "DG1", "DG13", "DG14", "DG15")})
 
 
-def _signer(work: Path) -> Any:
+def _signer(work: Path, cls: Any = None) -> Any:
     from station import keys
     from station.pipeline.records import RecordSigner
 
-    return RecordSigner("bench-desk", keys.load_signing_key(work / "signing.pem"),
-                        keys.load_backend_seal_key(work / "seal.pub.pem"))
+    return (cls or RecordSigner)("bench-desk", keys.load_signing_key(work / "signing.pem"),
+                                 keys.load_backend_seal_key(work / "seal.pub.pem"))
 
 
 def _peak_rss_mb() -> float:
@@ -86,29 +94,37 @@ Built = tuple[int, str, bytes, str, float]
 
 def _builder(work: Path, first: int, stripe: int, stride: int, count: int,
              out: Any, ready: Any, go: Any, chunk: int) -> None:
-    """Builder process: seal + sign the sequence numbers ``first + stripe + k·stride``."""
+    """Builder process: seal + sign the sequence numbers ``first + stripe + k·stride``; hands
+    them over every ``chunk`` records or 2 ms, whichever comes first; says its CPU time last."""
     signer = _signer(work)
     signer.build(_reading(0), 1)  # warm up outside the measurement
     ready.release()
     go.wait()
+    cpu0 = time.process_time()
     batch: list[Built] = []
+    handed = time.monotonic()
     for seq in range(first + stripe, first + count, stride):
         s = signer.build(_reading(seq), seq)
-        batch.append((seq, s.record.record_id, s.token, s.record.outcome, time.monotonic()))
-        if len(batch) >= chunk:
+        now = time.monotonic()
+        batch.append((seq, s.record.record_id, s.token, s.record.outcome, now))
+        if len(batch) >= chunk or now - handed >= 0.002:
             out.put(batch)
             batch = []
+            handed = now
     if batch:
         out.put(batch)
+    out.put(time.process_time() - cpu0)
 
 
-def produce(work: Path, count: int, builders: int = 2, chunk: int = 4) -> dict[str, float]:
+def produce(work: Path, count: int, builders: int = 2, chunk: int = 64,
+            group_us: int = 5000) -> dict[str, float]:
     """Writer process: ``builders`` builder processes seal and sign in parallel; this process
-    commits what has arrived, in sequence order, in one transaction per turn (group commit:
+    commits what has arrived, in sequence order, at most once per ``group_us`` (group commit:
     a record counts as stored only when its transaction committed). Tap-to-durable latency is
     measured from the moment a record was finished (CLOCK_MONOTONIC is system-wide) to the end
     of its commit."""
     import multiprocessing as mp
+    import queue as queue_mod
 
     from station.pipeline.outbox import Outbox
     from station.pipeline.publisher import records_topic
@@ -131,17 +147,30 @@ def produce(work: Path, count: int, builders: int = 2, chunk: int = 4) -> dict[s
     next_seq = first
     commits = 0
     token_bytes = 0
+    builder_cpu = 0.0
+    group_s = group_us / 1e6
     t0 = time.perf_counter()
+    cpu0 = time.process_time()
     started = time.monotonic()
+    last_commit = started
     go.set()
+
+    def take(item: Any) -> None:
+        nonlocal builder_cpu
+        if isinstance(item, float):
+            builder_cpu += item
+        else:
+            for built in item:
+                waiting[built[0]] = built
+
     while next_seq < first + count:
-        for item in queue.get(timeout=60):
-            waiting[item[0]] = item
-        while True:
+        take(queue.get(timeout=60))
+        deadline = last_commit + group_s
+        while True:  # gather until the group's time is up (and whatever is already there)
             try:
-                for item in queue.get_nowait():
-                    waiting[item[0]] = item
-            except Exception:  # queue.Empty from the multiprocessing queue
+                take(queue.get(timeout=max(0.0, deadline - time.monotonic())) if
+                     time.monotonic() < deadline else queue.get_nowait())
+            except queue_mod.Empty:
                 break
         rows = []
         while next_seq in waiting:
@@ -149,11 +178,17 @@ def produce(work: Path, count: int, builders: int = 2, chunk: int = 4) -> dict[s
             next_seq += 1
         if rows:
             outbox.add_many([(r[1], r[0], topic, r[2], r[3]) for r in rows])
-            done = time.monotonic()
+            done = last_commit = time.monotonic()
             latencies += [done - r[4] for r in rows]
             commits += 1
             token_bytes = len(rows[-1][2])
     elapsed = time.perf_counter() - t0
+    writer_cpu = time.process_time() - cpu0
+    while builder_cpu == 0.0 or any(p.is_alive() for p in procs):
+        try:
+            take(queue.get(timeout=10))
+        except queue_mod.Empty:
+            break
     for p in procs:
         p.join(10)
     outbox.close()
@@ -162,37 +197,52 @@ def produce(work: Path, count: int, builders: int = 2, chunk: int = 4) -> dict[s
             "p50_ms": latencies[len(latencies) // 2] * 1000,
             "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
             "per_commit": count / max(commits, 1), "started": started,
-            "token_bytes": float(token_bytes)}
+            "token_bytes": float(token_bytes),
+            "builder_cpu_ms_per_1k": builder_cpu / count * 1e6,
+            "writer_cpu_ms_per_1k": writer_cpu / count * 1e6}
 
 
-def tap_latency(work: Path, count: int, per_s: int) -> dict[str, float]:
-    """The store worker's own path at a paced load (``per_s`` taps per second) while the
-    publisher drains the same outbox: build, then commit that one record (its own
-    ``synchronous=FULL`` transaction). Latency = record built → transaction committed."""
-    from station.pipeline.outbox import Outbox
-    from station.pipeline.publisher import records_topic
+def tap_latency(work: Path, outbox: Any, publisher: Any, count: int,
+                per_s: int) -> dict[str, float]:
+    """The store worker's own path at a paced load (``per_s`` taps per second):
+    :meth:`OutboxStore.store_reading` on the outbox the running ``publisher`` drains, in its
+    process — build, then commit that one record in its own ``synchronous=FULL`` transaction.
+    Latency = record built → transaction committed; ``tap_*`` = the whole call, build
+    included."""
+    from station.pipeline.records import Reading, RecordSigner, SignedRecord
+    from station.pipeline.store import OutboxStore
 
-    signer = _signer(work)
-    outbox = Outbox(work / "outbox.sqlite3", max_bytes=4 << 30)
-    topic = records_topic(signer.station_id)
-    seq = outbox.next_seq()
+    class StampedSigner(RecordSigner):
+        built = 0.0
+
+        def build(self, reading: Reading, seq: int) -> SignedRecord:
+            signed = super().build(reading, seq)
+            self.built = time.perf_counter()
+            return signed
+
+    signer = _signer(work, StampedSigner)
+    store = OutboxStore(outbox, signer, publisher)
     latencies: list[float] = []
+    whole: list[float] = []
     due = time.monotonic()
-    for _ in range(count):
+    for n in range(count):
         due += 1 / per_s
-        s = signer.build(_reading(seq), seq)
-        built = time.perf_counter()
-        outbox.add(s.record.record_id, seq, topic, s.token, s.record.outcome)
-        latencies.append(time.perf_counter() - built)
-        seq += 1
+        reading = _reading(n)
+        t0 = time.perf_counter()
+        store.store_reading(reading)
+        done = time.perf_counter()
+        latencies.append(done - signer.built)
+        whole.append(done - t0)
         pause = due - time.monotonic()
         if pause > 0:
             time.sleep(pause)
-    outbox.close()
     latencies.sort()
+    whole.sort()
     return {"p50_ms": latencies[len(latencies) // 2] * 1000,
             "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
-            "max_ms": latencies[-1] * 1000}
+            "max_ms": latencies[-1] * 1000,
+            "tap_p50_ms": whole[len(whole) // 2] * 1000,
+            "tap_p99_ms": whole[int(len(whole) * 0.99)] * 1000}
 
 
 def build_alone(work: Path, count: int) -> dict[str, float]:
@@ -204,7 +254,7 @@ def build_alone(work: Path, count: int) -> dict[str, float]:
     return {"rate": count / (time.perf_counter() - t0), "token_bytes": float(len(token))}
 
 
-def drain(work: Path, port: int, count: int) -> dict[str, float]:
+def drain(work: Path, port: int, count: int, window: int = 100) -> dict[str, float]:
     """Drain process: publish an existing backlog; rate and this process's peak RSS."""
     from station.pipeline.mqtt import BrokerSettings
     from station.pipeline.outbox import Outbox
@@ -212,7 +262,7 @@ def drain(work: Path, port: int, count: int) -> dict[str, float]:
 
     outbox = Outbox(work / "outbox.sqlite3", max_bytes=4 << 30)
     publisher = Publisher(outbox, "bench-desk", BrokerSettings("127.0.0.1", port),
-                          require_subscriber=False)
+                          window=window, require_subscriber=False)
     t0 = time.perf_counter()
     publisher.start()
     while publisher.stats().acked < count:
@@ -264,13 +314,17 @@ def _child(fn: str, *args: object) -> dict[str, float]:
 
 
 def run(args: argparse.Namespace, progress: Progress) -> BenchResult:
+    import resource
+
     from station import keys
     from station.pipeline.mqtt import BrokerSettings
     from station.pipeline.outbox import Outbox
     from station.pipeline.publisher import Publisher
     from station.testing.mosquitto import MosquittoBroker
 
-    with tempfile.TemporaryDirectory(prefix="station-bench-") as tmp, MosquittoBroker() as broker:
+    window = args.receive_maximum or 65535  # 0: Mosquitto announces no limit
+    with (tempfile.TemporaryDirectory(prefix="station-bench-") as tmp,
+          MosquittoBroker(receive_maximum=args.receive_maximum) as broker):
         work = Path(tmp)
         keys.save_private_key(keys.generate_signing_key(), work / "signing.pem")
         keys.save_public(keys.public_pem(keys.generate_seal_key().public_key()),
@@ -298,18 +352,32 @@ def run(args: argparse.Namespace, progress: Progress) -> BenchResult:
                 last_ack[0] = time.monotonic()
 
         publisher = Publisher(outbox, "bench-desk", BrokerSettings("127.0.0.1", broker.port),
-                              require_subscriber=False, on_ack=on_ack)
+                              window=window, require_subscriber=False, on_ack=on_ack)
         publisher.start()
         publisher.wait_connected(10)
-        prod = _child("produce", live_dir, args.live, args.builders)
+        window = publisher.stats().window
+        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+        prod = _child("produce", live_dir, args.live, args.builders, 64,
+                      int(args.group_ms * 1000))
         while publisher.stats().acked < args.live:
             time.sleep(0.005)
+        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+        publisher_cpu = (cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime)
         # From the builders' start (after their imports) to the last PUBACK's ack commit.
         live_rate = args.live / (last_ack[0] - prod["started"])
+        publisher.stop()
+        outbox.close()
         taps = max(100, min(args.live // 4, 5000))
-        progress(f"tap-to-durable: {taps} taps at {args.tap_rate}/s while publishing")
-        tap = _child("tap_latency", live_dir, taps, args.tap_rate)
-        while publisher.stats().acked < args.live + taps:
+        progress(f"tap-to-durable: {taps} taps at {args.tap_rate}/s, store worker beside the "
+                 "publisher")
+        # As in ``station run``: one process, one outbox shared by the store and the publisher.
+        outbox = Outbox(live_dir / "outbox.sqlite3", max_bytes=4 << 30)
+        publisher = Publisher(outbox, "bench-desk", BrokerSettings("127.0.0.1", broker.port),
+                              window=window, require_subscriber=False)
+        publisher.start()
+        publisher.wait_connected(10)
+        tap = tap_latency(live_dir, outbox, publisher, taps, args.tap_rate)
+        while publisher.stats().acked < taps:
             time.sleep(0.005)
         publisher.stop()
         outbox.close()
@@ -317,18 +385,26 @@ def run(args: argparse.Namespace, progress: Progress) -> BenchResult:
         progress(f"building a backlog of {args.backlog} signed records")
         _child("produce", work, args.backlog, args.builders, 64)
         progress("draining the backlog (fresh publisher process)")
-        dr = _child("drain", work, broker.port, args.backlog)
+        dr = _child("drain", work, broker.port, args.backlog, window)
 
     ratio = dr["rate"] / raw
+    publisher_ms = publisher_cpu / args.live * 1e6
+    load = os.getloadavg()[0]
     rows = [
-        ("raw paho QoS 1 (reference)", f"{raw:,.0f}/s", "", ""),
+        ("raw paho QoS 1 (reference)", f"{raw:,.0f}/s", "", "no window, no store, no crypto"),
         ("seal + sign, one process alone", f"{alone['rate']:,.0f}/s", "", ""),
         ("live: sign+seal+commit+publish+ack", f"{live_rate:,.0f}/s",
          f"{live_rate / raw:.2f}× raw",
-         f"{args.builders} builders; writer alone {prod['rate']:,.0f}/s"),
+         f"{args.builders} builders; window {window}; writer alone {prod['rate']:,.0f}/s"),
+        ("  CPU per 1k records", "",
+         f"build {prod['builder_cpu_ms_per_1k']:.0f} ms, write "
+         f"{prod['writer_cpu_ms_per_1k']:.0f} ms, publish {publisher_ms:.0f} ms",
+         "builders summed; publisher = its whole process (paho thread incl.)"),
         ("tap-to-durable (built → committed)", f"{args.tap_rate}/s taps",
          f"p50 {tap['p50_ms']:.2f} ms / p99 {tap['p99_ms']:.2f} ms",
-         f"one FULL commit per tap, publisher draining; max {tap['max_ms']:.1f} ms"),
+         f"one FULL commit per tap beside the publisher; max {tap['max_ms']:.1f} ms"),
+        ("  tap → durable, build included", "",
+         f"p50 {tap['tap_p50_ms']:.2f} ms / p99 {tap['tap_p99_ms']:.2f} ms", ""),
         ("  same, saturated live run", "",
          f"p50 {prod['p50_ms']:.1f} ms / p99 {prod['p99_ms']:.1f} ms",
          f"queueing; group commit {prod['per_commit']:.1f} records/commit"),
@@ -341,13 +417,18 @@ def run(args: argparse.Namespace, progress: Progress) -> BenchResult:
                  "tap_to_durable_p99_ms": tap["p99_ms"], "drain_per_s": dr["rate"],
                  "drain_vs_raw": ratio, "drain_peak_rss_mb": dr["rss_mb"],
                  "token_bytes": prod["token_bytes"], "build_alone_per_s": alone["rate"],
-                 "tap_to_durable_p50_ms": tap["p50_ms"],
+                 "tap_to_durable_p50_ms": tap["p50_ms"], "tap_whole_p99_ms": tap["tap_p99_ms"],
                  "saturated_p99_ms": prod["p99_ms"], "live_vs_raw": live_rate / raw,
-                 "builders": float(args.builders)},
+                 "builders": float(args.builders), "window": float(window),
+                 "builder_cpu_ms_per_1k": prod["builder_cpu_ms_per_1k"],
+                 "writer_cpu_ms_per_1k": prod["writer_cpu_ms_per_1k"],
+                 "publisher_cpu_ms_per_1k": publisher_ms, "load_1min": load},
         goals=(Goal("live_per_s", 5000, True), Goal("drain_vs_raw", 0.6, True),
                Goal("drain_peak_rss_mb", 60), Goal("tap_to_durable_p99_ms", 10)),
-        notes=("Mosquitto announces ReceiveMaximum 20: the publisher keeps at most 20 in flight; "
-               "raw paho ignores it",
-               "the machine is shared: compare the ratios to the raw reference of the same run",
+        notes=(f"Mosquitto runs with max_inflight_messages {args.receive_maximum}, which 2.0.11 "
+               f"announces as ReceiveMaximum (stock: 20); the publisher keeps at most {window} "
+               "in flight, raw paho ignores the limit",
+               f"the machine is shared (1-min load {load:.1f} at the end): compare the ratios to "
+               "the raw reference of the same run",
                "peak RSS is the drain process's own VmHWM"),
     )

@@ -43,9 +43,13 @@ def mosquitto_binary() -> str | None:
 
 
 class MosquittoBroker:
-    def __init__(self, *, tls: bool = False, acl: str = DEFAULT_ACL) -> None:
+    def __init__(self, *, tls: bool = False, acl: str = DEFAULT_ACL,
+                 receive_maximum: int | None = None) -> None:
+        """``receive_maximum``: Mosquitto's ``max_inflight_messages``, which 2.0 announces as
+        ReceiveMaximum in CONNACK (default 20; 0 = no limit, the property is then omitted)."""
         self.tls = tls
         self.acl = acl
+        self.receive_maximum = receive_maximum
         self.port = 0
         self.dir = Path(tempfile.mkdtemp(prefix="station-mosquitto-"))
         self.ca: TestCa | None = TestCa(self.dir / "pki") if tls else None
@@ -81,6 +85,8 @@ class MosquittoBroker:
             "set_tcp_nodelay true",
             f"log_dest file {self.dir}/mosquitto.log",
             "log_type error", "log_type warning", "log_type notice",
+            *([] if self.receive_maximum is None
+              else [f"max_inflight_messages {self.receive_maximum}"]),
             f"listener {self.port} 127.0.0.1",
         ]
         if self.tls:
