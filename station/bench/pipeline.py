@@ -220,10 +220,23 @@ def tap_latency(work: Path, outbox: Any, publisher: Any, count: int,
             self.built = time.perf_counter()
             return signed
 
+    import gc
+
     signer = _signer(work, StampedSigner)
     store = OutboxStore(outbox, signer, publisher)
     latencies: list[float] = []
     whole: list[float] = []
+    pauses: list[float] = []
+    began = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if info["generation"] == 2:  # a full collection stops every thread of the process
+            if phase == "start":
+                began[0] = time.perf_counter()
+            else:
+                pauses.append(time.perf_counter() - began[0])
+
+    gc.callbacks.append(on_gc)
     due = time.monotonic()
     for n in range(count):
         due += 1 / per_s
@@ -236,9 +249,11 @@ def tap_latency(work: Path, outbox: Any, publisher: Any, count: int,
         pause = due - time.monotonic()
         if pause > 0:
             time.sleep(pause)
+    gc.callbacks.remove(on_gc)
     latencies.sort()
     whole.sort()
-    return {"p50_ms": latencies[len(latencies) // 2] * 1000,
+    return {"gc2_count": float(len(pauses)), "gc2_max_ms": max(pauses, default=0.0) * 1000,
+            "p50_ms": latencies[len(latencies) // 2] * 1000,
             "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
             "max_ms": latencies[-1] * 1000,
             "tap_p50_ms": whole[len(whole) // 2] * 1000,
@@ -273,7 +288,10 @@ def drain(work: Path, port: int, count: int, window: int = 100) -> dict[str, flo
     return {"rate": count / elapsed, "rss_mb": _peak_rss_mb()}
 
 
-def _raw_paho(port: int, count: int, size: int) -> float:
+def _raw_paho(port: int, count: int, size: int) -> tuple[float, float]:
+    """Raw paho QoS 1 rate, and this process's CPU ms per 1k messages meanwhile."""
+    import resource
+
     from station.pipeline.mqtt import BrokerSettings, make_client
 
     client = make_client("bench-raw", BrokerSettings("127.0.0.1", port))
@@ -293,14 +311,17 @@ def _raw_paho(port: int, count: int, size: int) -> float:
     client.loop_start()
     connected.wait(10)
     payload = b"x" * size
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     for _ in range(count):
         client.publish("stations/bench-raw/records", payload, qos=1)
     done.wait(120)
     elapsed = time.perf_counter() - t0
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     client.disconnect()
     client.loop_stop()
-    return count / elapsed
+    cpu = cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime
+    return count / elapsed, cpu / count * 1e6
 
 
 def _child(fn: str, *args: object) -> dict[str, float]:
@@ -334,7 +355,7 @@ def run(args: argparse.Namespace, progress: Progress) -> BenchResult:
         alone = _child("build_alone", work, min(args.live, 5000))
         progress(f"raw paho QoS 1: {args.raw} messages")
         # The reference publishes messages of the records' own size.
-        raw = _raw_paho(broker.port, args.raw, int(alone["token_bytes"]))
+        raw, raw_cpu = _raw_paho(broker.port, args.raw, int(alone["token_bytes"]))
 
         progress(f"live end to end: {args.live} records ({args.builders} builder processes → "
                  "writer process → publisher)")
@@ -391,7 +412,8 @@ def run(args: argparse.Namespace, progress: Progress) -> BenchResult:
     publisher_ms = publisher_cpu / args.live * 1e6
     load = os.getloadavg()[0]
     rows = [
-        ("raw paho QoS 1 (reference)", f"{raw:,.0f}/s", "", "no window, no store, no crypto"),
+        ("raw paho QoS 1 (reference)", f"{raw:,.0f}/s", f"CPU {raw_cpu:.0f} ms per 1k",
+         "no window, no store, no crypto"),
         ("seal + sign, one process alone", f"{alone['rate']:,.0f}/s", "", ""),
         ("live: sign+seal+commit+publish+ack", f"{live_rate:,.0f}/s",
          f"{live_rate / raw:.2f}× raw",
@@ -402,7 +424,8 @@ def run(args: argparse.Namespace, progress: Progress) -> BenchResult:
          "builders summed; publisher = its whole process (paho thread incl.)"),
         ("tap-to-durable (built → committed)", f"{args.tap_rate}/s taps",
          f"p50 {tap['p50_ms']:.2f} ms / p99 {tap['p99_ms']:.2f} ms",
-         f"one FULL commit per tap beside the publisher; max {tap['max_ms']:.1f} ms"),
+         f"one FULL commit per tap beside the publisher; max {tap['max_ms']:.1f} ms; "
+         f"{tap['gc2_count']:.0f} full GCs (max {tap['gc2_max_ms']:.1f} ms)"),
         ("  tap → durable, build included", "",
          f"p50 {tap['tap_p50_ms']:.2f} ms / p99 {tap['tap_p99_ms']:.2f} ms", ""),
         ("  same, saturated live run", "",
@@ -422,7 +445,8 @@ def run(args: argparse.Namespace, progress: Progress) -> BenchResult:
                  "builders": float(args.builders), "window": float(window),
                  "builder_cpu_ms_per_1k": prod["builder_cpu_ms_per_1k"],
                  "writer_cpu_ms_per_1k": prod["writer_cpu_ms_per_1k"],
-                 "publisher_cpu_ms_per_1k": publisher_ms, "load_1min": load},
+                 "publisher_cpu_ms_per_1k": publisher_ms, "raw_cpu_ms_per_1k": raw_cpu,
+                 "load_1min": load},
         goals=(Goal("live_per_s", 5000, True), Goal("drain_vs_raw", 0.6, True),
                Goal("drain_peak_rss_mb", 60), Goal("tap_to_durable_p99_ms", 10)),
         notes=(f"Mosquitto runs with max_inflight_messages {args.receive_maximum}, which 2.0.11 "

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from station.errors import OutboxFull, StoreError
-from station.pipeline.outbox import Outbox
+from station.pipeline.outbox import SAFETY_CHECKPOINT_PAGES, Outbox
 
 
 def fill(box: Outbox, n: int) -> list[str]:
@@ -17,6 +17,30 @@ def test_pragmas_are_durable(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "o.sqlite3")
     assert box.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert box.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    # Inserts never run the checkpoint themselves (the publisher's thread does).
+    assert box.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == SAFETY_CHECKPOINT_PAGES
+
+
+def test_checkpoint_runs_on_ack_not_on_insert(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite3"
+    box = Outbox(path)
+    empty = path.stat().st_size
+    box.add_many([(f"r{i}", i, "t", bytes(2000)) for i in range(1, 301)])  # ~150 pages
+    assert path.stat().st_size == empty  # still all in the WAL: the tap did not checkpoint
+    box.mark_acked([p.id for p in box.claim(300)])
+    assert path.stat().st_size > empty + 300 * 2000  # the ack's checkpoint copied the pages
+    assert box.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # back to FULL
+    box.close()
+
+
+def test_claim_after_seq_skips_gaps_and_other_states(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite3")
+    fill(box, 6)
+    box.claim(2)  # 1, 2 in flight
+    box.mark_acked(["r4"])  # acknowledged out of band: not pending any more
+    claimed = box.claim(3, after_seq=1)
+    assert [p.seq for p in claimed] == [3, 5, 6]
+    assert box.counts() == {"pending": 0, "in_flight": 5, "acked": 1}
 
 
 def test_claim_in_order_then_ack_drops_payload(tmp_path: Path) -> None:
