@@ -27,7 +27,7 @@ from station.nfc.files import (
     select_application,
     supports_extended_length,
 )
-from station.nfc.lds.secinfo import SecurityInfos
+from station.nfc.lds.secinfo import SecurityInfos, parse_security_infos
 from station.nfc.lds.security import parse_dg14, parse_dg15
 from station.nfc.sm import SecureMessaging, max_plain_read
 from station.trust.errors import AA_FAILED, CA_FAILED
@@ -157,7 +157,7 @@ class ChipSession:
                 ladder = tuple(sorted({best, short, 192, 128, 64}, reverse=True))
                 self.strategy = ReadStrategy(best, extended, ladder)
             if (self.authenticate_chip and self.protocol == "PACE"
-                    and not self._card_security_tried):
+                    and not self._card_security_tried and self._card_security_expected()):
                 self._read_card_security(channel)
             select_application(channel)
             ca_done = False
@@ -255,8 +255,18 @@ class ChipSession:
         outcome = aa.authenticate(channel, spki, infos)
         self.aa = ChipProof("AA", outcome.ok, outcome.reason, outcome.detail)
 
+    def _card_security_expected(self) -> bool:
+        """Only cards whose EF.CardAccess announces PACE-CAM or CA/TA version 2 carry
+        EF.CardSecurity (the CCCD's announces CA and TA version 1): no APDU spent on others."""
+        if self.card_access is None:
+            return False
+        try:
+            return parse_security_infos(self.card_access).has_card_security
+        except LdsFormatError:
+            return False
+
     def _read_card_security(self, channel: SecureMessaging) -> None:
-        """EF.CardSecurity, when the card has one (the virtual CCCD has none: 6A82)."""
+        """EF.CardSecurity, when EF.CardAccess says the card has one."""
         try:
             self.card_security = read_file(channel, EF_CARD_SECURITY, "CardSecurity")
         except StatusWordError as exc:

@@ -112,6 +112,14 @@ class SecurityInfos:
     def terminal_authentication(self) -> tuple[TerminalAuthenticationInfo, ...]:
         return tuple(i for i in self.infos if isinstance(i, TerminalAuthenticationInfo))
 
+    @property
+    def has_card_security(self) -> bool:
+        """Whether the chip should have EF.CardSecurity: BSI TR-03110-3 requires it with
+        PACE-CAM and with version 2 of chip or terminal authentication."""
+        return (any(p.mapping == "CAM" for p in self.pace)
+                or any(i.version >= 2 for i in self.chip_authentication)
+                or any(i.version >= 2 for i in self.terminal_authentication))
+
     def best_pace(self) -> PaceInfo | None:
         """The strongest supported PACE option (AES over 3DES, longer keys first)."""
         usable = [p for p in self.pace if p.supported]
