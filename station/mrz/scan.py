@@ -32,6 +32,27 @@ def scan_frame(label: str, image: Any) -> dict[str, Any]:
     return result
 
 
+class KeyVote:
+    """Live mode's vote across frames. Every reading :func:`read_mrz` returns passed every
+    check digit; one that did so only after OCR repair is still reported only once a second
+    frame within ``window`` seconds gives the same key. A reading that passed as read is
+    reported at once."""
+
+    def __init__(self, window: float = 2.0) -> None:
+        self.window = window
+        self._seen: dict[str, list[float]] = {}
+
+    def offer(self, key: str, corrected: bool, now: float) -> bool:
+        """Record one frame's key; True when the key is confirmed."""
+        for k in list(self._seen):
+            self._seen[k] = [t for t in self._seen[k] if now - t <= self.window]
+            if not self._seen[k]:
+                del self._seen[k]
+        times = self._seen.setdefault(key, [])
+        times.append(now)
+        return not corrected or len(times) >= 2
+
+
 def scan_image(path: str) -> dict[str, Any]:
     from station.drivers.camera.replay import load_luma
 
@@ -78,8 +99,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _live(args: argparse.Namespace) -> int:
     """Read frames as they come; report each document once (the same key within the debounce
-    time is the same document). Frames that arrive while one is being read are skipped by
-    reading only the newest."""
+    time is the same document), and a repaired reading only when a second frame confirms its
+    key (:class:`KeyVote`). Frames that arrive while one is being read are skipped by reading
+    only the newest."""
     from station.commands import load_config
     from station.drivers.camera import Camera, open_camera
     from station.drivers.camera.replay import ReplayCamera
@@ -91,6 +113,7 @@ def _live(args: argparse.Namespace) -> int:
         camera = open_camera(load_config(args).camera)
     deadline = time.monotonic() + args.seconds if args.seconds > 0 else None
     seen: dict[str, float] = {}
+    vote = KeyVote()
     frames = events = 0
     try:
         while deadline is None or time.monotonic() < deadline:
@@ -108,6 +131,8 @@ def _live(args: argparse.Namespace) -> int:
                 continue
             key = result["mrz"]["key_information"]
             now = time.monotonic()
+            if not vote.offer(key, bool(result["mrz"]["corrected"]), now):
+                continue
             if now - seen.get(key, -1e9) > args.debounce:
                 events += 1
                 print_result(result, args.json)

@@ -81,3 +81,19 @@ def test_bench_mrz_small_set() -> None:
     assert 0 < result.figures["success_rate"] <= 1
     assert result.figures["p50_ms"] > 0
     assert [r[0] for r in result.rows[:len(DISTORTIONS)]] == list(DISTORTIONS)
+
+
+def test_key_vote_confirms_repaired_readings_on_a_second_frame() -> None:
+    from station.mrz.scan import KeyVote
+
+    vote = KeyVote(window=2.0)
+    # Read as printed (no repair): every check digit passed on its own, reported at once.
+    assert vote.offer("A", corrected=False, now=0.0)
+    # Repaired: wait for another frame with the same key, within the window.
+    assert not vote.offer("B", corrected=True, now=1.0)
+    assert not vote.offer("C", corrected=True, now=1.5)
+    assert vote.offer("B", corrected=True, now=2.5)
+    # Too far apart: the first sighting has expired, so the second does not confirm.
+    assert not vote.offer("C", corrected=True, now=4.0)
+    assert not vote.offer("D", corrected=True, now=10.0)
+    assert vote.offer("D", corrected=False, now=20.0)
