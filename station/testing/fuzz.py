@@ -249,6 +249,127 @@ def _config(data: bytes) -> object:
     return config.load(path)
 
 
+# --- trust: passive authentication, master lists, CRLs, DG14 chip-authentication keys --------
+#
+# Beyond "typed errors only", these targets hold the security property: a mutated input is never
+# accepted as the original unless what the signatures cover is unchanged. The fixed material
+# (files, trust store) comes from the synthetic issuer (``station.sim.issuer.test_pki``).
+
+
+class Forged(AssertionError):
+    """A mutated trust input was accepted as genuine (a crasher, and a security bug)."""
+
+
+@cache
+def _trust_fixture() -> tuple[dict[str, bytes], object, object]:
+    """(files of a synthetic card minus its SOD, its trust store, the issuer's PKI)."""
+    from station.sim import issuer
+    from station.sim.chip import ChipOptions
+    from station.sim.citizens import generate
+    from station.trust.store import TrustStore
+
+    image = issuer.issue(generate(7), ChipOptions())
+    names = {0x0101: "DG1", 0x010D: "DG13", 0x010E: "DG14", 0x010F: "DG15", 0x011D: "SOD"}
+    files = {n: image.app_files[f] for f, n in names.items()}
+    pki = issuer.test_pki()
+    root = Path(tempfile.mkdtemp(prefix="station-fuzz-trust-"))
+    (root / "csca.pem").write_bytes(pki.csca.pem)
+    (root / "csca.crl").write_bytes(pki.crl)
+    return files, TrustStore.load(root), pki
+
+
+def _sod_signed_parts(data: bytes) -> tuple[bytes, ...] | None:
+    """What the signatures over an EF.SOD cover: the LDS security object, the signed
+    attributes, the signature and the certificates (None if it does not even parse)."""
+    from asn1crypto import cms
+
+    from station.nfc import tlv
+
+    try:
+        sd = cms.ContentInfo.load(tlv.decode(data, trailing=True).value)["content"]
+        si = sd["signer_infos"][0]
+        return (bytes(sd["encap_content_info"]["content"].contents),
+                si["signed_attrs"].dump(), bytes(si["signature"].native),
+                b"".join(c.dump() for c in sd["certificates"]))
+    except Exception:
+        return None
+
+
+def _trust_pa(data: bytes) -> object:
+    """EF.SOD through :func:`station.trust.verification.verify` with the card's other files and
+    a chip-authentication proof that passed: the seed is ``genuine``. verify never raises; an
+    internal error ("verification-error") is a crasher, and so is ``genuine`` for a SOD whose
+    signed parts differ from the seed's."""
+    from station.trust.store import TrustStore
+    from station.trust.verification import GENUINE, ChipProof, verify
+
+    files, store, _ = _trust_fixture()
+    assert isinstance(store, TrustStore)
+    v = verify({**files, "SOD": data}, store, chip_authentication=ChipProof("CA", True))
+    if v.reason == "verification-error":
+        raise AssertionError(f"verify hit an internal error: {v.checks[0].detail}")
+    if v.outcome == GENUINE and data != files["SOD"] and (
+            _sod_signed_parts(data) != _sod_signed_parts(files["SOD"])):
+        raise Forged("a mutated EF.SOD verified as genuine")
+    return v.outcome
+
+
+@cache
+def _anchors() -> list[object]:
+    from station.trust.certs import parse_certificate
+
+    _, _, pki = _trust_fixture()
+    return [parse_certificate(pki.csca.der, "csca")]  # type: ignore[attr-defined]
+
+
+def _trust_master_list(data: bytes) -> object:
+    """A CSCA master list verified against the issuer's CSCA: typed errors only, and a list
+    that verifies names exactly the CSCAs of the seed (nobody slips an anchor in)."""
+    from station.trust.store import verify_master_list
+
+    _, _, pki = _trust_fixture()
+    ml = verify_master_list(data, _anchors(), "fuzz")  # type: ignore[arg-type]
+    if data != pki.master_list and (  # type: ignore[attr-defined]
+            sorted(c.fingerprint for c in ml.cscas) != sorted(c.fingerprint  # type: ignore[attr-defined]
+                                                              for c in _anchors())):
+        raise Forged("a mutated master list verified with other CSCAs")
+    return len(ml.cscas)
+
+
+def _trust_crl(data: bytes) -> object:
+    """A CRL verified by the issuer's CSCA: typed errors only, and one that verifies revokes
+    exactly what the seed revokes."""
+    from station.trust.certs import parse_crl
+
+    _, store, pki = _trust_fixture()
+    crl = parse_crl(data, _anchors(), "fuzz")  # type: ignore[arg-type]
+    seed = store.crls[0]  # type: ignore[attr-defined]
+    if data != pki.crl and (crl.revoked, crl.this_update) != (  # type: ignore[attr-defined]
+            seed.revoked, seed.this_update):
+        raise Forged("a mutated CRL verified with another revocation list")
+    return len(crl.revoked)
+
+
+def _trust_certificate(data: bytes) -> object:
+    from station.trust.certs import parse_certificate
+
+    return parse_certificate(data, "fuzz").to_json()
+
+
+def _dg14_ca(data: bytes) -> object:
+    """DG14's chip-authentication infos as the reader uses them before any APDU: parse, choose
+    the key and protocol, and agree on an ephemeral key with the chip's public key. Inputs are
+    capped at 4 KiB: a DH modulus of tens of kilobytes is a denial of service to bound
+    elsewhere (the file read limit), not a parser bug."""
+    from station.nfc import ca
+    from station.nfc.lds.security import parse_dg14
+
+    option = ca.choose(parse_dg14(data[:4096]))
+    if option is None:
+        return None
+    return len(ca.agree(option.key.public_key).public)
+
+
 TARGETS: dict[str, Target] = {
     "apdu_command": _apdu_command,
     "apdu_transceive": _apdu_transceive,
@@ -264,6 +385,11 @@ TARGETS: dict[str, Target] = {
     "mrz": _mrz,
     "qr_cccd": _qr,
     "config": _config,
+    "trust_pa": _trust_pa,
+    "trust_master_list": _trust_master_list,
+    "trust_crl": _trust_crl,
+    "trust_certificate": _trust_certificate,
+    "dg14_ca": _dg14_ca,
 }
 
 
@@ -311,6 +437,15 @@ def _sod_seed() -> bytes:
     return build_sod({1: b"\x01" * 32, 13: b"\x0d" * 32}, dsc.key, dsc.cert)
 
 
+def _trust_seed(what: str) -> bytes:
+    files, _, pki = _trust_fixture()
+    if what in files:
+        return files[what]
+    if what in ("csca", "dsc"):
+        return bytes(getattr(pki, what).der)
+    return bytes(getattr(pki, what))
+
+
 @cache
 def seeds(name: str) -> tuple[bytes, ...]:
     """Valid (synthetic) inputs of a target, the starting points of mutation."""
@@ -344,6 +479,11 @@ def seeds(name: str) -> tuple[bytes, ...]:
         "chip_data": (ef_com(b"\x61") + b"\xff\xfe" + dg1(mrz) + b"\xff\xfe" + _dg13_seed(),),
         "mrz": (b"\x00" + mrz.encode(), b"\x01" + mrz.encode()),
         "qr_cccd": (qr.encode(),),
+        "trust_pa": (_trust_seed("SOD"),),
+        "trust_master_list": (_trust_seed("master_list"),),
+        "trust_crl": (_trust_seed("crl"),),
+        "trust_certificate": (_trust_seed("csca"), _trust_seed("dsc")),
+        "dg14_ca": (_trust_seed("DG14"), _t(0x6E, _t(0x31, _CA_INFO))),
         "config": (b'[station]\nstate_dir = "/var/lib/station"\n[mqtt]\nport = 8883\n',
                    b"[outbox]\nmax_bytes = 1000\n", b"[reader]\nname = 'Virtual PCD'\n"),
     }
@@ -451,12 +591,16 @@ def _atheris_main(argv: list[str]) -> None:  # pragma: no cover - run in a subpr
         import station.config
         import station.mrz.parse
         import station.nfc.apdu
+        import station.nfc.ca
         import station.nfc.files
         import station.nfc.lds.chip
         import station.nfc.lds.secinfo
         import station.nfc.sm
         import station.nfc.tlv
-        import station.qr.cccd  # noqa: F401
+        import station.qr.cccd
+        import station.trust.certs
+        import station.trust.pa
+        import station.trust.store  # noqa: F401
     atheris.Setup([sys.argv[0], *argv[1:]], one)
     atheris.Fuzz()
 

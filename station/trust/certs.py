@@ -67,8 +67,14 @@ class Certificate:
 
     def signed_by(self, issuer: Certificate) -> str:
         """Verify this certificate's signature with ``issuer``'s key."""
-        return verify(issuer.key, self.asn1["signature_algorithm"],
-                      self.asn1["signature_value"].native, self.asn1["tbs_certificate"].dump())
+        try:
+            algorithm = self.asn1["signature_algorithm"]
+            signature = self.asn1["signature_value"].native
+            tbs = self.asn1["tbs_certificate"].dump()
+        except (ValueError, TypeError, KeyError) as exc:  # asn1crypto parses lazily
+            raise TrustError(MALFORMED_CERTIFICATE,
+                             f"certificate serial {self.serial:X} ({type(exc).__name__})") from None
+        return verify(issuer.key, algorithm, signature, tbs)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -92,6 +98,10 @@ def parse_certificate(data: bytes | a_x509.Certificate, source: str = "") -> Cer
         tbs = cert["tbs_certificate"]
         key = load_public_key(tbs["subject_public_key_info"])
         validity = tbs["validity"]
+        # asn1crypto parses lazily: decode the signature fields now, so that a malformed one is
+        # this typed error here and not a ValueError in a later signature check.
+        cert["signature_algorithm"].native  # noqa: B018
+        cert["signature_value"].native  # noqa: B018
         bc = cert.basic_constraints_value
         ku = cert.key_usage_value
         eku = cert.extended_key_usage_value
@@ -134,6 +144,7 @@ def parse_crl(data: bytes, candidates: list[Certificate], source: str) -> Crl:
         crl = a_crl.CertificateList.load(data, strict=True)
         tbs = crl["tbs_cert_list"]
         issuer_name = tbs["issuer"]
+        issuer_name.native  # noqa: B018 - parse now (lazy): compared with CSCA names below
         aki = crl.authority_key_identifier
         revoked = frozenset(int(r["user_certificate"].native)
                             for r in tbs["revoked_certificates"])

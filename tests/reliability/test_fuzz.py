@@ -118,3 +118,18 @@ def test_atheris(name: str, tmp_path: Path, tally: Tally) -> None:
     tally.record(f"fuzz: atheris {name}", runs=runs, crashes=len(crashes) + (proc.returncode != 0))
     assert proc.returncode == 0 and not crashes, (
         f"atheris found a crasher for {name}: {[c.name for c in crashes]}\n{proc.stderr[-3000:]}")
+
+
+def test_trust_targets_hold_the_security_property() -> None:
+    """The trust targets start from inputs that verify (the SOD seed is ``genuine``), and the
+    forgery check sees a changed signature: a SOD with one signature bit flipped has other
+    signed parts, and is not genuine."""
+    sod = fuzz.seeds("trust_pa")[0]
+    assert fuzz.TARGETS["trust_pa"](sod) == "genuine"
+    sig = fuzz._sod_signed_parts(sod)
+    assert sig is not None
+    at = sod.rindex(sig[2][-8:]) + 3
+    flipped = sod[:at] + bytes((sod[at] ^ 1,)) + sod[at + 1:]
+    assert fuzz._sod_signed_parts(flipped) != sig
+    assert fuzz.TARGETS["trust_pa"](flipped) == "not-genuine"
+    assert fuzz.TARGETS["trust_master_list"](fuzz.seeds("trust_master_list")[0]) == 1
