@@ -11,6 +11,7 @@ READY goals stay unmet. Import costs are measured in fresh interpreters against 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import socket
 import statistics
@@ -75,14 +76,15 @@ def _rss_kib(pid: int, field: str = "VmRSS") -> int:
     return 0
 
 
-def cold_start(config: Path, idle_s: float, timeout_s: float = 30.0) -> dict[str, Any]:
+def cold_start(config: Path, idle_s: float, timeout_s: float = 30.0,
+               extra_env: dict[str, str] | None = None) -> dict[str, Any]:
     """One ``station run``: seconds to READY=1 (or to its exit), RSS idle (or peak)."""
     with tempfile.TemporaryDirectory(prefix="station-notify-") as tmp:
         addr = os.path.join(tmp, "notify")
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         sock.bind(addr)
         sock.settimeout(0.02)
-        env = dict(os.environ, NOTIFY_SOCKET=addr)
+        env = dict(os.environ, NOTIFY_SOCKET=addr, **(extra_env or {}))
         t0 = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-m", "station", "--config", str(config), "run"],
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -126,6 +128,38 @@ def cold_start(config: Path, idle_s: float, timeout_s: float = 30.0) -> dict[str
             sock.close()
 
 
+def _provision(tmp: Path, stack: contextlib.ExitStack, notes: list[str]
+               ) -> tuple[Path, dict[str, str]]:
+    """A provisioned station: signing and seal keys and a trust store (the synthetic issuer's
+    CSCA and CRL) in its state directory, a local Mosquitto and a private pcscd with the vpcd
+    reader (no camera: ``source = 'none'``). Without Mosquitto or pcscd (not root) the run
+    goes on without them and a note says so."""
+    from station.testing.desk import prepare_state
+    from station.testing.mosquitto import BrokerUnavailable, MosquittoBroker
+    from station.testing.pcscd import PcscdTestbed, TestbedUnavailable
+
+    prepare_state(tmp / "state")
+    text = f"[station]\nstate_dir = '{tmp / 'state'}'\n[camera]\nsource = 'none'\n" \
+           "[feedback]\nenabled = false\n"
+    env: dict[str, str] = {}
+    try:
+        broker = MosquittoBroker().start()
+        stack.callback(broker.close)
+        text += f"[mqtt]\nhost = '127.0.0.1'\nport = {broker.port}\ntls = false\n"
+    except BrokerUnavailable as exc:
+        notes.append(f"no local Mosquitto ({exc}): the publisher retries in the background")
+    try:
+        pcscd = PcscdTestbed().start()
+        stack.callback(pcscd.stop)
+        text += f"[reader]\nname = '{pcscd.readers[0]}'\n"
+        env = pcscd.env()
+    except TestbedUnavailable as exc:
+        notes.append(f"no private pcscd ({exc}): the card watch reports the reader missing")
+    config = tmp / "station.toml"
+    config.write_text(text)
+    return config, env
+
+
 def run(args: argparse.Namespace, progress: Progress) -> BenchResult:
     repeat = max(1, getattr(args, "repeat", 5))
     idle = getattr(args, "idle", 2.0)
@@ -153,13 +187,14 @@ def run(args: argparse.Namespace, progress: Progress) -> BenchResult:
                  f"RSS {int(run_path['rss_kib']) / 1024:.1f} MB; heavy: {run_path['heavy']}"])
     figures["run_path_rss_mb"] = int(run_path["rss_kib"]) / 1024
 
-    with tempfile.TemporaryDirectory(prefix="station-bench-startup-") as tmp:
-        config = Path(tmp) / "station.toml"
-        config.write_text(f'[station]\nstate_dir = "{tmp}/state"\n')
+    with tempfile.TemporaryDirectory(prefix="station-bench-startup-") as tmp, \
+            contextlib.ExitStack() as stack:
+        progress("provisioning a state directory, Mosquitto and a private pcscd")
+        config, env = _provision(Path(tmp), stack, notes)
         results = []
         for i in range(repeat):
             progress(f"station run cold start {i + 1}/{repeat}")
-            results.append(cold_start(config, idle))
+            results.append(cold_start(config, idle, extra_env=env))
     if all("ready_s" in r for r in results):
         ready = statistics.median(r["ready_s"] for r in results)
         rss = statistics.median(r["idle_rss_mb"] for r in results)
