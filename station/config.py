@@ -131,6 +131,10 @@ class ProfileSection:
     """reception: the desk's service/queue code carried in each record."""
     establishment_id: str = ""
     """lodging: the establishment's registration id (required for that profile)."""
+    foreign_fields: tuple[str, ...] = ()
+    """lodging: a foreign guest's fields to keep and send; empty = the profile's default."""
+    mrz_only: bool = True
+    """lodging: record a foreign guest from the MRZ alone when the chip cannot be read."""
 
     def validate(self, key: str) -> None:
         if self.key_cache_s < 0 or self.key_cache_s > 3600:

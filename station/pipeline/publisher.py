@@ -53,7 +53,7 @@ AckCallback = Callable[[str, bool], None]
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
 _NO_MATCHING_SUBSCRIBERS = 0x10  # MQTT 5 §3.4.2.1: a success code, but nobody received it
-COMMANDS = ("ping", "purge_acked", "reload", "profile", "can", "booking")
+COMMANDS = ("ping", "purge_acked", "reload", "profile", "can", "booking", "entry")
 
 
 def records_topic(station_id: str) -> str:

@@ -27,6 +27,7 @@ from typing import Any
 from station.drivers.reader import Transport
 from station.errors import AuthFailed, NoCard, TagLost, UnsupportedCard
 from station.log import event
+from station.mrz.parse import Mrz
 from station.nfc.access import AccessKey, read_card_access
 from station.nfc.lds.chip import ChipData
 from station.nfc.session import ChipSession
@@ -46,10 +47,13 @@ def subject_of(document_number: str) -> str:
 
 @dataclass(frozen=True, repr=False)
 class DeskKeys:
-    """What opens a card at the desk: the CAN (PACE) and, from a QR, the MRZ key (BAC)."""
+    """What opens a card at the desk: the CAN (PACE) and, from a QR, the MRZ key (BAC); or,
+    from a document's MRZ read by the camera, the MRZ key (BAC or PACE-MRZ) and that MRZ
+    (``document``: what a foreign guest's record rests on when the chip cannot be read)."""
 
     can: AccessKey | None
     mrz: AccessKey | None = None
+    document: Mrz | None = None
 
     def __post_init__(self) -> None:
         if self.can is None and self.mrz is None:
@@ -63,10 +67,18 @@ class DeskKeys:
                 subject_of(k.document_number))
 
     @classmethod
+    def from_mrz(cls, document: Mrz) -> tuple[DeskKeys, str]:
+        """From an MRZ that passed every check digit (:func:`station.mrz.ocr.read_mrz`)."""
+        key = AccessKey("MRZ", document.key_information())
+        return cls(None, key, document), subject_of(document.document_number)
+
+    @classmethod
     def typed_can(cls, digits: str) -> DeskKeys:
         return cls(AccessKey.can(digits))
 
     def for_card(self, has_pace: bool) -> AccessKey:
+        # ChipSession runs PACE whenever EF.CardAccess offers it, with whichever password it
+        # is given (CAN or MRZ), and BAC otherwise.
         if has_pace and self.can is not None:
             return self.can
         if self.mrz is not None:
@@ -92,6 +104,8 @@ class ChipReading:
     apdus: int
     chip_authentication: ChipProof | None = None
     active_authentication: ChipProof | None = None
+    document: Mrz | None = None
+    """The MRZ the camera read, when the chip was opened with it (:meth:`DeskKeys.from_mrz`)."""
 
     def __repr__(self) -> str:
         return f"ChipReading({self.detail}, files={sorted(self.chip.files)})"
@@ -174,7 +188,8 @@ class PcscChipReader:
             raise UnsupportedCard("the card has no readable DG1")
         event(log, "chip.read", detail=result.detail, taps=result.taps, apdus=result.apdus)
         return (ChipReading(chip, result.detail, result.taps, result.apdus,
-                            result.chip_authentication, result.active_authentication),
+                            result.chip_authentication, result.active_authentication,
+                            keys.document),
                 subject_of(chip.mrz.document_number))
 
 

@@ -6,6 +6,10 @@ to :meth:`DeskCommands.__call__` on its thread; the reply goes to ``events/comma
   profile turns typed CANs off. The digits are never echoed or logged.
 - ``booking`` ``{"booking_id", "room", "arrival", "departure"}`` (ISO dates) — opens the room
   booking that the lodging desk's next guests join; ``{"close": true}`` closes it.
+- ``entry`` ``{"visa_number", "entry_date", "entry_port", "purpose", "stay_until"}`` (lodging
+  with foreign guests; ISO dates) — a foreign guest's entry details, entered by the clerk before
+  the guest's passport is read: the next foreign guest's record carries them (then they are
+  spent); ``{"clear": true}`` drops them. Validated; the values are never echoed or logged.
 - ``reload`` / ``profile`` — not applied by a running desk: the reply says to restart the
   service (a profile decides which files are read; switching mid-session is not safe).
 
@@ -22,7 +26,7 @@ from typing import Any
 from station.log import event
 from station.service import machine as m
 from station.service.chip import DeskKeys
-from station.service.profiles import Booking, Profile
+from station.service.profiles import Booking, EntryDetails, Profile
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +37,7 @@ class DeskCommands:
         self._post: Callable[[m.Event], None] | None = None
         self._lock = threading.Lock()
         self._booking: Booking | None = None
+        self._entry: EntryDetails | None = None
 
     def bind(self, post: Callable[[m.Event], None]) -> None:
         """Where session events go (the running service's queue)."""
@@ -43,12 +48,20 @@ class DeskCommands:
         with self._lock:
             return self._booking
 
+    def entry(self) -> EntryDetails | None:
+        """The entry details entered for the foreign guest being recorded; spent by the call."""
+        with self._lock:
+            entry, self._entry = self._entry, None
+            return entry
+
     def __call__(self, cmd: Any) -> tuple[bool, str]:
         name, args = str(cmd.name), dict(cmd.args)
         if name == "can":
             return self._can(args)
         if name == "booking":
             return self._open_booking(args)
+        if name == "entry":
+            return self._set_entry(args)
         if name in ("reload", "profile"):
             return False, "not applied while running: change the configuration and restart"
         return False, "unsupported"
@@ -81,3 +94,19 @@ class DeskCommands:
             self._booking = booking
         event(log, "command.booking", room=booking.room)
         return True, f"booking {booking.booking_id} open for room {booking.room}"
+
+    def _set_entry(self, args: dict[str, Any]) -> tuple[bool, str]:
+        if not self.profile.foreign_fields:
+            return False, f"the {self.profile.name} profile takes no foreign guests"
+        if args.get("clear"):
+            with self._lock:
+                self._entry = None
+            return True, "entry details cleared"
+        try:
+            entry = EntryDetails.parse(args)
+        except ValueError as exc:  # the message names the field, not the value
+            return False, f"bad entry details: {exc}"
+        with self._lock:
+            self._entry = entry
+        event(log, "command.entry")
+        return True, "entry details kept for the next foreign guest"

@@ -55,9 +55,9 @@ def build(cfg: Config, *, camera: Callable[[], Camera] | None = None,
     profile = profiles.resolve(cfg)
     watches: list[Watch] = [CardWatch(reader=cfg.reader.name)]
     if camera is not None:
-        watches.append(QrWatch(camera))
+        watches.append(QrWatch(camera, mrz=profile.reads_mrz))
     elif cfg.camera.source != "none":
-        watches.append(QrWatch(lambda: open_camera(cfg.camera)))
+        watches.append(QrWatch(lambda: open_camera(cfg.camera), mrz=profile.reads_mrz))
     trust_dir = cfg.trust_dir()
     if trust_dir is None:
         raise ConfigError("trust.path", "is empty: a desk cannot verify cards without a store")
@@ -66,7 +66,8 @@ def build(cfg: Config, *, camera: Callable[[], Camera] | None = None,
     if store is None:
         # Bookings come from the commands topic unless the caller hands its own source in.
         store = pipeline_store.from_config(
-            cfg, to_reading(profile, booking or commands.booking), on_command=commands)
+            cfg, to_reading(profile, booking or commands.booking, commands.entry),
+            on_command=commands)
     service = Service(
         rules(cfg, profile), watches=watches, chip=PcscChipReader(profile.files),
         verifier=verifier, store=store,

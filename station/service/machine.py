@@ -48,6 +48,8 @@ class KeySource(enum.Enum):
     """A CAN typed on a keypad or sent on the commands topic."""
     CACHE = "cache"
     """Keys remembered from a recent QR (only where the profile allows it)."""
+    MRZ = "mrz"
+    """The MRZ of a passport or ID card read by the camera (lodging desk): BAC/PACE-MRZ keys."""
 
 
 class Failure(enum.Enum):
@@ -119,6 +121,12 @@ class Rules:
     require: Outcome = Outcome.AUTHENTIC
     keypad: bool = True
     """Whether a CAN typed on the keypad / commands topic is accepted."""
+    mrz_require: Outcome = Outcome.AUTHENTIC
+    """The minimum outcome of a document keyed by its MRZ (a foreign guest's passport whose
+    state's CSCA the trust store lacks can only be ``unverified``); INVALID is always refused."""
+    mrz_only: bool = False
+    """When the chip of an MRZ-keyed document cannot be read within ``card_wait_s`` (no chip
+    tapped, or every tap failed), record the MRZ alone (:class:`NoChip`) instead of giving up."""
 
 
 # --- events ----------------------------------------------------------------------------------
@@ -126,6 +134,14 @@ class Rules:
 
 @dataclass(frozen=True)
 class QrSeen:
+    keys: object
+    subject: str
+
+
+@dataclass(frozen=True)
+class MrzSeen:
+    """A document's MRZ in view (every check digit passed): its keys and subject."""
+
     keys: object
     subject: str
 
@@ -210,9 +226,18 @@ class Tick:
     pass
 
 
-Event = (QrSeen | CanEntered | CardPresent | CardRemoved | ReadProgress | ReadDone | ReadFailed
-         | Verified | VerifyFailed | Stored | StoreFailed | ReaderLost | ReaderBack | OutboxRoom
-         | Tick)
+Event = (QrSeen | MrzSeen | CanEntered | CardPresent | CardRemoved | ReadProgress | ReadDone
+         | ReadFailed | Verified | VerifyFailed | Stored | StoreFailed | ReaderLost | ReaderBack
+         | OutboxRoom | Tick)
+
+
+@dataclass(frozen=True)
+class NoChip:
+    """The "result" verified and stored when an MRZ-keyed document's chip could not be read:
+    the keys (which hold the MRZ) and why, for a record that says it rests on the MRZ alone."""
+
+    keys: object
+    chip_failure: str
 
 
 # --- effects ---------------------------------------------------------------------------------
@@ -335,6 +360,10 @@ def _advance(s: Session, ev: Event, now: float, rules: Rules) -> Transition:
             if s.busy:
                 return Transition(s)  # the QR of the person being served, or of the next one
             return _keys(s, now, keys, KeySource.QR, subject, rules)
+        case MrzSeen(keys=keys, subject=subject):
+            if s.busy:
+                return Transition(s)
+            return _keys(s, now, keys, KeySource.MRZ, subject, rules)
         case CanEntered(keys=keys):
             if s.busy or not rules.keypad:
                 return Transition(s)
@@ -359,7 +388,8 @@ def _advance(s: Session, ev: Event, now: float, rules: Rules) -> Transition:
         case Verified(attempt=a, outcome=outcome, result=result):
             if s.phase is not Phase.VERIFYING or a != s.attempt:
                 return Transition(s)
-            if outcome < rules.require or outcome is Outcome.INVALID:
+            require = rules.mrz_require if s.source is KeySource.MRZ else rules.require
+            if outcome < require or outcome is Outcome.INVALID:
                 return _fail(replace(s, outcome=outcome), now, Failure.NOT_GENUINE)
             return Transition(_enter(s, Phase.STORING, now, outcome=outcome),
                               (Store(a, result, outcome),))
@@ -463,6 +493,14 @@ def _tick(s: Session, now: float, rules: Rules) -> Transition:
     elapsed = now - s.since
     match s.phase:
         case Phase.WAITING if elapsed >= rules.card_wait_s:
+            if s.source is KeySource.MRZ and rules.mrz_only and s.keys is not None:
+                # The chip could not be read (none came, or every tap failed: the last
+                # failure says which): the record rests on the MRZ alone, and says so.
+                why = s.failure.value if s.failure is not None else "no_chip"
+                attempt = s.attempt + 1
+                return Transition(_enter(s, Phase.VERIFYING, now, attempt=attempt, progress=1.0,
+                                         failure=None, retry=False),
+                                  (Verify(attempt, NoChip(s.keys, why)),))
             return Transition(_enter(s, Phase.IDLE, now, keys=None, source=None, subject=None))
         case Phase.READING if elapsed >= rules.read_timeout_s:
             return _fail(s, now, Failure.READ_TIMEOUT, _abort(s))

@@ -35,6 +35,16 @@ DG13_FIELDS: tuple[str, ...] = (
     "date_of_expiry", "father_name", "mother_name", "spouse_name", "old_id_number",
 )
 FIELDS: tuple[str, ...] = (*DG13_FIELDS, "face")
+# A foreign guest's fields (lodging; :func:`foreign_guest`): what the temporary residence
+# declaration needs, from the passport/ID chip (DG1, DG11) or its MRZ, plus what the desk
+# enters (:class:`EntryDetails`). ``source`` says what the record rests on ("chip" or "mrz").
+FOREIGN_FIELDS: tuple[str, ...] = (
+    "source", "chip_failure", "document_kind", "issuing_state", "nationality",
+    "passport_number", "full_name", "date_of_birth", "sex", "document_expiry", "visa_number",
+    "entry_date", "entry_port", "purpose", "stay_until", "face",
+)
+FOREIGN_MANDATORY = frozenset({"source", "chip_failure", "nationality", "passport_number",
+                               "full_name", "date_of_birth", "sex"})
 
 
 @dataclass(frozen=True)
@@ -81,17 +91,29 @@ class Profile:
     keypad: bool
     service_code: str
     establishment_id: str
+    foreign_fields: tuple[str, ...] = ()
+    """Foreign guests' fields (lodging only; empty: the desk takes no foreign documents)."""
+    mrz_only: bool = False
 
     @property
     def files(self) -> tuple[str, ...]:
         """LDS files to read: always what verification needs (SOD; DG14/DG15 for chip/active
-        authentication when present; DG1 for the MRZ) plus DG13/DG2 only if a field needs it."""
+        authentication when present; DG1 for the MRZ) plus DG13/DG2 only if a field needs it,
+        and DG11/DG12 (a foreign document's additional details) where foreign guests are
+        taken. A file the chip lacks is skipped."""
         files = ["COM", "SOD", "DG1", "DG14", "DG15"]
         if any(f in DG13_FIELDS for f in self.fields):
             files.append("DG13")
-        if "face" in self.fields:
+        if "face" in self.fields or "face" in self.foreign_fields:
             files.append("DG2")
+        if self.foreign_fields:
+            files += ["DG11", "DG12"]
         return tuple(files)
+
+    @property
+    def reads_mrz(self) -> bool:
+        """Whether the camera also looks for a document's MRZ (foreign guests' passports)."""
+        return bool(self.foreign_fields)
 
     @property
     def sealed(self) -> tuple[str, ...]:
@@ -99,8 +121,12 @@ class Profile:
         return self.fields
 
     def rules(self, base: Rules) -> Rules:
+        # A foreign document keyed by its MRZ may rest on an unanchored signer (unverified);
+        # a document that failed a check (INVALID) is refused whatever the minimum.
         return replace(base, require=self.require, key_cache_s=self.key_cache_s,
-                       keypad=self.keypad)
+                       keypad=self.keypad,
+                       mrz_require=Outcome.UNVERIFIED if self.foreign_fields else self.require,
+                       mrz_only=self.mrz_only and bool(self.foreign_fields))
 
 
 def resolve(cfg: Config) -> Profile:
@@ -132,20 +158,51 @@ def build(name: str, section: ProfileSection) -> Profile:
                           f"the {name} profile requires at least {spec.floor.name.lower()}")
     if name == "lodging" and not section.establishment_id:
         raise ConfigError("profile.establishment_id", "required by the lodging profile")
+    foreign: tuple[str, ...] = ()
+    if name == "lodging":
+        foreign = _foreign_fields(section.foreign_fields)
+    elif section.foreign_fields:
+        raise ConfigError("profile.foreign_fields", "only the lodging profile takes foreign "
+                          "guests")
     return Profile(name, fields, require, section.key_cache_s, section.keypad,
-                   section.service_code, section.establishment_id)
+                   section.service_code, section.establishment_id, foreign,
+                   section.mrz_only and bool(foreign))
 
 
-def minimise(profile: Profile, data: Mapping[str, Any]) -> dict[str, Any]:
-    """Only the profile's fields of ``data`` (a reading's citizen fields), in record order.
+def _foreign_fields(listed: tuple[str, ...]) -> tuple[str, ...]:
+    if not listed:
+        return tuple(f for f in FOREIGN_FIELDS if f != "face")
+    unknown = [f for f in listed if f not in FOREIGN_FIELDS]
+    if unknown:
+        raise ConfigError("profile.foreign_fields", f"unknown field {unknown[0]!r} (known: "
+                          + ", ".join(FOREIGN_FIELDS) + ")")
+    if len(set(listed)) != len(listed):
+        raise ConfigError("profile.foreign_fields", "lists a field twice")
+    missing = sorted(FOREIGN_MANDATORY - set(listed))
+    if missing:
+        raise ConfigError("profile.foreign_fields",
+                          f"the lodging profile cannot leave out {', '.join(missing)}")
+    return tuple(f for f in FOREIGN_FIELDS if f in listed)
+
+
+def minimise(profile: Profile, data: Mapping[str, Any], *, foreign: bool = False
+             ) -> dict[str, Any]:
+    """Only the profile's fields of ``data`` (a reading's citizen fields, or with ``foreign`` a
+    foreign guest's, :func:`foreign_guest`), in record order.
 
     A field the chip did not have is simply absent; a key in ``data`` that is not a known field
-    at all is a programming error (it would otherwise slip past every profile).
+    of its vocabulary is a programming error (it would otherwise slip past every profile). A
+    profile that takes no foreign guests keeps nothing of one.
     """
-    strange = [k for k in data if k not in FIELDS]
+    vocabulary, kept = (FOREIGN_FIELDS, profile.foreign_fields) if foreign else (
+        FIELDS, profile.fields)
+    strange = [k for k in data if k not in vocabulary]
     if strange:
-        raise ValueError(f"not a citizen field: {strange[0]!r}")
-    return {f: data[f] for f in profile.fields if f in data}
+        raise ValueError(f"not a {'foreign guest' if foreign else 'citizen'} field: "
+                         f"{strange[0]!r}")
+    if foreign and not kept:
+        raise ValueError(f"the {profile.name} profile takes no foreign guests")
+    return {f: data[f] for f in kept if f in data}
 
 
 # --- lodging: several guests per booking ------------------------------------------------------
@@ -195,7 +252,7 @@ def context(profile: Profile, booking: Booking | None = None, guest: int = 0) ->
 # --- lodging: foreign guests (passport or foreign ID, MRZ → chip, or MRZ only) ----------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class EntryDetails:
     """What the desk enters for a foreign guest's temporary residence declaration (not on the
     chip): visa or exemption, date and port of entry, purpose, intended stay."""
@@ -205,6 +262,40 @@ class EntryDetails:
     entry_port: str = ""
     purpose: str = ""
     stay_until: dt.date | None = None
+
+    def __post_init__(self) -> None:
+        # Messages name the field, never its value (it is the guest's data).
+        if self.visa_number and not (len(self.visa_number) <= 20 and self.visa_number.isascii()
+                                     and self.visa_number.replace("-", "").isalnum()):
+            raise ValueError("visa_number must be up to 20 letters, digits or '-'")
+        for name in ("entry_port", "purpose"):
+            value = getattr(self, name)
+            if len(value) > 64 or not value.isprintable():
+                raise ValueError(f"{name} must be up to 64 printable characters")
+        if self.entry_date and self.stay_until and self.stay_until < self.entry_date:
+            raise ValueError("stay_until is before entry_date")
+
+    def __repr__(self) -> str:
+        return "EntryDetails(…)"
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> EntryDetails:
+        """From a commands-topic message: ``{"visa_number", "entry_date", "entry_port",
+        "purpose", "stay_until"}`` (ISO dates; each optional, nothing else allowed)."""
+        known = {"visa_number", "entry_date", "entry_port", "purpose", "stay_until"}
+        strange = sorted(set(data) - known)
+        if strange:
+            raise ValueError(f"unknown entry field {strange[0]!r}")
+        dates: dict[str, dt.date | None] = {}
+        for name in ("entry_date", "stay_until"):
+            raw = data.get(name)
+            try:
+                dates[name] = dt.date.fromisoformat(str(raw)) if raw else None
+            except ValueError:
+                raise ValueError(f"{name} must be an ISO date (YYYY-MM-DD)") from None
+        return cls(str(data.get("visa_number", "")).strip().upper(), dates["entry_date"],
+                   str(data.get("entry_port", "")).strip(), str(data.get("purpose", "")).strip(),
+                   dates["stay_until"])
 
 
 def foreign_guest(mrz: Any, chip: Any | None, entry: EntryDetails,

@@ -6,6 +6,13 @@ when the watch starts; a camera error ends the watch, and the runtime's supervis
 with exponential backoff. The watch beats only while frames keep arriving, so a wedged camera
 (frames stop without an error) is restarted too; a replay source that simply ends is not an
 error — the watch then idles, beating, until stopped.
+
+Where the profile takes foreign guests (lodging), the same frames are also searched for a
+document's machine-readable zone (:class:`MrzLookout`): only when no QR is in view, and at most
+one MRZ attempt per ``mrz_interval_s`` (and never more often than twice its own duration), so
+QR decoding keeps its frame budget. An MRZ comes out of :func:`station.mrz.ocr.read_mrz` only
+when every check digit passed, so a misread never reaches a chip as a key; it becomes
+:class:`~station.service.machine.MrzSeen` with BAC/PACE-MRZ keys, once per document in view.
 """
 
 from __future__ import annotations
@@ -16,10 +23,10 @@ import time
 from collections.abc import Callable
 
 from station.drivers.camera import Camera
-from station.errors import CameraError
+from station.errors import CameraError, MrzError
 from station.log import event
-from station.qr.decode import QrDecoder
-from station.qr.scanner import QrEvent, Scanner
+from station.qr.decode import Decoded, Luma, QrDecoder
+from station.qr.scanner import Debouncer, QrEvent, Scanner
 from station.service import machine as m
 from station.service.chip import DeskKeys
 from station.service.ports import Post
@@ -27,16 +34,60 @@ from station.service.ports import Post
 log = logging.getLogger(__name__)
 
 
+class MrzLookout(QrDecoder):
+    """A QR decoder that, on frames without a QR, looks for an MRZ now and then."""
+
+    def __init__(self, post: Post, *, interval_s: float = 0.5, debounce_s: float = 3.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        from station.mrz.ocr import prepare
+
+        prepare()  # render the glyph templates now, not on the first frame
+        self.post = post
+        self.interval_s = interval_s
+        self.clock = clock
+        self.debouncer = Debouncer(debounce_s, clock)
+        self._next = 0.0
+        self.attempts = 0
+
+    def decode(self, y: Luma) -> Decoded | None:
+        found = super().decode(y)
+        if found is None and self.clock() >= self._next:
+            self._look(y)
+        return found
+
+    def _look(self, y: Luma) -> None:
+        from station.mrz.ocr import read_mrz
+
+        t0 = self.clock()
+        self.attempts += 1
+        try:
+            document = read_mrz(y)
+        except MrzError as exc:
+            if exc.field != "zone":  # a zone seen but refused by a check digit: worth a line
+                event(log, "mrz.refused", field=exc.field)
+            document = None
+        spent = self.clock() - t0
+        self._next = self.clock() + max(self.interval_s, 2 * spent)
+        if document is None or not self.debouncer.is_new(document.text.encode()):
+            return
+        keys, subject = DeskKeys.from_mrz(document)
+        event(log, "mrz.seen", format=document.format, ms=round(spent * 1000, 1))
+        self.post(m.MrzSeen(keys, subject))
+
+
 class QrWatch:
     name = "qr"
 
     def __init__(self, open_camera: Callable[[], Camera],
                  decoder: Callable[[], QrDecoder] = QrDecoder, *, stall_s: float = 3.0,
-                 debounce_s: float = 3.0) -> None:
+                 debounce_s: float = 3.0, mrz: bool = False) -> None:
+        """``mrz``: also read documents' MRZs (:class:`MrzLookout`)."""
         self.open_camera = open_camera
         self.decoder = decoder
         self.stall_s = stall_s
         self.debounce_s = debounce_s
+        self.mrz = mrz
 
     def _on_event(self, post: Post, ev: QrEvent) -> None:
         if ev.payload is None:
@@ -52,7 +103,8 @@ class QrWatch:
         except CameraError as exc:
             event(log, "qr.camera_unavailable", logging.WARNING, error=str(exc))
             raise
-        scanner = Scanner(camera, self.decoder(), lambda ev: self._on_event(post, ev),
+        decoder = MrzLookout(post) if self.mrz else self.decoder()
+        scanner = Scanner(camera, decoder, lambda ev: self._on_event(post, ev),
                           debounce_s=self.debounce_s)
         scanner.start()
         try:

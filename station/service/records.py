@@ -4,6 +4,10 @@ The store (:class:`station.pipeline.store.OutboxStore`) takes a ``to_reading`` a
 it. Citizen fields go through :func:`station.service.profiles.minimise` and nowhere else, so a
 field the profile does not list never reaches the record, the outbox or MQTT. The raw files
 travel only as far as the record builder, which keeps their hashes.
+
+A foreign guest (lodging: a document of another state opened with its MRZ, or recorded from the
+MRZ alone) gets the foreign-guest fields (:func:`station.service.profiles.foreign_guest`) with
+the entry details the desk entered for them, through the same :func:`minimise`.
 """
 
 from __future__ import annotations
@@ -14,26 +18,59 @@ from typing import Any
 from station.pipeline.records import Check, Reading
 from station.service.chip import citizen_fields
 from station.service.machine import Outcome
-from station.service.profiles import Booking, Profile, context, minimise
-from station.service.verify import VerifiedReading
+from station.service.profiles import (
+    Booking,
+    EntryDetails,
+    Profile,
+    context,
+    foreign_guest,
+    minimise,
+)
+from station.service.verify import MrzOnlyReading, VerifiedReading, is_foreign
 
 OUTCOME_NAMES = {Outcome.GENUINE: "genuine", Outcome.AUTHENTIC: "authentic",
                  Outcome.UNVERIFIED: "unverified", Outcome.INVALID: "invalid"}
 
 
 def reading_of(profile: Profile, verified: object, outcome: Outcome,
-               booking: Booking | None = None, guest: int = 0) -> Reading:
+               booking: Booking | None = None, guest: int = 0,
+               entry: EntryDetails | None = None) -> Reading:
+    ctx = context(profile, booking, guest)
+    if isinstance(verified, MrzOnlyReading):
+        data = foreign_guest(verified.document, None, entry or EntryDetails(),
+                             chip_failure=verified.chip_failure)
+        return Reading(profile.name, "MRZ", OUTCOME_NAMES[outcome], (),
+                       minimise(profile, data, foreign=True), {}, ctx)
     if not isinstance(verified, VerifiedReading):
         raise TypeError("a record is built from a VerifiedReading")
-    chip = verified.reading.chip
+    reading = verified.reading
+    chip = reading.chip
     checks = tuple(Check(c.name, bool(c.ok), c.reason or "")
                    for c in verified.verification.checks if c.ok is not None)
-    return Reading(profile.name, chip.protocol, OUTCOME_NAMES[outcome], checks,
-                   minimise(profile, citizen_fields(chip)), dict(chip.files),
-                   context(profile, booking, guest))
+    if is_foreign(reading.document):
+        assert reading.document is not None
+        data = foreign_guest(reading.document, chip, entry or EntryDetails())
+        if chip.face is not None:
+            data["face"] = chip.face.data
+        citizen = minimise(profile, data, foreign=True)
+    else:
+        citizen = minimise(profile, citizen_fields(chip))
+    return Reading(profile.name, chip.protocol, OUTCOME_NAMES[outcome], checks, citizen,
+                   dict(chip.files), ctx)
 
 
-def to_reading(profile: Profile, booking: Callable[[], Booking | None] = lambda: None
+def to_reading(profile: Profile, booking: Callable[[], Booking | None] = lambda: None,
+               entry: Callable[[], EntryDetails | None] = lambda: None
                ) -> Callable[[object, Any], Reading]:
-    """The ``to_reading`` adapter of :class:`~station.pipeline.store.OutboxStore`."""
-    return lambda verified, outcome: reading_of(profile, verified, outcome, booking())
+    """The ``to_reading`` adapter of :class:`~station.pipeline.store.OutboxStore`.
+
+    ``entry`` hands the entry details entered for the guest being recorded (it is asked only
+    for a foreign guest's record, so details entered for them are not spent on someone else)."""
+
+    def adapt(verified: object, outcome: Any) -> Reading:
+        foreign = isinstance(verified, MrzOnlyReading) or (
+            isinstance(verified, VerifiedReading) and is_foreign(verified.reading.document))
+        return reading_of(profile, verified, outcome, booking(),
+                          entry=entry() if foreign else None)
+
+    return adapt

@@ -4,17 +4,21 @@ authentication of a :class:`~station.service.chip.ChipReading` against the trust
 
 The trust helper's outcomes map one to one: ``genuine`` → GENUINE; ``authentic-data-clone-
 unchecked`` (PA passed, no chip/active authentication) → AUTHENTIC; ``unverified`` (no trust
-store) → UNVERIFIED; ``not-genuine`` → INVALID. Chip/active authentication results are not
-passed in yet (their terminal side is not on this tree), so no reading is GENUINE today — and a
-profile that requires it (bank) refuses every card rather than over-state what was proved.
+store) → UNVERIFIED; ``not-genuine`` → INVALID — except, for a document opened with the MRZ the
+camera read, a ``not-genuine`` whose only failure is an untrusted CSCA, which is UNVERIFIED (the
+lodging desk may record it as such); and an MRZ-only :class:`~station.service.machine.NoChip` is
+UNVERIFIED. The chip/active authentication proofs of the tap are passed in, so a genuine chip
+reaches GENUINE and a clone failing them is INVALID.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from station.service.chip import ChipReading
-from station.service.machine import Outcome
+from station.mrz.parse import Mrz
+from station.service.chip import ChipReading, DeskKeys
+from station.service.machine import NoChip, Outcome
+from station.trust import errors as trust_errors
 from station.trust import verification as v
 from station.trust.store import TrustStoreRef
 
@@ -31,15 +35,51 @@ class VerifiedReading:
         return f"VerifiedReading({self.verification.outcome})"
 
 
+@dataclass(frozen=True, repr=False)
+class MrzOnlyReading:
+    """A document recorded from its MRZ alone: nothing was verified, and the record says so
+    (outcome ``unverified``, ``source: mrz`` with the chip failure)."""
+
+    document: Mrz
+    chip_failure: str
+
+    def __repr__(self) -> str:
+        return f"MrzOnlyReading({self.chip_failure})"
+
+
+def is_foreign(document: Mrz | None) -> bool:
+    """A document read by its MRZ that a foreign state issued (a CCCD's issuer is VNM)."""
+    return document is not None and document.issuer.strip("<") != "VNM"
+
+
+def _anchor_missing(result: v.Verification) -> bool:
+    """Only the trust anchor is missing: every check made passed (SOD signature, data-group
+    hashes, DSC validity) except that the DSC's issuer is not a CSCA in the store."""
+    failed = [c for c in result.checks if c.ok is False]
+    return bool(failed) and all(c.reason == trust_errors.UNTRUSTED_CSCA for c in failed)
+
+
 class TrustVerifier:
     def __init__(self, store: TrustStoreRef | None) -> None:
         self.store = store
 
     def verify(self, reading: object) -> tuple[Outcome, object]:
+        if isinstance(reading, NoChip):
+            if not isinstance(reading.keys, DeskKeys) or reading.keys.document is None:
+                raise TypeError("an MRZ-only record needs the MRZ the desk read")
+            return Outcome.UNVERIFIED, MrzOnlyReading(reading.keys.document,
+                                                      reading.chip_failure)
         if not isinstance(reading, ChipReading):
             raise TypeError("TrustVerifier verifies ChipReading")
         result = v.verify(reading.chip, None if self.store is None else self.store.current,
                           chip_authentication=reading.chip_authentication,
                           active_authentication=reading.active_authentication)
         # Anything the mapping does not know is treated as a failed check, never as a pass.
-        return OUTCOMES.get(result.outcome, Outcome.INVALID), VerifiedReading(reading, result)
+        outcome = OUTCOMES.get(result.outcome, Outcome.INVALID)
+        if (outcome is Outcome.INVALID and is_foreign(reading.document)
+                and _anchor_missing(result)):
+            # A foreign guest's document whose state's CSCA the store lacks: its data matches
+            # its SOD, but nothing anchors the signer — unverified, not forged. A hash or
+            # signature failure (forged data, clone failing CA/AA) stays INVALID.
+            outcome = Outcome.UNVERIFIED
+        return outcome, VerifiedReading(reading, result)

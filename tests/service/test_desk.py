@@ -31,7 +31,7 @@ from station.sim.citizens import generate
 from station.sim.qrimage import render
 from station.sim.vpcd import VpcdLink
 from station.testing.desk import DeskCamera, prepare_state
-from station.testing.mosquitto import BrokerUnavailable, MosquittoBroker
+from station.testing.mosquitto import MosquittoBroker
 from station.testing.pcscd import PcscdTestbed
 
 BOOKING = Booking("BK-1", "203", *(__import__("datetime").date(2030, 1, d) for d in (2, 4)))
@@ -48,8 +48,8 @@ def _wait(cond: Callable[[], bool], timeout: float = 15.0) -> bool:
 
 class Bed:
     def __init__(self, tmp: Path, pcscd: PcscdTestbed, broker: MosquittoBroker,
-                 profile: str, *, booking_from_commands: bool = False, display: str = ""
-                 ) -> None:
+                 profile: str, *, booking_from_commands: bool = False, display: str = "",
+                 session: str = "") -> None:
         self.tmp, self.pcscd = tmp, pcscd
         self.station = f"desk-{profile}"
         signing_pub, backend = prepare_state(tmp / "state")
@@ -61,7 +61,7 @@ class Bed:
             f"[camera]\nsource = 'none'\n"
             f"[trust]\npath = '{tmp / 'state' / 'trust'}'\n"
             f"[mqtt]\nhost = '127.0.0.1'\nport = {broker.port}\ntls = false\n"
-            f"[session]\nresult_hold_s = 0.5\n"
+            f"[session]\nresult_hold_s = 0.5\n{session}"
             f"[feedback]\nenabled = false\n{display}"
             f"[profile]\n{extra}")
         self.cfg = config.load(tmp / "station.toml")
@@ -80,19 +80,6 @@ class Bed:
     @property
     def session(self) -> m.Session:
         return self.desk.service.machine.session
-
-
-@pytest.fixture(scope="module")
-def desk_broker() -> Iterator[MosquittoBroker]:
-    """A broker of our own: ingest keeps a persistent session in a shared subscription, and a
-    member left over from another test would be handed some of our records."""
-    b = MosquittoBroker()
-    try:
-        b.start()
-    except BrokerUnavailable as exc:
-        pytest.skip(str(exc))
-    yield b
-    b.close()
 
 
 @contextlib.contextmanager
