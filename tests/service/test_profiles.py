@@ -37,7 +37,8 @@ FULL = {f: f"synthetic-{f}" for f in FIELDS}
          Outcome.AUTHENTIC, ("COM", "SOD", "DG1", "DG14", "DG15", "DG13")),
         ("lodging", ("id_number", "full_name", "date_of_birth", "sex", "nationality",
                      "place_of_residence"),
-         Outcome.AUTHENTIC, ("COM", "SOD", "DG1", "DG14", "DG15", "DG13")),
+         # Foreign guests' passports: DG11/DG12 (skipped on a CCCD, which has neither).
+         Outcome.AUTHENTIC, ("COM", "SOD", "DG1", "DG14", "DG15", "DG13", "DG11", "DG12")),
         ("bank", FIELDS, Outcome.GENUINE, ("COM", "SOD", "DG1", "DG14", "DG15", "DG13", "DG2")),
     ],
 )
