@@ -1,10 +1,10 @@
 """`station run`: run the station service (systemd).
 
 Builds the desk from the configuration (:func:`station.service.desk.build`): the PC/SC card
-watch and chip reader, the QR watch on the configured camera, the trust-store verifier, the
-outbox store with its MQTT publisher, the backend's commands (typed CAN, lodging bookings), the
-LEDs and display — and runs it until SIGTERM. What is not wired on this build is named in the
-log at start.
+watch and chip reader, the QR watch on the configured camera (and MRZ reading on a lodging
+desk), the trust-store verifier, the outbox store with its MQTT publisher, the backend's commands
+(typed CAN, lodging bookings, foreign guests' entry details), the LEDs and display — and runs
+it until SIGTERM. What is not wired on this build is named in the log at start.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ _log = logging.getLogger(__name__)
 MISSING = (
     ("a hardware keypad for the CAN (a typed CAN arrives on the commands topic: 'can')",
      "issue #9 keypad driver"),
-    ("foreign guests (passport MRZ → chip) at the lodging desk", "issue #9 lodging"),
 )
 
 
