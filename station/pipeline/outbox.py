@@ -19,9 +19,11 @@ never blocks a writer) on its own connection at most every :data:`CHECKPOINT_INT
 
 Never silent dropping: a pending record older than the TTL raises an alarm and stays; when the
 size cap or the disk's reserve would be crossed, :meth:`Outbox.add_many` refuses new records with
-:class:`~station.errors.OutboxFull` and keeps every queued one; a database that is not a healthy
-SQLite file at start is moved aside (``<name>.corrupt-<time>``), what can still be read from it
-is copied into a fresh outbox, and an alarm says so.
+:class:`~station.errors.OutboxFull` and keeps every queued one; a database that is damaged
+(SQLITE_CORRUPT / SQLITE_NOTADB, or a failed quick_check) is moved aside
+(``<name>.corrupt-<time>``), what can still be read from it is copied into a fresh outbox, and an
+alarm says so. Anything else at open — a full disk (:class:`~station.errors.OutboxFull`), a lock
+held too long, an I/O error (:class:`~station.errors.StoreError`) — leaves the file untouched.
 
 Schema changes are numbered migrations in :data:`MIGRATIONS` (``PRAGMA user_version``).
 """
@@ -68,6 +70,8 @@ MIGRATIONS: tuple[str, ...] = (
 
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 SAFETY_CHECKPOINT_PAGES = 16_000
+BUSY_TIMEOUT_MS = 5000
+"""How long a statement waits for another connection's lock before failing."""
 """The writer's own automatic checkpoint (64 MB of WAL at 4 KiB pages): only when nothing has
 acknowledged for a long time (broker away) — otherwise the publisher's thread checkpoints."""
 CHECKPOINT_INTERVAL_S = 0.5
@@ -140,7 +144,14 @@ class Outbox:
         try:
             self.conn = self._open()
         except sqlite3.DatabaseError as exc:
-            self.conn = self._quarantine_and_recreate(exc)
+            if not _is_corrupt(exc):
+                # A full disk, a lock held too long, an I/O error: the file may be perfectly
+                # good and holds queued records. Never move it aside for that.
+                raise _open_error(self.path, exc) from None
+            try:
+                self.conn = self._quarantine_and_recreate(exc)
+            except sqlite3.Error as again:
+                raise _open_error(self.path, again) from None
         self._page_size = int(self.conn.execute("PRAGMA page_size").fetchone()[0])
         self._last_seq = self._read_last_seq()
         self._checkpointer: sqlite3.Connection | None = None
@@ -152,7 +163,7 @@ class Outbox:
     def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         try:
-            conn.execute("PRAGMA busy_timeout=5000")
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute(f"PRAGMA wal_autocheckpoint={SAFETY_CHECKPOINT_PAGES}")
@@ -428,6 +439,29 @@ class Outbox:
                 self._checkpointer = None
         with self._lock:
             self.conn.close()
+
+
+def _is_corrupt(exc: sqlite3.DatabaseError) -> bool:
+    """Only a damaged file is quarantined: SQLITE_CORRUPT, SQLITE_NOTADB (primary codes; the
+    extended ones keep them in the low byte) or a failed quick_check."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        return True
+    return str(exc).startswith("quick_check:")
+
+
+def _open_error(path: Path, exc: sqlite3.Error) -> StoreError:
+    # On a full filesystem SQLite often reports "disk I/O error" (it cannot size the -shm
+    # file) rather than SQLITE_FULL: look at the disk too.
+    try:
+        no_room = shutil.disk_usage(path.parent).free < 64 * 1024
+    except OSError:
+        no_room = False
+    if no_room or (isinstance(exc, sqlite3.OperationalError) and _is_full(exc)):
+        return OutboxFull(f"outbox {path.name} cannot be opened: the disk is full; free space "
+                          "(queued records are kept in the file)")
+    return StoreError(f"outbox {path.name} cannot be opened: {exc} (the file was left as it "
+                      "is)")
 
 
 def _is_full(exc: sqlite3.OperationalError) -> bool:

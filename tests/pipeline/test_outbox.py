@@ -190,3 +190,52 @@ def test_newer_schema_is_refused_not_quarantined(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="newer"):
         Outbox(p)
     assert not list(tmp_path.glob("*.corrupt-*"))
+
+
+def test_locked_database_is_an_error_not_a_quarantine(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    from station.pipeline import outbox as outbox_module
+
+    path = tmp_path / "o.sqlite3"
+    box = Outbox(path)
+    fill(box, 3)
+    box.close()
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # e.g. another process holding the write lock
+    monkeypatch.setattr(outbox_module, "BUSY_TIMEOUT_MS", 50)
+    try:
+        with pytest.raises(StoreError, match="left as it is"):
+            Outbox(path)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert not list(tmp_path.glob("*.corrupt-*"))
+    assert Outbox(path).counts()["pending"] == 3
+
+
+def test_full_disk_at_open_keeps_the_file(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mnt)], check=True)
+    try:
+        box = Outbox(mnt / "o.sqlite3", disk_reserve=0)
+        fill(box, 5)
+        box.close()
+        ballast = mnt / "ballast"
+        with open(ballast, "wb", buffering=0) as f, pytest.raises(OSError):
+            while True:
+                f.write(b"\0" * 4096)
+        with pytest.raises(OutboxFull, match="disk is full"):
+            Outbox(mnt / "o.sqlite3", disk_reserve=0)
+        assert not list(mnt.glob("*.corrupt-*"))  # never moved aside for a full disk
+        ballast.unlink()  # the operator frees space: everything queued is still there
+        assert Outbox(mnt / "o.sqlite3", disk_reserve=0).counts()["pending"] == 5
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
