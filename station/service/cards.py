@@ -60,7 +60,11 @@ class CardWatch:
     poll_ms: int = 250
     """Upper bound of one ``SCardGetStatusChange``; the watch beats at least this often."""
     retry_s: float = 0.5
-    """First delay before re-establishing after pcscd or the reader went away (doubles, ≤ 5 s)."""
+    """First delay before re-establishing after pcscd or the reader went away (doubles up to
+    ``max_retry_s``)."""
+    max_retry_s: float = 2.0
+    """Longest wait between attempts: a restarted pcscd is seen within this much (the station
+    must recover from a pcscd restart within 5 s)."""
     name: str = "cards"
     _lost: bool | None = field(default=None, init=False, repr=False)
 
@@ -74,14 +78,14 @@ class CardWatch:
             if ctx is None:
                 self._report_lost(post, "no_service")
                 _sleep_beating(stop, beat, delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, self.max_retry_s)
                 continue
             try:
                 if self._watch(scard, ctx, post, beat, stop):
                     delay = self.retry_s  # it worked for a while: retry quickly next time
                 else:
                     _sleep_beating(stop, beat, delay)
-                    delay = min(delay * 2, 5.0)
+                    delay = min(delay * 2, self.max_retry_s)
             finally:
                 scard.SCardReleaseContext(ctx)
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from station.config import Config
-from station.drivers.camera import Camera, open_camera
 from station.errors import ConfigError
 from station.service import machine as m
 from station.service import profiles
@@ -22,11 +22,13 @@ from station.service.chip import PcscChipReader
 from station.service.commands import DeskCommands
 from station.service.ports import Feedback, RecordStore, Watch
 from station.service.profiles import Booking, Profile
-from station.service.qrwatch import QrWatch
 from station.service.records import to_reading
 from station.service.runtime import Notifier, Service
 from station.service.verify import TrustVerifier
 from station.trust.store import TrustStoreRef
+
+if TYPE_CHECKING:
+    from station.drivers.camera import Camera
 
 
 @dataclass
@@ -54,10 +56,14 @@ def build(cfg: Config, *, camera: Callable[[], Camera] | None = None,
 
     profile = profiles.resolve(cfg)
     watches: list[Watch] = [CardWatch(reader=cfg.reader.name)]
-    if camera is not None:
-        watches.append(QrWatch(camera, mrz=profile.reads_mrz))
-    elif cfg.camera.source != "none":
-        watches.append(QrWatch(lambda: open_camera(cfg.camera), mrz=profile.reads_mrz))
+    if camera is not None or cfg.camera.source != "none":
+        # Imported here: the camera and QR decoding bring numpy and zxing-cpp, which a desk
+        # without a camera (CAN typed in) never needs in memory.
+        from station.drivers.camera import open_camera
+        from station.service.qrwatch import QrWatch
+
+        opener = camera if camera is not None else (lambda: open_camera(cfg.camera))
+        watches.append(QrWatch(opener, mrz=profile.reads_mrz))
     trust_dir = cfg.trust_dir()
     if trust_dir is None:
         raise ConfigError("trust.path", "is empty: a desk cannot verify cards without a store")

@@ -167,3 +167,25 @@ def test_survives_pcscd_killed_and_restarted() -> None:
             child.kill()
             child.wait()
         testbed.stop()
+
+
+def test_reconnect_waits_are_capped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pcscd down for long: the retries double but never wait more than ``max_retry_s``, so a
+    restarted pcscd is seen within it (the 5 s recovery goal)."""
+    import threading
+
+    from station.service import cards
+
+    waits: list[float] = []
+    stop = threading.Event()
+
+    def fake_sleep(stop_: threading.Event, beat: object, delay: float) -> None:
+        waits.append(delay)
+        if len(waits) >= 8:
+            stop.set()
+
+    monkeypatch.setattr(cards, "_establish", lambda scard: None)
+    monkeypatch.setattr(cards, "_sleep_beating", fake_sleep)
+    cards.CardWatch().run(lambda event: None, lambda: None, stop)
+    assert waits[:3] == [0.5, 1.0, 2.0]
+    assert max(waits) == 2.0
