@@ -83,9 +83,11 @@ def test_disk_full_refuses_new_reads_and_keeps_queued(
     station_id = f"desk-full-{reserve}"
     signer = RecordSigner(station_id, sk, bk.public_key())
     path = small_disk / "outbox.sqlite3"
-    # Something else on the same filesystem (logs, a core dump) that an operator can delete.
+    # Something else on the same filesystem (logs, a core dump) that an operator can delete: a
+    # quarter of the disk, because a WAL outbox that filled the disk needs room to checkpoint
+    # (the database file grows by what the WAL holds) before it can record claims and acks.
     ballast = small_disk / "ballast"
-    ballast.write_bytes(b"\0" * 512 * 1024)
+    ballast.write_bytes(b"\0" * (shutil.disk_usage(small_disk).total // 4))
     outbox = Outbox(path, disk_reserve=reserve)
     store = OutboxStore(outbox, signer)  # no publisher yet: the backlog builds up
     stored = 0
