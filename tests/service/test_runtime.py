@@ -3,6 +3,7 @@ pipeline stages plug into the same ports); systemd's notify socket is a real dat
 
 from __future__ import annotations
 
+import queue
 import socket
 import threading
 import time
@@ -10,9 +11,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from gpiozero.pins.mock import MockFactory
 
+from station.config import FeedbackSection
+from station.drivers.gpio import Indication, Outputs
 from station.errors import AuthFailed, OutboxFull, ReaderUnavailable, TagLost
 from station.service import machine as m
+from station.service.feedback import DeskFeedback
 from station.service.ports import Post
 from station.service.runtime import Notifier, Service, classify
 
@@ -281,3 +286,61 @@ def test_classify() -> None:
     assert classify(AuthFailed("x")) is m.ReadFailure.AUTH_REFUSED
     assert classify(ReaderUnavailable("x")) is m.ReadFailure.READER_GONE
     assert classify(RuntimeError()) is m.ReadFailure.ERROR
+
+
+class WatchedQueue(queue.Queue[tuple[str, m.Session | None]]):
+    """The feedback hand-off queue, recording how its consumer waits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gets: list[tuple[bool, float | None]] = []
+
+    def get(self, block: bool = True, timeout: float | None = None
+            ) -> tuple[str, m.Session | None]:
+        self.gets.append((block, timeout))
+        return super().get(block, timeout)
+
+
+def test_each_state_change_reaches_the_feedback_thread_at_once_and_sets_a_pin() -> None:
+    """Feedback within 100 ms, by construction: the transition and its hand-off to the feedback
+    thread happen in the same ``handle`` call, and that thread sleeps in a blocking ``get`` (no
+    polling period) until it is handed something, then sets the pins (gpiozero's MockFactory)."""
+    factory = MockFactory()
+    fb = DeskFeedback(Outputs(FeedbackSection(), pin_factory=factory), None, None)
+    svc = Service(m.Rules(), watches=[], chip=Chip(), verifier=Trust(), store=Outbox(),
+                  feedback=fb, notifier=Notifier(environ={}))
+    q = WatchedQueue()
+    svc._feedback_q = q
+    red = factory.pin(FeedbackSection().red_pin)
+    thread: threading.Thread | None = None
+    try:
+        # No feedback thread yet: each item is on the queue when handle() returns.
+        svc.machine.handle(m.QrSeen("k", "subject-1"))
+        assert [s.phase for _, s in list(q.queue) if s] == [m.Phase.WAITING]
+        start = next(e for e in svc.machine.handle(m.CardPresent("r0"))
+                     if isinstance(e, m.StartRead))
+        assert [s.phase for _, s in list(q.queue) if s][-1] is m.Phase.READING
+        svc.machine.handle(m.ReadFailed(start.attempt, m.ReadFailure.TAG_LOST))
+        assert [s.phase for _, s in list(q.queue) if s][-1] is m.Phase.FAILED
+        assert red.state is False and factory.pin(FeedbackSection().amber_pin).state is False
+
+        thread = threading.Thread(target=svc._feedback_loop)
+        thread.start()
+        deadline = time.monotonic() + 5
+        while not (red.state is True and q.empty()):
+            assert time.monotonic() < deadline, "the feedback thread did not light red"
+            time.sleep(0.005)
+        assert fb.outputs is not None and fb.outputs.current is Indication.FAILURE
+
+        # Once idle it waits for the next hand-off, without a timeout (not a polling period).
+        deadline = time.monotonic() + 5
+        while q.gets[-1] != (True, None):
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        assert all(timeout is None for block, timeout in q.gets if block)
+    finally:
+        q.put(("stop", None))
+        if thread is not None:
+            thread.join(5)
+        fb.close()
+        factory.reset()
