@@ -25,6 +25,10 @@ from station.trust.signature import PublicKey, load_public_key, verify
 
 MAX_CERTIFICATE_BYTES = 16 * 1024
 
+ASN1_DECODE_ERRORS = (ValueError, TypeError, KeyError, AttributeError, OverflowError, IndexError)
+"""What asn1crypto raises when it decodes a malformed field on first use (e.g. IndexError for an
+empty BIT STRING): each becomes a typed ``malformed-certificate``."""
+
 
 @dataclass(frozen=True, eq=False)
 class Certificate:
@@ -71,7 +75,7 @@ class Certificate:
             algorithm = self.asn1["signature_algorithm"]
             signature = self.asn1["signature_value"].native
             tbs = self.asn1["tbs_certificate"].dump()
-        except (ValueError, TypeError, KeyError) as exc:  # asn1crypto parses lazily
+        except ASN1_DECODE_ERRORS as exc:  # asn1crypto parses lazily
             raise TrustError(MALFORMED_CERTIFICATE,
                              f"certificate serial {self.serial:X} ({type(exc).__name__})") from None
         return verify(issuer.key, algorithm, signature, tbs)
@@ -122,7 +126,7 @@ def parse_certificate(data: bytes | a_x509.Certificate, source: str = "") -> Cer
             raise
         raise TrustError(exc.reason, f"certificate{' ' + source if source else ''}: "
                                      f"{exc.detail}") from None
-    except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+    except ASN1_DECODE_ERRORS as exc:
         raise TrustError(MALFORMED_CERTIFICATE,
                          f"{source or 'certificate'} ({type(exc).__name__})") from None
 
@@ -153,7 +157,7 @@ def parse_crl(data: bytes, candidates: list[Certificate], source: str) -> Crl:
         tbs_der = tbs.dump()
         sig_alg = crl["signature_algorithm"]
         signature = crl["signature"].native
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+    except ASN1_DECODE_ERRORS as exc:
         raise TrustError(MALFORMED_CERTIFICATE, f"CRL {source} ({type(exc).__name__})") \
             from None
     matching = [c for c in candidates
