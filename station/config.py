@@ -135,6 +135,9 @@ class ProfileSection:
     """lodging: a foreign guest's fields to keep and send; empty = the profile's default."""
     mrz_only: bool = True
     """lodging: record a foreign guest from the MRZ alone when the chip cannot be read."""
+    mrz_fallback: bool = True
+    """Every desk's camera also reads a CCCD's MRZ (TD1, issuer VNM) when no QR is in view:
+    the BAC/PACE-MRZ key when the QR is damaged or missing. Lodging reads MRZs regardless."""
 
     def validate(self, key: str) -> None:
         if self.key_cache_s < 0 or self.key_cache_s > 3600:

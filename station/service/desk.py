@@ -63,7 +63,8 @@ def build(cfg: Config, *, camera: Callable[[], Camera] | None = None,
         from station.service.qrwatch import QrWatch
 
         opener = camera if camera is not None else (lambda: open_camera(cfg.camera))
-        watches.append(QrWatch(opener, mrz=profile.reads_mrz))
+        watches.append(QrWatch(opener, mrz=profile.reads_mrz,
+                               mrz_foreign=profile.mrz_foreign))
     trust_dir = cfg.trust_dir()
     if trust_dir is None:
         raise ConfigError("trust.path", "is empty: a desk cannot verify cards without a store")

@@ -94,6 +94,8 @@ class Profile:
     foreign_fields: tuple[str, ...] = ()
     """Foreign guests' fields (lodging only; empty: the desk takes no foreign documents)."""
     mrz_only: bool = False
+    mrz_fallback: bool = True
+    """The camera also reads a CCCD's MRZ when no QR is in view (``[profile] mrz_fallback``)."""
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -112,7 +114,13 @@ class Profile:
 
     @property
     def reads_mrz(self) -> bool:
-        """Whether the camera also looks for a document's MRZ (foreign guests' passports)."""
+        """Whether the camera also looks for a document's MRZ: a CCCD's when the QR is damaged
+        or missing (``mrz_fallback``), and foreign guests' passports where they are taken."""
+        return self.mrz_fallback or bool(self.foreign_fields)
+
+    @property
+    def mrz_foreign(self) -> bool:
+        """Whether an MRZ that is not a CCCD's (TD1, issuer VNM) is taken (lodging only)."""
         return bool(self.foreign_fields)
 
     @property
@@ -166,7 +174,7 @@ def build(name: str, section: ProfileSection) -> Profile:
                           "guests")
     return Profile(name, fields, require, section.key_cache_s, section.keypad,
                    section.service_code, section.establishment_id, foreign,
-                   section.mrz_only and bool(foreign))
+                   section.mrz_only and bool(foreign), section.mrz_fallback)
 
 
 def _foreign_fields(listed: tuple[str, ...]) -> tuple[str, ...]:

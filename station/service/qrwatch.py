@@ -7,12 +7,16 @@ with exponential backoff. The watch beats only while frames keep arriving, so a 
 (frames stop without an error) is restarted too; a replay source that simply ends is not an
 error — the watch then idles, beating, until stopped.
 
-Where the profile takes foreign guests (lodging), the same frames are also searched for a
-document's machine-readable zone (:class:`MrzLookout`): only when no QR is in view, and at most
+Unless ``[profile] mrz_fallback`` is off, the same frames are also searched for a document's
+machine-readable zone (:class:`MrzLookout`) — a CCCD's TD1 MRZ gives the BAC/PACE-MRZ key when
+its QR is damaged or missing: only when no QR is in view, and at most
 one MRZ attempt per ``mrz_interval_s`` (and never more often than twice its own duration), so
 QR decoding keeps its frame budget. An MRZ comes out of :func:`station.mrz.ocr.read_mrz` only
 when every check digit passed, so a misread never reaches a chip as a key; it becomes
 :class:`~station.service.machine.MrzSeen` with BAC/PACE-MRZ keys, once per document in view.
+Only a desk that takes foreign guests (lodging) accepts other documents than a CCCD (TD1 issued
+by VNM); elsewhere one is refused with an ``mrz.not_cccd`` event (its format, no data) and
+nothing is read.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from collections.abc import Callable
 from station.drivers.camera import Camera
 from station.errors import CameraError, MrzError
 from station.log import event
+from station.mrz.parse import Mrz
 from station.qr.decode import Decoded, Luma, QrDecoder
 from station.qr.scanner import Debouncer, QrEvent, Scanner
 from station.service import machine as m
@@ -34,11 +39,17 @@ from station.service.ports import Post
 log = logging.getLogger(__name__)
 
 
+def is_cccd(document: Mrz) -> bool:
+    """A Vietnamese citizen identity card's MRZ: TD1 issued by VNM."""
+    return document.format == "TD1" and document.issuer.strip("<") == "VNM"
+
+
 class MrzLookout(QrDecoder):
     """A QR decoder that, on frames without a QR, looks for an MRZ now and then."""
 
     def __init__(self, post: Post, *, interval_s: float = 0.5, debounce_s: float = 3.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, foreign: bool = True) -> None:
+        """``foreign``: take any ICAO document (lodging); otherwise only a CCCD's MRZ."""
         super().__init__()
         from station.mrz.ocr import prepare
 
@@ -46,6 +57,7 @@ class MrzLookout(QrDecoder):
         self.post = post
         self.interval_s = interval_s
         self.clock = clock
+        self.foreign = foreign
         self.debouncer = Debouncer(debounce_s, clock)
         self._next = 0.0
         self.attempts = 0
@@ -71,6 +83,10 @@ class MrzLookout(QrDecoder):
         self._next = self.clock() + max(self.interval_s, 2 * spent)
         if document is None or not self.debouncer.is_new(document.text.encode()):
             return
+        if not (self.foreign or is_cccd(document)):
+            # Not a document this desk takes: said once per document in view, without its data.
+            event(log, "mrz.not_cccd", format=document.format)
+            return
         keys, subject = DeskKeys.from_mrz(document)
         event(log, "mrz.seen", format=document.format, ms=round(spent * 1000, 1))
         self.post(m.MrzSeen(keys, subject))
@@ -81,13 +97,16 @@ class QrWatch:
 
     def __init__(self, open_camera: Callable[[], Camera],
                  decoder: Callable[[], QrDecoder] = QrDecoder, *, stall_s: float = 3.0,
-                 debounce_s: float = 3.0, mrz: bool = False) -> None:
-        """``mrz``: also read documents' MRZs (:class:`MrzLookout`)."""
+                 debounce_s: float = 3.0, mrz: bool = False, mrz_foreign: bool = False
+                 ) -> None:
+        """``mrz``: also read documents' MRZs (:class:`MrzLookout`); ``mrz_foreign``: any
+        ICAO document's, not only a CCCD's."""
         self.open_camera = open_camera
         self.decoder = decoder
         self.stall_s = stall_s
         self.debounce_s = debounce_s
         self.mrz = mrz
+        self.mrz_foreign = mrz_foreign
 
     def _on_event(self, post: Post, ev: QrEvent) -> None:
         if ev.payload is None:
@@ -103,7 +122,7 @@ class QrWatch:
         except CameraError as exc:
             event(log, "qr.camera_unavailable", logging.WARNING, error=str(exc))
             raise
-        decoder = MrzLookout(post) if self.mrz else self.decoder()
+        decoder = MrzLookout(post, foreign=self.mrz_foreign) if self.mrz else self.decoder()
         scanner = Scanner(camera, decoder, lambda ev: self._on_event(post, ev),
                           debounce_s=self.debounce_s)
         scanner.start()
