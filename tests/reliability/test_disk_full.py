@@ -24,7 +24,7 @@ from station.pipeline.outbox import Outbox
 from station.pipeline.publisher import Publisher, wait_until
 from station.pipeline.records import Check, Reading, RecordSigner
 from station.pipeline.store import OutboxStore
-from station.testing.mosquitto import BrokerUnavailable, MosquittoBroker
+from station.testing.mosquitto import MosquittoBroker
 from station.testing.reliability import Tally, scale
 
 ID_NUMBER = "001099012345"
@@ -53,19 +53,6 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         yield mnt
     finally:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
-
-
-@pytest.fixture()
-def own_broker() -> Iterator[MosquittoBroker]:
-    """A broker of this test alone: ingest's shared subscription must not be split with the
-    persistent sessions other tests' ingests left on the session broker."""
-    b = MosquittoBroker()
-    try:
-        b.start()
-    except BrokerUnavailable as exc:
-        pytest.skip(str(exc))
-    yield b
-    b.close()
 
 
 def integrity_ok(path: Path) -> bool:

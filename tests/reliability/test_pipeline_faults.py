@@ -10,7 +10,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from station.pipeline.outbox import Outbox
 from station.pipeline.publisher import Publisher, wait_until
 from station.pipeline.records import Check, Reading, RecordSigner
 from station.pipeline.store import OutboxStore
-from station.testing.mosquitto import BrokerUnavailable, MosquittoBroker
+from station.testing.mosquitto import MosquittoBroker
 from station.testing.reliability import Tally, scale
 
 pytestmark = pytest.mark.mqtt
@@ -70,18 +69,6 @@ class PayloadTap:
 def reading(n: int = 0) -> Reading:
     return Reading("reception", "PACE", "authentic", (Check("passive_authentication", True),),
                    {"id_number": ID_NUMBER, "full_name": NAME}, {"DG1": n.to_bytes(4, "big")})
-
-
-@pytest.fixture()
-def own_broker() -> Iterator[MosquittoBroker]:
-    """A broker this test may stop and restart (never the session one)."""
-    b = MosquittoBroker()
-    try:
-        b.start()
-    except BrokerUnavailable as exc:
-        pytest.skip(str(exc))
-    yield b
-    b.close()
 
 
 @pytest.fixture(scope="module")
