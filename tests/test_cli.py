@@ -5,8 +5,6 @@ import pytest
 
 from station.cli import COMMANDS, main
 
-PENDING: tuple[str, ...] = ()  # every subcommand has landed
-
 
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
@@ -15,14 +13,6 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for name in COMMANDS:
         assert name in out
-
-
-@pytest.mark.parametrize("name", PENDING)
-def test_unimplemented_commands_say_so_and_exit_2(
-    name: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main([name]) == 2
-    assert "not implemented yet" in capsys.readouterr().out
 
 
 def test_usage_error_exits_2() -> None:
@@ -49,15 +39,6 @@ def test_module_entry_point_runs() -> None:
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0
     assert proc.stdout.startswith("station ")
-
-
-def test_bench_without_modules_says_not_implemented(capsys: pytest.CaptureFixture[str]) -> None:
-    from station.commands.bench import _module
-
-    if _module("startup") is not None:
-        pytest.skip("startup benchmark exists")
-    assert main(["bench", "startup"]) == 2
-    assert "not implemented yet" in capsys.readouterr().out
 
 
 def test_config_log_level_applies_unless_overridden(tmp_path) -> None:
