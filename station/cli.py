@@ -1,6 +1,6 @@
 """The ``station`` command: parses global options and dispatches to ``station.commands``.
 
-Exit codes: 0 ok, 1 failed, 2 usage (or a subcommand not implemented yet).
+Exit codes: 0 ok, 1 failed, 2 usage.
 """
 
 from __future__ import annotations
