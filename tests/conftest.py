@@ -39,46 +39,34 @@ def pcscd() -> Iterator[PcscdTestbed]:
     testbed.stop()
 
 
+def _started_broker(*, tls: bool = False) -> Iterator[MosquittoBroker]:
+    b = MosquittoBroker(tls=tls)
+    try:
+        b.start()
+    except BrokerUnavailable as exc:
+        _unavailable(str(exc))
+    yield b
+    b.close()
+
+
 @pytest.fixture(scope="session")
 def broker() -> Iterator[MosquittoBroker]:
-    b = MosquittoBroker()
-    try:
-        b.start()
-    except BrokerUnavailable as exc:
-        _unavailable(str(exc))
-    yield b
-    b.close()
-
-
-def _own_broker() -> Iterator[MosquittoBroker]:
-    b = MosquittoBroker()
-    try:
-        b.start()
-    except BrokerUnavailable as exc:
-        _unavailable(str(exc))
-    yield b
-    b.close()
+    yield from _started_broker()
 
 
 @pytest.fixture()
 def own_broker() -> Iterator[MosquittoBroker]:
     """A broker of this test alone: it may be stopped and restarted, and no persistent session
     left by another test's ingest can take a share of its records."""
-    yield from _own_broker()
+    yield from _started_broker()
 
 
 @pytest.fixture(scope="module")
 def module_broker() -> Iterator[MosquittoBroker]:
     """The same, shared by one test module."""
-    yield from _own_broker()
+    yield from _started_broker()
 
 
 @pytest.fixture()
 def tls_broker() -> Iterator[MosquittoBroker]:
-    b = MosquittoBroker(tls=True)
-    try:
-        b.start()
-    except BrokerUnavailable as exc:
-        _unavailable(str(exc))
-    yield b
-    b.close()
+    yield from _started_broker(tls=True)
