@@ -78,12 +78,25 @@ class MqttSection:
     keepalive_s: int = 30
     window: int = 100
     """Records in flight at once (also capped by the broker's ReceiveMaximum)."""
+    release: Literal["receipt", "puback"] = "receipt"
+    """When a record's citizen data is deleted: on the backend's receipt on
+    ``stations/{id}/receipts`` (the broker's PUBACK only means it queued the record), or on the
+    broker's PUBACK (``puback``: for a backend that sends no receipts)."""
+    receipt_timeout_s: float = 60.0
+    """A record the broker took but the backend has not receipted within this is re-sent."""
+    max_unreceipted: int = 500
+    """At most this many records sent but not yet receipted (0 = no limit): keeps the broker's
+    queue for the backend below its cap (Mosquitto ``max_queued_messages``, default 1000)."""
 
     def validate(self, key: str) -> None:
         if not (1 <= self.port <= 65535):
             raise ConfigError(f"{key}.port", "must be a TCP port (1-65535)")
         if not (1 <= self.window <= 65535):
             raise ConfigError(f"{key}.window", "must be between 1 and 65535")
+        if not (1 <= self.receipt_timeout_s <= 86400):
+            raise ConfigError(f"{key}.receipt_timeout_s", "must be between 1 and 86400 seconds")
+        if self.max_unreceipted < 0:
+            raise ConfigError(f"{key}.max_unreceipted", "must be >= 0 (0 = no limit)")
         if self.keepalive_s < 5:
             raise ConfigError(f"{key}.keepalive_s", "must be at least 5 seconds")
 

@@ -206,8 +206,9 @@ def run(cards: int = 3, say: Say = print, broker: str | None = None) -> DemoResu
         result = _run_desk(Path(tmp), testbed, mqtt, cards, say)
     say("")
     say(f"summary: {result.cards} card(s) tapped ({result.forged} forged), {result.stored} "
-        f"stored, {result.published} published, {result.acknowledged} acknowledged by the "
-        f"backend, {result.genuine} genuine, {result.refused} refused as not genuine — "
+        f"stored, {result.acknowledged} acknowledged by the backend, {result.published} "
+        f"released by the station on the backend's receipt, {result.genuine} genuine, "
+        f"{result.refused} refused as not genuine — "
         + ("all as expected" if result.ok else "SOMETHING WENT WRONG"))
     say("all processes the demo started are stopped")
     return result
@@ -265,7 +266,9 @@ def _run_desk(tmp: Path, testbed: PcscdTestbed, mqtt: MosquittoBroker | Embedded
     def acked(rid: str, ok: bool) -> None:
         if ok:
             stages.published.add(rid)
-            stages.say("published (PUBACK from the broker)", stages.by_record.get(rid))
+            # on_ack fires on the backend's receipt (mqtt.release = "receipt"), not the PUBACK.
+            stages.say("released by the station (the backend's receipt came; the sealed data "
+                       "is deleted from the outbox)", stages.by_record.get(rid))
 
     outbox_store.publisher.on_ack = acked
     service.chip = _ObservedChip(service.chip, stages)

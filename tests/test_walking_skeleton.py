@@ -97,9 +97,10 @@ def test_demo_exits_0_and_cleans_up() -> None:
     forged = [ln for ln in out.splitlines() if "(forged: a clone):" in ln]
     assert any("verified: not-genuine" in ln for ln in forged), out
     assert any("REFUSED by the desk: not genuine" in ln for ln in forged), out
-    assert not any("stored" in ln or "published" in ln for ln in forged), out
-    assert ("3 card(s) tapped (1 forged), 2 stored, 2 published, 2 acknowledged by the "
-            "backend, 2 genuine, 1 refused as not genuine — all as expected") in out
+    assert not any("stored" in ln or "released" in ln for ln in forged), out
+    assert ("3 card(s) tapped (1 forged), 2 stored, 2 acknowledged by the backend, 2 released "
+            "by the station on the backend's receipt, 2 genuine, 1 refused as not genuine — all "
+            "as expected") in out
     assert "Exception" not in proc.stderr
     # Counts and record ids only: no citizen data on the screen.
     for seed in (1001, 1002, 1003):
@@ -119,8 +120,8 @@ def test_demo_falls_back_to_the_embedded_broker() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     assert "embedded pure-Python broker" in out and "Mosquitto, pid" not in out
-    assert ("2 card(s) tapped (1 forged), 1 stored, 1 published, 1 acknowledged by the "
-            "backend, 1 genuine, 1 refused as not genuine") in out
+    assert ("2 card(s) tapped (1 forged), 1 stored, 1 acknowledged by the backend, 1 released "
+            "by the station on the backend's receipt, 1 genuine, 1 refused as not genuine") in out
     pids = [int(p) for p in re.findall(r"pid (\d+)\)", out)]
     assert len(pids) == 1, out  # pcscd only: the broker ran inside the demo's process
     assert not Path(f"/proc/{pids[0]}").exists()

@@ -1,25 +1,37 @@
 """The durable outbox: a real SQLite file in WAL mode with ``synchronous=FULL``, one writer.
 
-States: ``pending`` → ``in_flight`` → ``acked``. A record is *stored* once its insert transaction
-committed; its payload is *deleted* (set NULL, freeing the pages) only in the transaction that
-records its successful PUBACK, which leaves a non-citizen audit row (id, sequence, times,
-outcome, size) until ``purge --acked``. ``in_flight`` rows go back to ``pending`` at start (the
-process died before their PUBACK); because that is always safe, claiming commits with
-``synchronous=NORMAL`` (no fsync) while inserts commit with ``FULL``. Acks commit with
-``NORMAL`` too: in WAL mode such a commit survives a crash of the process and is made durable by
-the next ``FULL`` commit's WAL sync or the next checkpoint; a power cut before then can only
-bring an acknowledged record back to pending, to be re-sent and deduplicated by the backend (QoS 1
-is at-least-once anyway) — never lose one. It keeps the fsync of every ack batch (1–20 ms on a
-Pi's flash) from holding the write lock a tap's commit waits for.
+States: ``pending`` → ``in_flight`` → ``delivered`` → ``acked``. A record is *stored* once its
+insert transaction committed. ``delivered`` means the broker answered PUBACK success: that only
+says the broker *queued* it (Mosquitto PUBACKs 0x00 and may still drop the message beyond
+``max_queued_messages`` for the backend's session), so the payload is kept. ``acked`` means the
+backend's application-level receipt named the record (:meth:`Outbox.mark_received`): only then
+is the payload *deleted* (set NULL, freeing the pages), in the same transaction, leaving a
+non-citizen audit row (id, sequence, times, outcome, size) until ``purge --acked``. A delivered
+record without a receipt after the publisher's timeout goes back to ``pending``
+(:meth:`Outbox.requeue_unreceipted`) and is re-sent in sequence order; the backend dedupes.
+For a backend that sends no receipts the publisher can release on PUBACK instead
+(:meth:`Outbox.mark_acked`, ``mqtt.release = "puback"``).
+
+``in_flight`` rows go back to ``pending`` at start (the process died before their PUBACK);
+``delivered`` rows stay delivered (their receipt may be queued for us at the broker) until the
+timeout re-sends them. Because going back is always safe, claiming commits with
+``synchronous=NORMAL`` (no fsync) while inserts commit with ``FULL``. Deliveries, receipts and
+acks commit with ``NORMAL`` too: in WAL mode such a commit survives a crash of the process and is
+made durable by the next ``FULL`` commit's WAL sync or the next checkpoint; a power cut before
+then can only bring a delivered or acknowledged record back to an earlier state, to be re-sent
+and deduplicated by the backend (QoS 1 is at-least-once anyway) — never lose one. It keeps the
+fsync of every batch (1–20 ms on a Pi's flash) from holding the write lock a tap's commit waits
+for.
 
 Checkpoints stay off the tap's path: the writer's connection only checkpoints as a safety net
-far above SQLite's default (:data:`SAFETY_CHECKPOINT_PAGES`), and :meth:`Outbox.mark_acked` —
-on the publisher's thread, after releasing the lock — runs a ``PASSIVE`` checkpoint (which
-never blocks a writer) on its own connection at most every :data:`CHECKPOINT_INTERVAL_S`.
+far above SQLite's default (:data:`SAFETY_CHECKPOINT_PAGES`), and the publisher's thread — after
+releasing the lock — runs a ``PASSIVE`` checkpoint (which never blocks a writer) on its own
+connection at most every :data:`CHECKPOINT_INTERVAL_S` (:meth:`Outbox.checkpoint_if_due`).
 
-Never silent dropping: a pending record older than the TTL raises an alarm and stays; when the
-size cap or the disk's reserve would be crossed, :meth:`Outbox.add_many` refuses new records with
-:class:`~station.errors.OutboxFull` and keeps every queued one; a database that is damaged
+Never silent dropping: a record not yet acknowledged by the backend (pending, in flight or
+delivered: the citizen data is still held) older than the TTL raises an alarm and stays; when
+the size cap or the disk's reserve would be crossed, :meth:`Outbox.add_many` refuses new records
+with :class:`~station.errors.OutboxFull` and keeps every queued one; a database that is damaged
 (SQLITE_CORRUPT / SQLITE_NOTADB, or a failed quick_check) is moved aside
 (``<name>.corrupt-<time>``), what can still be read from it is copied into a fresh outbox, and an
 alarm says so. Anything else at open — a full disk (:class:`~station.errors.OutboxFull`), a lock
@@ -66,6 +78,30 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE records ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
     UPDATE records SET size = COALESCE(LENGTH(payload), 0);
     """,
+    # 3: 'delivered' (broker PUBACK, payload kept until the backend's receipt) and sent_at.
+    # SQLite cannot alter a CHECK constraint: rebuild the table (the documented "12 steps"
+    # without foreign keys, views or triggers to re-point), keeping every row and the index.
+    """
+    CREATE TABLE records_v3 (
+        id          TEXT PRIMARY KEY,
+        seq         INTEGER NOT NULL UNIQUE,
+        created_at  REAL NOT NULL,
+        topic       TEXT NOT NULL,
+        state       TEXT NOT NULL
+                    CHECK (state IN ('pending', 'in_flight', 'delivered', 'acked')),
+        payload     BLOB,
+        acked_at    REAL,
+        outcome     TEXT NOT NULL DEFAULT '',
+        size        INTEGER NOT NULL DEFAULT 0,
+        sent_at     REAL
+    );
+    INSERT INTO records_v3 (id, seq, created_at, topic, state, payload, acked_at, outcome, size)
+        SELECT id, seq, created_at, topic, state, payload, acked_at, outcome, size FROM records;
+    DROP TABLE records;
+    ALTER TABLE records_v3 RENAME TO records;
+    CREATE INDEX records_pending ON records(state, seq);
+    CREATE INDEX records_delivered ON records(sent_at) WHERE state = 'delivered';
+    """,
 )
 
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
@@ -98,16 +134,21 @@ class Entry:
     acked_at: float | None
     outcome: str
     size: int
+    sent_at: float | None = None
+    """When the broker acknowledged it (delivered; the receipt timeout runs from here)."""
 
 
 @dataclass(frozen=True)
 class Status:
     pending: int
     in_flight: int
+    delivered: int
+    """The broker took them; the backend's receipt has not come yet (payload still held)."""
     acked: int
     oldest_pending_age_s: float | None
+    """Age of the oldest record not yet acknowledged by the backend (any state but acked)."""
     expired: int
-    """Pending records older than the TTL (alarm: they are kept, never dropped)."""
+    """Records not yet acknowledged and older than the TTL (alarm: kept, never dropped)."""
     used_bytes: int
     max_bytes: int
     full: bool
@@ -116,7 +157,8 @@ class Status:
 
     def to_json(self) -> dict[str, object]:
         return {
-            "pending": self.pending, "in_flight": self.in_flight, "acked": self.acked,
+            "pending": self.pending, "in_flight": self.in_flight,
+            "delivered": self.delivered, "acked": self.acked,
             "oldest_pending_age_s": self.oldest_pending_age_s, "expired": self.expired,
             "used_bytes": self.used_bytes, "max_bytes": self.max_bytes, "full": self.full,
             "last_seq": self.last_seq, "quarantined": list(self.quarantined),
@@ -322,26 +364,103 @@ class Outbox:
                     self.conn.execute("PRAGMA synchronous=FULL")
         return [Pending(r[0], r[1], r[2], bytes(r[3])) for r in rows]
 
-    def mark_acked(self, ids: Sequence[str]) -> None:
-        """PUBACK succeeded: delete the payload, keep the audit row (one transaction, committed
-        with ``synchronous=NORMAL``: see the module's docstring), then checkpoint if due."""
-        if not ids:
-            return
-        now = time.time()
+    def _commit_normal(self, what: str, sql: str, rows: Sequence[tuple[object, ...]]) -> int:
+        """One ``executemany`` in one transaction committed with ``synchronous=NORMAL`` (see the
+        module's docstring: losing it in a power cut only causes a re-send); rows changed."""
         with self._lock:
             self.conn.execute("PRAGMA synchronous=NORMAL")
             try:
                 self.conn.execute("BEGIN IMMEDIATE")
-                self.conn.executemany(
-                    "UPDATE records SET state='acked', payload=NULL, acked_at=? WHERE id=?",
-                    [(now, i) for i in ids])
+                changed = self.conn.executemany(sql, rows).rowcount
                 self.conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 if self.conn.in_transaction:  # SQLite may have rolled back already (FULL)
                     self.conn.execute("ROLLBACK")
-                raise StoreError(f"outbox could not record acks: {exc}") from None
+                raise StoreError(f"outbox could not record {what}: {exc}") from None
             finally:
                 self.conn.execute("PRAGMA synchronous=FULL")
+        return int(changed)
+
+    def mark_delivered(self, ids: Sequence[str]) -> None:
+        """PUBACK succeeded: the broker has it, the backend may not. The payload stays until the
+        receipt; ``sent_at`` starts the receipt timeout. A record already acknowledged (its
+        receipt overtook this PUBACK after a re-send) stays acknowledged."""
+        if not ids:
+            return
+        now = time.time()
+        self._commit_normal(
+            "deliveries",
+            "UPDATE records SET state='delivered', sent_at=? WHERE id=? AND state='in_flight'",
+            [(now, i) for i in ids])
+        self.checkpoint_if_due()
+
+    def mark_received(self, ids: Sequence[str]) -> list[str]:
+        """The backend's receipt names these records: it has stored them. Acknowledge every one
+        not yet acknowledged, whatever its state (a receipt may overtake a PUBACK or arrive after
+        a timeout re-queued the record): delete the payload, keep the audit row. Returns the ids
+        acknowledged now (unknown and already acknowledged ids are ignored)."""
+        if not ids:
+            return []
+        now = time.time()
+        unique = list(dict.fromkeys(ids))
+        with self._lock:
+            fresh: list[str] = []
+            for start in range(0, len(unique), 500):  # SQLite's bound-parameter limit
+                chunk = unique[start:start + 500]
+                fresh += [r[0] for r in self.conn.execute(
+                    f"SELECT id FROM records WHERE state != 'acked' AND id IN "
+                    f"({','.join('?' * len(chunk))})", chunk)]
+        if fresh:
+            self._commit_normal(
+                "receipts",
+                "UPDATE records SET state='acked', payload=NULL, acked_at=? "
+                "WHERE id=? AND state != 'acked'", [(now, i) for i in fresh])
+        self.checkpoint_if_due()
+        return fresh
+
+    def delivered_count(self) -> int:
+        """Records the broker took that the backend has not receipted yet."""
+        with self._lock:
+            return int(self.conn.execute(
+                "SELECT COUNT(*) FROM records WHERE state='delivered'").fetchone()[0])
+
+    def requeue_unreceipted(self, older_than_s: float, now: float | None = None) -> int:
+        """Delivered records whose receipt has not come within ``older_than_s`` go back to
+        pending, to be re-sent in sequence order (the broker may have dropped them; if not, the
+        backend dedupes and receipts the copy). Returns how many."""
+        cutoff = (time.time() if now is None else now) - older_than_s
+        with self._lock:
+            # The partial index makes this probe cheap when nothing is due (the usual case).
+            due = self.conn.execute(
+                "SELECT 1 FROM records WHERE state='delivered' AND sent_at < ? LIMIT 1",
+                (cutoff,)).fetchone()
+        if due is None:
+            return 0
+        with self._lock:
+            self.conn.execute("PRAGMA synchronous=NORMAL")  # as for claim: harmless to lose
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+                n = self.conn.execute(
+                    "UPDATE records SET state='pending', sent_at=NULL "
+                    "WHERE state='delivered' AND sent_at < ?", (cutoff,)).rowcount
+                self.conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise StoreError(f"outbox could not re-queue records: {exc}") from None
+            finally:
+                self.conn.execute("PRAGMA synchronous=FULL")
+        return int(n)
+
+    def mark_acked(self, ids: Sequence[str]) -> None:
+        """Released on PUBACK (``mqtt.release = "puback"``, a backend without receipts): delete
+        the payload, keep the audit row (one ``NORMAL`` commit), then checkpoint if due."""
+        if not ids:
+            return
+        now = time.time()
+        self._commit_normal(
+            "acks", "UPDATE records SET state='acked', payload=NULL, acked_at=?, sent_at=? "
+            "WHERE id=? AND state != 'acked'", [(now, now, i) for i in ids])
         self.checkpoint_if_due()
 
     def checkpoint_if_due(self) -> None:
@@ -382,7 +501,7 @@ class Outbox:
     def counts(self) -> dict[str, int]:
         with self._lock:
             rows = self.conn.execute("SELECT state, COUNT(*) FROM records GROUP BY state")
-            counts = {"pending": 0, "in_flight": 0, "acked": 0}
+            counts = {"pending": 0, "in_flight": 0, "delivered": 0, "acked": 0}
             counts.update({s: int(n) for s, n in rows})
             return counts
 
@@ -398,17 +517,19 @@ class Outbox:
             used = self._used_bytes()
         quarantined = tuple(sorted(p.name for p in self.path.parent.glob(
             f"{self.path.name}.corrupt-*") if not p.name.endswith(("-wal", "-shm"))))
-        return Status(counts["pending"], counts["in_flight"], counts["acked"],
+        return Status(counts["pending"], counts["in_flight"], counts["delivered"],
+                      counts["acked"],
                       None if oldest is None else max(0.0, now - float(oldest)), expired, used,
                       self.max_bytes, used >= self.max_bytes, self._last_seq, quarantined)
 
     def check_ttl(self, now: float | None = None) -> int:
         """Raise the TTL alarm when citizen data waits longer than allowed; returns how many
-        records are past it. They are kept: only delivery or an operator removes them."""
+        records are past it. They are kept: only the backend's acknowledgement or an operator
+        removes them."""
         st = self.status(now)
         if st.expired:
-            message = (f"{st.expired} undelivered record(s) older than "
-                       f"{self.ttl_s / 3600:g} h are waiting in the outbox")
+            message = (f"{st.expired} record(s) older than {self.ttl_s / 3600:g} h are waiting "
+                       "in the outbox (not yet acknowledged by the backend)")
             self.alarms[:] = [a for a in self.alarms if "older than" not in a] + [message]
             event(log, "outbox.ttl_exceeded", logging.ERROR, records=st.expired,
                   oldest_age_s=round(st.oldest_pending_age_s or 0.0))
@@ -417,10 +538,12 @@ class Outbox:
     def entries(self, limit: int = 50, state: str | None = None) -> list[Entry]:
         with self._lock:
             rows = self.conn.execute(
-                "SELECT id, seq, state, created_at, acked_at, outcome, size FROM records "
+                "SELECT id, seq, state, created_at, acked_at, outcome, size, sent_at "
+                "FROM records "
                 + ("WHERE state=? " if state else "") + "ORDER BY seq DESC LIMIT ?",
                 ((state, limit) if state else (limit,))).fetchall()
-        return [Entry(r[0], int(r[1]), r[2], float(r[3]), r[4], r[5], int(r[6])) for r in rows]
+        return [Entry(r[0], int(r[1]), r[2], float(r[3]), r[4], r[5], int(r[6]), r[7])
+                for r in rows]
 
     def purge_acked(self, older_than_s: float = 0.0) -> int:
         """Delete audit rows of acknowledged records (never a pending one)."""

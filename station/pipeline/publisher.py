@@ -7,6 +7,8 @@ Topics (``{id}`` = the station id = its certificate CN = its MQTT username):
   Will, so the backend learns of a dead station from the broker;
 - ``stations/{id}/health`` — a heartbeat every ``health_interval_s``: uptime, queue depth, oldest
   pending age, last read, errors, alarms (no citizen data);
+- ``stations/{id}/receipts`` — subscribed in receipt mode (only the backend may write there):
+  ``{"ids": [record ids]}``, sent by the backend once it has *stored* those records;
 - ``stations/{id}/commands`` — subscribed (only the backend may write there): ``ping``,
   ``purge_acked`` (handled here), ``reload``, ``profile``, ``can`` and ``booking`` (handed to
   the service's callback, :mod:`station.service.commands`);
@@ -14,15 +16,28 @@ Topics (``{id}`` = the station id = its certificate CN = its MQTT username):
 
 Delivery: up to ``window`` records in flight, capped by the broker's ReceiveMaximum (Mosquitto
 announces 20 and paho does not enforce it), refilled after every batch of PUBACKs (waiting for
-half the window to drain stalls on Mosquitto's Nagle). A record is marked acknowledged only on a
-PUBACK whose reason code is a success, in batched commits; a failure reason (e.g. 0x87 Not
-authorized) leaves it pending, raises an alarm and holds publishing back with a growing pause
-rather than spinning. 0x10 No matching subscribers counts as not delivered too (unless
-``require_subscriber`` is off): the backend keeps a persistent session, so it only happens when
-nobody at all would get the record. A disconnect returns every in-flight record to pending;
-paho's in-memory queue is never relied upon. Reconnects use exponential backoff with full
-jitter so a fleet does not reconnect in lockstep; the session persists (clean_start false +
-session expiry) so commands sent while the station was away are delivered.
+half the window to drain stalls on Mosquitto's Nagle). A PUBACK whose reason code is a success
+marks the record *delivered* (batched commits) and frees its window slot; a failure reason (e.g.
+0x87 Not authorized) leaves it pending, raises an alarm and holds publishing back with a growing
+pause rather than spinning.
+
+Release (``release``): a PUBACK only means the broker *queued* the record — Mosquitto answers
+0x00 and then silently drops messages beyond ``max_queued_messages`` for the backend's session
+(offline, or online but slower than the stations). So by default (``"receipt"``) the citizen data
+is deleted only when the backend's receipt names the record (:meth:`Outbox.mark_received`), and
+``on_ack(id, True)`` fires then. Delivered records without a receipt after
+``receipt_timeout_s`` go back to pending and are re-sent in sequence order (checked about once a
+second; a log event each time, an alarm when it keeps happening without any receipt). At most
+``max_unreceipted`` records are sent but not receipted at once, so one station cannot push the
+backend's queue at the broker past its cap. ``"puback"`` releases on the PUBACK (a backend that
+sends no receipts: the broker's queue is then trusted).
+
+0x10 No matching subscribers counts as not delivered (unless ``require_subscriber`` is off):
+the backend keeps a persistent session, so it only happens when nobody at all would get the
+record. A disconnect returns every in-flight record to pending; paho's in-memory queue is never
+relied upon. Reconnects use exponential backoff with full jitter so a fleet does not reconnect
+in lockstep; the session persists (clean_start false + session expiry) so commands and receipts
+sent while the station was away are delivered.
 
 paho's callbacks run on its network thread and only enqueue; all outbox I/O happens on the
 publisher's own thread. Records arrive already signed and sealed: this thread never does crypto.
@@ -82,7 +97,10 @@ class PublisherStats:
     connected: bool
     in_flight: int
     window: int
+    delivered: int
+    """PUBACK successes recorded in the outbox (the broker has them)."""
     acked: int
+    """Records released for good: backend receipts (receipt mode) or PUBACKs (puback mode)."""
     refused: int
     connects: int
 
@@ -102,7 +120,12 @@ class Publisher:
         backoff_base_s: float = 0.5,
         backoff_max_s: float = 60.0,
         require_subscriber: bool = True,
+        release: str = "receipt",
+        receipt_timeout_s: float = 60.0,
+        max_unreceipted: int = 500,
     ) -> None:
+        if release not in ("receipt", "puback"):
+            raise ValueError(f"release must be 'receipt' or 'puback', not {release!r}")
         self.outbox = outbox
         self.station_id = station_id
         self.settings = settings
@@ -114,6 +137,9 @@ class Publisher:
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
         self.require_subscriber = require_subscriber
+        self.release = release
+        self.receipt_timeout_s = receipt_timeout_s
+        self.max_unreceipted = max_unreceipted
         self._client = make_client(f"station-{station_id}", settings)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
@@ -136,6 +162,12 @@ class Publisher:
         self._refuse_pause = 0.0
         self._started = time.monotonic()
         self._acked_total = 0
+        self._delivered_total = 0
+        self._unreceipted = outbox.delivered_count()
+        """Sent records the broker took that no receipt has named yet (bounded by
+        ``max_unreceipted``); recounted from the outbox after receipts and re-queues."""
+        self._next_requeue = 0.0
+        self._timeouts_in_a_row = 0
         self._refused_total = 0
         self._connects = 0
         self._next_health = 0.0
@@ -166,6 +198,11 @@ class Publisher:
         self._attempt = 0
         receive_max = getattr(props, "ReceiveMaximum", None) if props is not None else None
         client.subscribe(self._topic("commands"), qos=1)
+        if self.release == "receipt":
+            # Subscribed before any record is published on this connection, so the first
+            # receipt has somewhere to go; the persistent session keeps receipts sent while the
+            # station is away.
+            client.subscribe(self._topic("receipts"), qos=1)
         client.publish(self._topic("status"), self._status_payload("online"), qos=1, retain=True)
         self._events.put(("connected", receive_max))
 
@@ -180,7 +217,8 @@ class Publisher:
         self._events.put(("puback", (mid, not rc.is_failure, str(rc), int(rc.value))))
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
-        self._events.put(("command", bytes(msg.payload)))
+        kind = "receipt" if msg.topic == self._topic("receipts") else "command"
+        self._events.put((kind, bytes(msg.payload)))
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -224,35 +262,39 @@ class Publisher:
 
     def stats(self) -> PublisherStats:
         return PublisherStats(self._connected.is_set(), len(self._inflight), self._receive_max,
-                              self._acked_total, self._refused_total, self._connects)
+                              self._delivered_total, self._acked_total, self._refused_total,
+                              self._connects)
 
     # --- the publisher's thread ------------------------------------------------------------
 
     def _run(self) -> None:
-        acked: list[str] = []
+        delivered: list[str] = []
+        receipts: list[str] = []
         while not self._stop.is_set():
             try:
                 kind, value = self._events.get(timeout=0.05)
-                self._handle(kind, value, acked)
-                while True:  # everything that arrived meanwhile: one commit for all its acks
+                self._handle(kind, value, delivered, receipts)
+                while True:  # everything that arrived meanwhile: one commit for all of it
                     kind, value = self._events.get_nowait()
-                    self._handle(kind, value, acked)
+                    self._handle(kind, value, delivered, receipts)
             except queue.Empty:
                 pass
             try:
                 if self._connected.is_set():
-                    # Refill before the ack commit's fsync, so the broker is busy meanwhile; the
-                    # window is freed as soon as the PUBACK arrived (the ack is durable below).
+                    # Refill before the commits' fsync, so the broker is busy meanwhile; the
+                    # window is freed as soon as the PUBACK arrived (recorded below).
                     self._refill()
-                if acked:
-                    self.outbox.mark_acked(acked)
-                    self._acked_total += len(acked)
-                    if self.on_ack is not None:
-                        for rid in acked:
-                            self.on_ack(rid, True)
-                    acked = []
+                if delivered:
+                    self._record_delivered(delivered)
+                    delivered = []
+                if receipts:
+                    self._record_receipts(receipts)
+                    receipts = []
+                if self.release == "receipt" and time.monotonic() >= self._next_requeue:
+                    self._next_requeue = time.monotonic() + 1.0
+                    self._requeue_unreceipted()
             except StoreError as exc:
-                # A full disk (or a busy database) must not kill the publisher: keep the acks
+                # A full disk (or a busy database) must not kill the publisher: keep what is
                 # not yet recorded for the next round (a crash meanwhile only re-sends records
                 # ingest dedupes) and retry when space may be back.
                 event(log, "outbox.write_failed", logging.ERROR, reason=str(exc))
@@ -263,7 +305,55 @@ class Publisher:
                     self._next_health = now + self.health_interval_s
                     self._publish_health()
 
-    def _handle(self, kind: str, value: Any, acked: list[str]) -> None:
+    def _record_delivered(self, ids: list[str]) -> None:
+        if self.release == "puback":
+            self.outbox.mark_acked(ids)
+            self._delivered_total += len(ids)
+            self._acked_total += len(ids)
+            self._fire_acks(ids)
+        else:
+            self.outbox.mark_delivered(ids)
+            self._delivered_total += len(ids)
+
+    def _record_receipts(self, ids: list[str]) -> None:
+        fresh = self.outbox.mark_received(ids)
+        self._unreceipted = self.outbox.delivered_count()
+        self._acked_total += len(fresh)
+        self._timeouts_in_a_row = 0
+        self.outbox.alarms[:] = [a for a in self.outbox.alarms
+                                 if not a.startswith("no receipt from the backend")]
+        self._fire_acks(fresh)
+
+    def _fire_acks(self, ids: list[str]) -> None:
+        if self.on_ack is not None:
+            for rid in ids:
+                self.on_ack(rid, True)
+
+    def _requeue_unreceipted(self) -> None:
+        n = self.outbox.requeue_unreceipted(self.receipt_timeout_s)
+        self._unreceipted = self.outbox.delivered_count()
+        if not n:
+            return
+        # The re-queued records come before the ones claimed ahead: give those back too, so
+        # the next claim re-sends in sequence order.
+        self.outbox.release([p.id for p in self._ready])
+        self._ready.clear()
+        self._timeouts_in_a_row += 1
+        level = logging.WARNING
+        if self._timeouts_in_a_row >= 3:
+            # Once is a broker that dropped part of a backlog; again and again with no receipt
+            # at all in between is a backend that does not answer (or sends no receipts).
+            level = logging.ERROR
+            message = (f"no receipt from the backend for {self.receipt_timeout_s:g} s "
+                       f"({self._timeouts_in_a_row} times in a row); records kept and re-sent")
+            self.outbox.alarms[:] = [a for a in self.outbox.alarms
+                                     if not a.startswith("no receipt from the backend")]
+            self.outbox.alarms.append(message)
+        event(log, "outbox.receipt_timeout", level, requeued=n,
+              timeout_s=self.receipt_timeout_s, in_a_row=self._timeouts_in_a_row)
+
+    def _handle(self, kind: str, value: Any, delivered: list[str],
+                receipts: list[str]) -> None:
         if kind == "connected":
             if value:
                 self._receive_max = max(1, min(self.window, int(value)))
@@ -288,10 +378,18 @@ class Publisher:
                 # persistence before the backend re-subscribed): not delivered, try again.
                 self._refused(rid, reason, code, alarm=False)
             elif ok:
-                acked.append(rid)
+                delivered.append(rid)
+                if self.release == "receipt":
+                    self._unreceipted += 1
                 self._refuse_pause = 0.0
             else:
                 self._refused(rid, reason, code)
+        elif kind == "receipt":
+            ids = _receipt_ids(value)
+            if ids is None:
+                event(log, "receipt.malformed", logging.WARNING, size=len(value))
+            else:
+                receipts.extend(ids)
         elif kind == "command":
             self._command(value)
 
@@ -318,6 +416,8 @@ class Publisher:
         if time.monotonic() < self._hold_until:
             return
         room = self._receive_max - len(self._inflight)
+        if self.release == "receipt" and self.max_unreceipted:
+            room = min(room, self.max_unreceipted - self._unreceipted - len(self._inflight))
         if room <= 0:
             return
         if len(self._ready) < room:
@@ -338,6 +438,7 @@ class Publisher:
         payload = {
             "station": self.station_id, "uptime_s": round(time.monotonic() - self._started),
             "pending": st.pending, "in_flight": len(self._inflight),
+            "delivered": st.delivered,
             "oldest_pending_age_s": st.oldest_pending_age_s, "expired": st.expired,
             "last_seq": st.last_seq, "outbox_full": st.full,
             "acked": self._acked_total, "refused": self._refused_total,
@@ -366,6 +467,22 @@ class Publisher:
         event(log, "command.done", command=cmd.name, ok=ok)
         reply = {"id": cmd.id, "cmd": cmd.name, "ok": ok, "message": text}
         self._client.publish(self._topic("events/command"), json.dumps(reply).encode(), qos=1)
+
+
+MAX_RECEIPT_IDS = 10_000
+
+
+def _receipt_ids(raw: bytes) -> list[str] | None:
+    """The record ids of a receipt ``{"ids": [...]}``; None when it is not one."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    ids = data.get("ids") if isinstance(data, dict) else None
+    if (not isinstance(ids, list) or len(ids) > MAX_RECEIPT_IDS
+            or not all(isinstance(i, str) and 0 < len(i) <= 100 for i in ids)):
+        return None
+    return ids
 
 
 def wait_until(predicate: Callable[[], bool], timeout_s: float, step_s: float = 0.02) -> bool:

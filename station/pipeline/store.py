@@ -72,7 +72,9 @@ def from_config(cfg: Any, to_reading: ToReading | None = None,
     settings = BrokerSettings(m.host, m.port, m.tls, m.ca_file, m.cert_file, m.key_file,
                               m.keepalive_s)
     publisher = Publisher(outbox, cfg.station.id, settings, window=m.window,
-                          on_command=on_command)
+                          on_command=on_command, release=m.release,
+                          receipt_timeout_s=m.receipt_timeout_s,
+                          max_unreceipted=m.max_unreceipted)
     publisher.start()
     return OutboxStore(outbox, RecordSigner(cfg.station.id, signing, backend), publisher,
                        to_reading)

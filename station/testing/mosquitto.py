@@ -1,9 +1,12 @@
 """A real Mosquitto broker on a free loopback port, with a generated configuration.
 
 Plain (anonymous) or TLS with client certificates mapped to usernames and an ACL that lets each
-station write only under ``stations/<its id>/``. ``set_tcp_nodelay true``: stock Mosquitto's
-Nagle stalls a windowed publisher ~40 ms per refill. :meth:`stop` / :meth:`start` again keeps
-the port, for broker-outage tests.
+station write only its own topics under ``stations/<its id>/`` and read its commands and
+receipts, which only the backend (``ingest``) writes. ``max_queued_messages`` caps what the
+broker queues per client (Mosquitto's default 1000; beyond it messages are dropped silently,
+after a PUBACK 0x00 to the publisher): tests of the receipt path set it small.
+``set_tcp_nodelay true``: stock Mosquitto's Nagle stalls a windowed publisher ~40 ms per
+refill. :meth:`stop` / :meth:`start` again keeps the port, for broker-outage tests.
 """
 
 from __future__ import annotations
@@ -21,13 +24,19 @@ from station.testing.ports import free_port
 from station.testing.tls import CertFiles, TestCa
 
 DEFAULT_ACL = """\
-# Each station (certificate CN = username) may write only under its own subtree.
-pattern write stations/%u/#
+# Each station (certificate CN = username) may write only its own topics (not its receipts or
+# commands: a "pattern write stations/%u/#" grant would let it forge its own receipts) ...
+pattern write stations/%u/records
+pattern write stations/%u/status
+pattern write stations/%u/health
+pattern write stations/%u/events/#
+# ... and read its own commands and receipts, which only the backend writes.
 pattern read stations/%u/commands
-# The backend reads everything and alone may write commands.
+pattern read stations/%u/receipts
 user ingest
 topic read stations/#
 topic write stations/+/commands
+topic write stations/+/receipts
 """
 
 
@@ -44,12 +53,17 @@ def mosquitto_binary() -> str | None:
 
 class MosquittoBroker:
     def __init__(self, *, tls: bool = False, acl: str = DEFAULT_ACL,
-                 receive_maximum: int | None = None) -> None:
+                 receive_maximum: int | None = None, max_queued_messages: int | None = None,
+                 persistence: bool = False) -> None:
         """``receive_maximum``: Mosquitto's ``max_inflight_messages``, which 2.0 announces as
-        ReceiveMaximum in CONNACK (default 20; 0 = no limit, the property is then omitted)."""
+        ReceiveMaximum in CONNACK (default 20; 0 = no limit, the property is then omitted).
+        ``max_queued_messages``: per client, beyond the in-flight ones (default 1000).
+        ``persistence``: keep sessions and queued messages across :meth:`stop`/:meth:`start`."""
         self.tls = tls
         self.acl = acl
         self.receive_maximum = receive_maximum
+        self.max_queued_messages = max_queued_messages
+        self.persistence = persistence
         self.port = 0
         self.dir = Path(tempfile.mkdtemp(prefix="station-mosquitto-"))
         self.ca: TestCa | None = TestCa(self.dir / "pki") if tls else None
@@ -81,12 +95,15 @@ class MosquittoBroker:
             # certificates in our private temp directory: stay the user that started it.
             *(["user root"] if os.geteuid() == 0 else []),
             "per_listener_settings false",
-            "persistence false",
+            *(["persistence true", f"persistence_location {self.dir}/"]
+              if self.persistence else ["persistence false"]),
             "set_tcp_nodelay true",
             f"log_dest file {self.dir}/mosquitto.log",
             "log_type error", "log_type warning", "log_type notice",
             *([] if self.receive_maximum is None
               else [f"max_inflight_messages {self.receive_maximum}"]),
+            *([] if self.max_queued_messages is None
+              else [f"max_queued_messages {self.max_queued_messages}"]),
             f"listener {self.port} 127.0.0.1",
         ]
         if self.tls:

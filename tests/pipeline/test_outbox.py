@@ -40,7 +40,7 @@ def test_claim_after_seq_skips_gaps_and_other_states(tmp_path: Path) -> None:
     box.mark_acked(["r4"])  # acknowledged out of band: not pending any more
     claimed = box.claim(3, after_seq=1)
     assert [p.seq for p in claimed] == [3, 5, 6]
-    assert box.counts() == {"pending": 0, "in_flight": 5, "acked": 1}
+    assert box.counts() == {"pending": 0, "in_flight": 5, "delivered": 0, "acked": 1}
 
 
 def test_claim_in_order_then_ack_drops_payload(tmp_path: Path) -> None:
@@ -48,10 +48,10 @@ def test_claim_in_order_then_ack_drops_payload(tmp_path: Path) -> None:
     fill(box, 5)
     claimed = box.claim(3)
     assert [p.seq for p in claimed] == [1, 2, 3]
-    assert box.counts() == {"pending": 2, "in_flight": 3, "acked": 0}
+    assert box.counts() == {"pending": 2, "in_flight": 3, "delivered": 0, "acked": 0}
     box.mark_acked(["r1", "r2"])
     box.release(["r3"])
-    assert box.counts() == {"pending": 3, "in_flight": 0, "acked": 2}
+    assert box.counts() == {"pending": 3, "in_flight": 0, "delivered": 0, "acked": 2}
     assert box.conn.execute("SELECT payload FROM records WHERE id='r1'").fetchone()[0] is None
     assert [p.seq for p in box.claim(10)] == [3, 4, 5]
 
@@ -83,7 +83,7 @@ def test_sequence_high_water_mark_survives_purge(tmp_path: Path) -> None:
     fill(box, 3)
     box.mark_acked([p.id for p in box.claim(3)])
     assert box.purge_acked() == 3
-    assert box.counts() == {"pending": 0, "in_flight": 0, "acked": 0}
+    assert box.counts() == {"pending": 0, "in_flight": 0, "delivered": 0, "acked": 0}
     box.close()
     box = Outbox(path)
     assert box.next_seq() == 4  # never reused: ingest would take seq 1 again for a replay
@@ -172,7 +172,7 @@ def test_garbage_file_is_quarantined(tmp_path: Path) -> None:
     p.write_bytes(b"this is not sqlite" * 100)
     box = Outbox(p)
     assert box.alarms
-    assert box.counts() == {"pending": 0, "in_flight": 0, "acked": 0}
+    assert box.counts() == {"pending": 0, "in_flight": 0, "delivered": 0, "acked": 0}
     assert box.next_seq() > 1_600_000_000_000  # old sequence unknown: restart above it
     fill_from = box.next_seq()
     box.add("x", fill_from, "t", b"p")

@@ -79,6 +79,10 @@ def test_generated_acl_and_listener(dep: Deployment) -> None:
     acl = (dep.mosquitto_dir / "station.acl").read_text()
     assert "pattern write stations/%u/records" in acl
     assert "topic write stations/+/commands" in acl
+    assert "pattern read stations/%u/receipts" in acl
+    assert "topic write stations/+/receipts" in acl
+    assert "pattern write stations/%u/receipts" not in acl and "%u/#" not in acl
+    assert "max_queued_messages 100000" in conf.splitlines()
 
 
 def test_broker_accepts_the_station_and_enforces_the_acl(dep: Deployment) -> None:

@@ -1,6 +1,7 @@
 """A station process for the kill -9 campaign: stores records as fast as it can (one commit per
 record, like taps) while its publisher drains them, printing ``committed <seq>`` after each
-commit returned. Run: python station_proc.py DIR BROKER_PORT."""
+commit returned. Run: python station_proc.py DIR BROKER_PORT. Records a killed run left
+delivered (PUBACKed, no receipt yet) are re-sent after a short receipt timeout."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ def main() -> None:
     signer = RecordSigner("desk-k", keys.load_signing_key(work / "signing.pem"),
                           keys.load_backend_seal_key(work / "backend-seal.pub.pem"))
     outbox = Outbox(work / "outbox.sqlite3")
-    publisher = Publisher(outbox, "desk-k", BrokerSettings("127.0.0.1", port), window=20)
+    publisher = Publisher(outbox, "desk-k", BrokerSettings("127.0.0.1", port), window=20,
+                          receipt_timeout_s=2.0)
     publisher.start()
     store = OutboxStore(outbox, signer, publisher)
     n = 0
@@ -32,11 +34,12 @@ def main() -> None:
                           {"DG1": n.to_bytes(4, "big")})
         (signed,) = store.store_many([reading])
         print(f"committed {signed.record.seq}", flush=True)
-    # Drain mode (limit given): wait until everything is acknowledged, then exit cleanly.
+    # Drain mode (limit given): wait until the backend has receipted everything, then exit.
     import time
 
     deadline = time.monotonic() + 30
-    while outbox.counts()["pending"] + outbox.counts()["in_flight"] and time.monotonic() < deadline:
+    while (sum(n for k, n in outbox.counts().items() if k != "acked")
+           and time.monotonic() < deadline):
         time.sleep(0.05)
     store.close()
     print("drained", flush=True)
