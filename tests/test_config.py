@@ -77,3 +77,14 @@ def test_trust_store_lives_in_state_dir_unless_absolute_or_empty() -> None:
         Path("/srv/st/trust")
     assert config.from_dict({"trust": {"path": "/etc/csca"}}).trust_dir() == Path("/etc/csca")
     assert config.from_dict({"trust": {"path": ""}}).trust_dir() is None
+
+
+def test_mqtt_release_settings() -> None:
+    from_dict = config.from_dict
+    assert from_dict({}).mqtt.release == "receipt"
+    cfg = from_dict({"mqtt": {"release": "puback", "receipt_timeout_s": 5, "max_unreceipted": 0}})
+    assert (cfg.mqtt.release, cfg.mqtt.receipt_timeout_s, cfg.mqtt.max_unreceipted) == (
+        "puback", 5.0, 0)
+    for bad in ({"release": "never"}, {"receipt_timeout_s": 0}, {"max_unreceipted": -1}):
+        with pytest.raises(ConfigError):
+            from_dict({"mqtt": bad})
