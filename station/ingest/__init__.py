@@ -245,8 +245,8 @@ class Ingest:
         return received
 
     def flush(self) -> None:
-        """Commit the open batch, then receipt its records (one message per station) and hand
-        them to ``on_record``. A failed commit rolls the batch back: no receipt, so the stations
+        """Commit the open batch, hand its records to ``on_record``, then receipt them (one
+        message per station). A failed commit rolls the batch back: no receipt, so the stations
         keep those records and re-send them."""
         with self._flush_lock:
             with self._lock:
@@ -260,13 +260,7 @@ class Ingest:
                     event(log, "ingest.commit_failed", logging.ERROR, reason=str(exc),
                           records=len(batch))
                     return
-            by_station: dict[str, list[str]] = {}
-            for r in batch:
-                by_station.setdefault(r.record.station_id, []).append(r.record.record_id)
-            for station_id, ids in by_station.items():
-                self._last_receipt = self._client.publish(
-                    receipts_topic(station_id), json.dumps({"ids": ids}).encode(), qos=1)
-            for r in batch:
+            for r in batch:  # committed: tell the consumer before the station hears of it
                 rec = r.record
                 if r.duplicate:
                     event(log, "ingest.duplicate", station=rec.station_id, seq=rec.seq)
@@ -274,7 +268,17 @@ class Ingest:
                     event(log, "ingest.received", station=rec.station_id, seq=rec.seq,
                           outcome=rec.outcome)
                 if self.on_record is not None:
-                    self.on_record(r)
+                    try:
+                        self.on_record(r)
+                    except Exception as exc:  # a consumer's bug must not withhold receipts
+                        event(log, "ingest.on_record_failed", logging.ERROR,
+                              reason=type(exc).__name__)
+            by_station: dict[str, list[str]] = {}
+            for r in batch:
+                by_station.setdefault(r.record.station_id, []).append(r.record.record_id)
+            for station_id, ids in by_station.items():
+                self._last_receipt = self._client.publish(
+                    receipts_topic(station_id), json.dumps({"ids": ids}).encode(), qos=1)
 
     def _flush_loop(self) -> None:
         while not self._stop.wait(FLUSH_INTERVAL_S):
