@@ -13,19 +13,19 @@ from station.commands import Subparsers, load_config
 def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "outbox", help="inspect the outbox",
-        description="status: counts by state (pending, in_flight, delivered = the broker took "
-                    "it and the backend's receipt has not come yet, acked = the backend has it "
-                    "and its citizen data is deleted), age of the oldest record not yet "
-                    "acknowledged, size against the cap, TTL and quarantine alarms. list: the "
-                    "newest records' ids, sequence, state, outcome and size. purge --acked: "
-                    "delete the audit rows of acknowledged records (others are never purged). "
-                    "No citizen data is shown.")
+        description="status: counts by state (pending = not delivered yet, delivered = the "
+                    "broker took it and the backend's receipt has not come yet, acked = the "
+                    "backend has it and its citizen data is deleted), age of the oldest record "
+                    "not yet acknowledged, size against the cap, TTL and quarantine alarms. "
+                    "list: the newest records' ids, sequence, state, outcome and size. purge "
+                    "--acked: delete the audit rows of acknowledged records (others are never "
+                    "purged). No citizen data is shown.")
     p.add_argument("action", nargs="?", default="status", choices=("status", "list", "purge"),
                    help="what to do (default: status)")
     p.add_argument("--path", help="outbox file (default: from the configuration)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--limit", type=int, default=50, help="list: how many rows (default 50)")
-    p.add_argument("--state", choices=("pending", "in_flight", "delivered", "acked"),
+    p.add_argument("--state", choices=("pending", "delivered", "acked"),
                    help="list: only this state")
     p.add_argument("--acked", action="store_true",
                    help="purge: delete acknowledged audit rows (required, to be explicit)")
@@ -57,7 +57,6 @@ def run(args: argparse.Namespace) -> int:
             else:
                 age = st.oldest_pending_age_s
                 print(f"pending      {st.pending}")
-                print(f"in_flight    {st.in_flight}")
                 print(f"delivered    {st.delivered}  (awaiting the backend's receipt)")
                 print(f"acked        {st.acked}")
                 print(f"oldest       {'-' if age is None else f'{age / 3600:.1f} h'}")

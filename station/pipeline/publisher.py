@@ -32,12 +32,13 @@ second; a log event each time, an alarm when it keeps happening without any rece
 backend's queue at the broker past its cap. ``"puback"`` releases on the PUBACK (a backend that
 sends no receipts: the broker's queue is then trusted).
 
-0x10 No matching subscribers counts as not delivered (unless ``require_subscriber`` is off):
-the backend keeps a persistent session, so it only happens when nobody at all would get the
-record. A disconnect returns every in-flight record to pending; paho's in-memory queue is never
-relied upon. Reconnects use exponential backoff with full jitter so a fleet does not reconnect
-in lockstep; the session persists (clean_start false + session expiry) so commands and receipts
-sent while the station was away are delivered.
+0x10 No matching subscribers counts as not delivered (unless ``require_subscriber`` is off): the
+backend keeps a persistent session, so it only happens when nobody at all would get the record. In
+flight is this thread's memory only (the outbox marks nothing until the PUBACK): a disconnect
+forgets what was in flight and reads again from the oldest pending record; paho's in-memory queue
+is never relied upon. Reconnects use exponential backoff with full jitter so a fleet does not
+reconnect in lockstep; the session persists (clean_start false + session expiry) so commands and
+receipts sent while the station was away are delivered.
 
 One thread does everything: it drives paho's network loop itself (``select`` on the broker's
 socket and a wake-up socket, then ``loop_read``/``loop_write``/``loop_misc``), so paho's
@@ -157,7 +158,7 @@ class Publisher:
         self._client.will_set(self._topic("status"), self._status_payload("offline"), qos=1,
                               retain=True)
         self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
-        self._delivered_now: list[str] = []
+        self._delivered_now: list[Pending] = []
         """Successful PUBACKs taken by the callback (same thread), recorded in one batch."""
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -165,10 +166,13 @@ class Publisher:
         self._ever_connected = False
         self._next_attempt = 0.0
         self._delay = 0.0
-        self._inflight: dict[int, str] = {}
+        self._inflight: dict[int, Pending] = {}
+        """mid → record published, PUBACK awaited (in flight lives here only, never in SQLite)."""
         self._ready: collections.deque[Pending] = collections.deque()
-        """Claimed ahead of the window (in_flight in SQLite, not yet published): one claim
-        transaction per ``prefetch`` records instead of one per refill."""
+        """Read ahead of the window, not yet published: one outbox query per ``prefetch``
+        records instead of one per refill."""
+        self._cursor = 0
+        """The highest sequence number read from the outbox since the last rewind."""
         self._connected = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -231,9 +235,9 @@ class Publisher:
 
     def _on_publish(self, client: Any, userdata: Any, mid: int, rc: Any, props: Any) -> None:
         if rc.value == 0:  # the common case, taken here: no queue, no ReasonCode formatting
-            rid = self._inflight.pop(mid, None)
-            if rid is not None:
-                self._delivered_now.append(rid)
+            item = self._inflight.pop(mid, None)
+            if item is not None:
+                self._delivered_now.append(item)
                 if self.release == "receipt":
                     self._unreceipted += 1
                 self._refuse_pause = 0.0
@@ -268,10 +272,12 @@ class Publisher:
         self._connected.clear()
         for s in (self._wake_r, self._wake_w):
             s.close()
-        released = [*self._inflight.values(), *(p.id for p in self._ready)]
+        if self._delivered_now:  # PUBACKs taken while saying offline: record them too
+            with contextlib.suppress(StoreError):
+                self._record_delivered(self._delivered_now)
+            self._delivered_now.clear()
         self._inflight.clear()
-        self._ready.clear()
-        self.outbox.release(released)
+        self._rewind()
 
     def wait_connected(self, timeout_s: float) -> bool:
         return self._connected.wait(timeout_s)
@@ -382,15 +388,15 @@ class Publisher:
                     self._next_health = now + self.health_interval_s
                     self._publish_health()
 
-    def _record_delivered(self, ids: list[str]) -> None:
+    def _record_delivered(self, items: list[Pending]) -> None:
         if self.release == "puback":
-            self.outbox.mark_acked(ids)
-            self._delivered_total += len(ids)
-            self._acked_total += len(ids)
-            self._fire_acks(ids)
+            self.outbox.mark_acked(p.seq for p in items)
+            self._delivered_total += len(items)
+            self._acked_total += len(items)
+            self._fire_acks([p.id for p in items])
         else:
-            self.outbox.mark_delivered(ids)
-            self._delivered_total += len(ids)
+            self.outbox.mark_delivered(p.seq for p in items)
+            self._delivered_total += len(items)
 
     def _record_receipts(self, ids: list[str]) -> None:
         fresh = self.outbox.mark_received(ids)
@@ -411,10 +417,9 @@ class Publisher:
         self._unreceipted = self.outbox.delivered_count()
         if not n:
             return
-        # The re-queued records come before the ones claimed ahead: give those back too, so
-        # the next claim re-sends in sequence order.
-        self.outbox.release([p.id for p in self._ready])
-        self._ready.clear()
+        # The re-queued records come before the ones read ahead: read again from the start,
+        # so the re-send keeps sequence order.
+        self._rewind()
         self._timeouts_in_a_row += 1
         level = logging.WARNING
         if self._timeouts_in_a_row >= 3:
@@ -429,7 +434,7 @@ class Publisher:
         event(log, "outbox.receipt_timeout", level, requeued=n,
               timeout_s=self.receipt_timeout_s, in_a_row=self._timeouts_in_a_row)
 
-    def _handle(self, kind: str, value: Any, delivered: list[str],
+    def _handle(self, kind: str, value: Any, delivered: list[Pending],
                 receipts: list[str]) -> None:
         if kind == "connected":
             if value:
@@ -440,27 +445,26 @@ class Publisher:
             event(log, "mqtt.connected", window=self._receive_max)
         elif kind == "disconnected":
             self._connected.clear()
-            released = [*self._inflight.values(), *(p.id for p in self._ready)]
-            self._inflight.clear()
-            self._ready.clear()
-            self.outbox.release(released)
-            event(log, "mqtt.disconnected", logging.WARNING, reason=value, released=len(released))
+            released = len(self._inflight)
+            self._inflight.clear()  # not delivered: sent again after the reconnect
+            self._rewind()
+            event(log, "mqtt.disconnected", logging.WARNING, reason=value, released=released)
         elif kind == "puback":
             mid, ok, reason, code = value
-            rid = self._inflight.pop(mid, None)
-            if rid is None:
+            item = self._inflight.pop(mid, None)
+            if item is None:
                 return  # a retransmission from before a reconnect: its record was re-sent
             if ok and code == _NO_MATCHING_SUBSCRIBERS and self.require_subscriber:
                 # The broker took it but nobody will get it (e.g. a broker restarted without
                 # persistence before the backend re-subscribed): not delivered, try again.
-                self._refused(rid, reason, code, alarm=False)
+                self._refused(item.id, reason, code, alarm=False)
             elif ok:
-                delivered.append(rid)
+                delivered.append(item)
                 if self.release == "receipt":
                     self._unreceipted += 1
                 self._refuse_pause = 0.0
             else:
-                self._refused(rid, reason, code)
+                self._refused(item.id, reason, code)
         elif kind == "receipt":
             ids = _receipt_ids(value)
             if ids is None:
@@ -471,9 +475,8 @@ class Publisher:
             self._command(value)
 
     def _refused(self, rid: str, reason: str, code: int, *, alarm: bool = True) -> None:
-        # The claimed-ahead ones go back too, so the retry keeps sequence order.
-        self.outbox.release([rid, *(p.id for p in self._ready)])
-        self._ready.clear()
+        # Read again from the oldest pending one, so the retry keeps sequence order.
+        self._rewind()
         self._refused_total += 1
         # Whatever refused this one (ACL, quota, no subscriber) will refuse the next: pause,
         # growing, instead of spinning on it.
@@ -498,16 +501,25 @@ class Publisher:
         if room <= 0:
             return
         if len(self._ready) < room:
-            self._ready.extend(self.outbox.claim(max(room, self.prefetch) - len(self._ready)))
+            rows = self.outbox.claim(max(room, self.prefetch) - len(self._ready), self._cursor)
+            if rows:
+                self._cursor = rows[-1].seq
+                # After a rewind the oldest pending ones may still be in flight: not twice.
+                flying = {p.seq for p in self._inflight.values()}
+                self._ready.extend(p for p in rows if p.seq not in flying)
         while room > 0 and self._ready:
             item = self._ready.popleft()
             info = self._client.publish(item.topic, item.payload, qos=1)
             if info.rc != 0:  # not connected: paho would queue it in RAM; SQLite keeps it
-                self.outbox.release([item.id, *(p.id for p in self._ready)])
-                self._ready.clear()
+                self._rewind()
                 return
-            self._inflight[info.mid] = item.id
+            self._inflight[info.mid] = item
             room -= 1
+
+    def _rewind(self) -> None:
+        """Forget what was read ahead; the next refill reads from the oldest pending record."""
+        self._ready.clear()
+        self._cursor = 0
 
     def _publish_health(self) -> None:
         self.outbox.check_ttl()

@@ -27,7 +27,7 @@ def test_checkpoint_runs_on_ack_not_on_insert(tmp_path: Path) -> None:
     empty = path.stat().st_size
     box.add_many([(f"r{i}", i, "t", bytes(2000)) for i in range(1, 301)])  # ~150 pages
     assert path.stat().st_size == empty  # still all in the WAL: the tap did not checkpoint
-    box.mark_acked([p.id for p in box.claim(300)])
+    box.mark_acked([p.seq for p in box.claim(300)])
     assert path.stat().st_size > empty + 300 * 2000  # the ack's checkpoint copied the pages
     assert box.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # back to FULL
     box.close()
@@ -36,11 +36,30 @@ def test_checkpoint_runs_on_ack_not_on_insert(tmp_path: Path) -> None:
 def test_claim_after_seq_skips_gaps_and_other_states(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "o.sqlite3")
     fill(box, 6)
-    box.claim(2)  # 1, 2 in flight
-    box.mark_acked(["r4"])  # acknowledged out of band: not pending any more
-    claimed = box.claim(3, after_seq=1)
-    assert [p.seq for p in claimed] == [3, 5, 6]
-    assert box.counts() == {"pending": 0, "in_flight": 5, "delivered": 0, "acked": 1}
+    assert [p.seq for p in box.claim(2)] == [1, 2]  # in flight: the publisher's memory
+    box.mark_acked([4])  # acknowledged out of band: not pending any more
+    box.mark_delivered([5])
+    claimed = box.claim(3, after_seq=2)
+    assert [p.seq for p in claimed] == [3, 6]
+    # Claiming writes nothing to the file.
+    assert box.counts() == {"pending": 4, "delivered": 1, "acked": 1}
+
+
+def test_marks_take_runs_of_sequence_numbers(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite3")
+    fill(box, 9)
+
+    def states() -> list[str]:
+        return [e.state for e in sorted(box.entries(20), key=lambda e: e.seq)]
+
+    box.mark_delivered([7, 2, 3, 1, 9, 3])  # out of order, a gap, a repeat
+    assert [e.seq for e in box.entries(20, "delivered")] == [9, 7, 3, 2, 1]
+    box.mark_acked(range(3, 8))
+    assert states() == ["delivered", "delivered", "acked", "acked", "acked", "acked", "acked",
+                        "pending", "delivered"]
+    box.mark_delivered([4, 8])  # an acknowledged record stays acknowledged
+    assert box.counts() == {"pending": 0, "delivered": 4, "acked": 5}
+    assert [p.seq for p in box.claim(10)] == []  # delivered ones are not sent again
 
 
 def test_claim_in_order_then_ack_drops_payload(tmp_path: Path) -> None:
@@ -48,19 +67,18 @@ def test_claim_in_order_then_ack_drops_payload(tmp_path: Path) -> None:
     fill(box, 5)
     claimed = box.claim(3)
     assert [p.seq for p in claimed] == [1, 2, 3]
-    assert box.counts() == {"pending": 2, "in_flight": 3, "delivered": 0, "acked": 0}
-    box.mark_acked(["r1", "r2"])
-    box.release(["r3"])
-    assert box.counts() == {"pending": 3, "in_flight": 0, "delivered": 0, "acked": 2}
+    assert box.counts() == {"pending": 5, "delivered": 0, "acked": 0}
+    box.mark_acked([1, 2])  # r3's PUBACK did not come: still pending
+    assert box.counts() == {"pending": 3, "delivered": 0, "acked": 2}
     assert box.conn.execute("SELECT payload FROM records WHERE id='r1'").fetchone()[0] is None
     assert [p.seq for p in box.claim(10)] == [3, 4, 5]
 
 
-def test_in_flight_returns_to_pending_after_restart(tmp_path: Path) -> None:
+def test_an_old_files_in_flight_rows_are_pending_again_at_open(tmp_path: Path) -> None:
     path = tmp_path / "o.sqlite3"
     box = Outbox(path)
     fill(box, 3)
-    box.claim(2)
+    box.conn.execute("UPDATE records SET state='in_flight' WHERE seq <= 2")  # older versions
     box.close()
     box = Outbox(path)
     assert box.counts()["pending"] == 3
@@ -81,9 +99,9 @@ def test_sequence_high_water_mark_survives_purge(tmp_path: Path) -> None:
     path = tmp_path / "o.sqlite3"
     box = Outbox(path)
     fill(box, 3)
-    box.mark_acked([p.id for p in box.claim(3)])
+    box.mark_acked([p.seq for p in box.claim(3)])
     assert box.purge_acked() == 3
-    assert box.counts() == {"pending": 0, "in_flight": 0, "delivered": 0, "acked": 0}
+    assert box.counts() == {"pending": 0, "delivered": 0, "acked": 0}
     box.close()
     box = Outbox(path)
     assert box.next_seq() == 4  # never reused: ingest would take seq 1 again for a replay
@@ -94,7 +112,7 @@ def test_sequence_high_water_mark_survives_purge(tmp_path: Path) -> None:
 def test_purge_keeps_pending(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "o.sqlite3")
     fill(box, 3)
-    box.mark_acked(["r1"])
+    box.mark_acked([1])
     assert box.purge_acked() == 1
     assert box.counts()["pending"] == 2
 
@@ -120,7 +138,7 @@ def test_size_cap_refuses_new_and_keeps_queued(tmp_path: Path) -> None:
     assert box.status().full or not box.has_room()
     assert any("full" in a for a in box.alarms)
     # Delivering frees room again.
-    box.mark_acked([p.id for p in box.claim(stored)])
+    box.mark_acked([p.seq for p in box.claim(stored)])
     assert box.has_room()
     box.add("after", n, "t", b"x" * 4096)
 
@@ -152,7 +170,7 @@ def test_corrupt_database_is_quarantined_and_salvaged(tmp_path: Path) -> None:
     path = tmp_path / "o.sqlite3"
     box = Outbox(path)
     fill(box, 20)
-    box.mark_acked(["r1"])
+    box.mark_acked([1])
     box.close()
     # Damage a page near the end (the index/data of later rows) but keep the header readable.
     data = bytearray(path.read_bytes())
@@ -172,7 +190,7 @@ def test_garbage_file_is_quarantined(tmp_path: Path) -> None:
     p.write_bytes(b"this is not sqlite" * 100)
     box = Outbox(p)
     assert box.alarms
-    assert box.counts() == {"pending": 0, "in_flight": 0, "delivered": 0, "acked": 0}
+    assert box.counts() == {"pending": 0, "delivered": 0, "acked": 0}
     assert box.next_seq() > 1_600_000_000_000  # old sequence unknown: restart above it
     fill_from = box.next_seq()
     box.add("x", fill_from, "t", b"p")

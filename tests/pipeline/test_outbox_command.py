@@ -17,7 +17,7 @@ def test_status_list_purge(tmp_path: Path) -> None:
     path = tmp_path / "o.sqlite3"
     box = Outbox(path)
     box.add_many([(f"r{i}", i, "t", b"SEALED" * 10, "authentic") for i in range(1, 6)])
-    box.mark_acked(["r1", "r2"])
+    box.mark_acked([1, 2])
     box.close()
     st = json.loads(station("status", "--path", str(path), "--json").stdout)
     assert (st["pending"], st["acked"], st["last_seq"], st["full"]) == (3, 2, 5, False)
