@@ -75,6 +75,10 @@ def parse_sod(data: bytes) -> Sod:
         raise LdsFormatError(f"LDSSecurityObject: {exc}") from None
     hashes: dict[int, bytes] = {}
     for item in parts[2].children():
-        number, value = item.children()[:2]
-        hashes[int.from_bytes(number.value, "big")] = value.value
+        # DataGroupHash ::= SEQUENCE { dataGroupNumber INTEGER, dataGroupHashValue OCTET STRING }
+        fields = item.children()
+        if len(fields) != 2 or fields[0].tag != 0x02 or fields[1].tag != 0x04:
+            raise LdsFormatError("LDSSecurityObject: a DataGroupHash is not (INTEGER, OCTET "
+                                 "STRING)")
+        hashes[int.from_bytes(fields[0].value, "big")] = fields[1].value
     return Sod(_HASHES.get(alg_oid, alg_oid), hashes, root.value)
