@@ -321,7 +321,7 @@ def check_outbox(ctx: Context) -> list[Finding]:
     finally:
         conn.close()
     size = sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
-    detail = f"integrity ok, {pending} unsent"
+    detail = f"integrity ok, {pending} awaiting the backend's receipt"
     if oldest is not None:
         age_h = max(0.0, (ctx.now.timestamp() - float(oldest)) / 3600)
         detail += f", oldest {age_h:.1f} h"

@@ -99,7 +99,7 @@ def test_healthy_station(dep: Deployment, pcscd: PcscdTestbed, card: VpcdLink) -
     assert pcscd.readers[0] in checks["readers"]["detail"]
     assert "mTLS" in checks["broker"]["detail"]
     assert checks["trust"]["detail"].startswith("1 CSCA")
-    assert "1 unsent" in checks["outbox"]["detail"]
+    assert "1 awaiting the backend's receipt" in checks["outbox"]["detail"]
     assert checks["camera"]["status"] == "skip"
     assert checks["clock"]["status"] in ("ok", "warn")
 
