@@ -350,12 +350,17 @@ class Publisher:
         delivered = self._delivered_now
         receipts: list[str] = []
         while not self._stop.is_set():
-            if self._client.socket() is None:
-                self._connect()
+            try:
                 if self._client.socket() is None:
-                    self._stop.wait(min(0.05, max(0.0, self._next_attempt - time.monotonic())))
-            else:
-                self._pump(0.05)
+                    self._connect()
+                    if self._client.socket() is None:
+                        self._stop.wait(min(0.05, max(0.0, self._next_attempt - time.monotonic())))
+                else:
+                    self._pump(0.05)
+            except Exception as exc:  # a surprise from paho or a socket must not end publishing
+                # (the records wait in SQLite; a dead thread would hold them until a restart)
+                event(log, "mqtt.loop_error", logging.ERROR, reason=type(exc).__name__)
+                self._stop.wait(0.5)
             try:
                 while True:  # everything that arrived meanwhile: one commit for all its acks
                     kind, value = self._events.get_nowait()
