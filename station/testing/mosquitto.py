@@ -19,25 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from provisioning.mosquitto import acl as station_acl
 from station.pipeline.mqtt import BrokerSettings
 from station.testing.ports import free_port
 from station.testing.tls import CertFiles, TestCa
-
-DEFAULT_ACL = """\
-# Each station (certificate CN = username) may write only its own topics (not its receipts or
-# commands: a "pattern write stations/%u/#" grant would let it forge its own receipts) ...
-pattern write stations/%u/records
-pattern write stations/%u/status
-pattern write stations/%u/health
-pattern write stations/%u/events/#
-# ... and read its own commands and receipts, which only the backend writes.
-pattern read stations/%u/commands
-pattern read stations/%u/receipts
-user ingest
-topic read stations/#
-topic write stations/+/commands
-topic write stations/+/receipts
-"""
 
 
 class BrokerUnavailable(RuntimeError):
@@ -52,7 +37,7 @@ def mosquitto_binary() -> str | None:
 
 
 class MosquittoBroker:
-    def __init__(self, *, tls: bool = False, acl: str = DEFAULT_ACL,
+    def __init__(self, *, tls: bool = False, acl: str | None = None,
                  receive_maximum: int | None = None, max_queued_messages: int | None = None,
                  persistence: bool = False) -> None:
         """``receive_maximum``: Mosquitto's ``max_inflight_messages``, which 2.0 announces as
@@ -60,7 +45,9 @@ class MosquittoBroker:
         ``max_queued_messages``: per client, beyond the in-flight ones (default 1000).
         ``persistence``: keep sessions and queued messages across :meth:`stop`/:meth:`start`."""
         self.tls = tls
-        self.acl = acl
+        self.acl = station_acl() if acl is None else acl
+        """By default the ACL that provisioning generates for a real broker: the tests check
+        the grants stations get in the field."""
         self.receive_maximum = receive_maximum
         self.max_queued_messages = max_queued_messages
         self.persistence = persistence
