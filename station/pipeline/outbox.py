@@ -342,6 +342,12 @@ class Outbox:
             self.alarms.append(message)
         event(log, "outbox.full", logging.ERROR, reason=why)
 
+    def set_alarm(self, about: str, message: str | None) -> None:
+        """Raise the one alarm ``about`` something (every message about it contains ``about``):
+        it replaces the previous one; ``None`` clears it."""
+        self.alarms[:] = [a for a in self.alarms if about not in a] + (
+            [message] if message is not None else [])
+
     def has_room(self, incoming: int = 64 * 1024) -> bool:
         """Whether a record of ``incoming`` bytes would be accepted now (for the desk's
         "ready" state)."""
@@ -510,7 +516,7 @@ class Outbox:
         if st.expired:
             message = (f"{st.expired} record(s) older than {self.ttl_s / 3600:g} h are waiting "
                        "in the outbox (not yet acknowledged by the backend)")
-            self.alarms[:] = [a for a in self.alarms if "older than" not in a] + [message]
+            self.set_alarm("older than", message)
             event(log, "outbox.ttl_exceeded", logging.ERROR, records=st.expired,
                   oldest_age_s=round(st.oldest_pending_age_s or 0.0))
         return st.expired
