@@ -77,6 +77,7 @@ AckCallback = Callable[[str, bool], None]
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
 _NO_MATCHING_SUBSCRIBERS = 0x10  # MQTT 5 §3.4.2.1: a success code, but nobody received it
+_NO_RECEIPT = "no receipt from the backend"
 COMMANDS = ("ping", "purge_acked", "reload", "profile", "can", "booking", "entry")
 
 
@@ -237,10 +238,7 @@ class Publisher:
         if rc.value == 0:  # the common case, taken here: no queue, no ReasonCode formatting
             item = self._inflight.pop(mid, None)
             if item is not None:
-                self._delivered_now.append(item)
-                if self.release == "receipt":
-                    self._unreceipted += 1
-                self._refuse_pause = 0.0
+                self._delivered(item)
             return
         self._events.put(("puback", (mid, not rc.is_failure, str(rc), int(rc.value))))
 
@@ -364,7 +362,7 @@ class Publisher:
             try:
                 while True:  # everything that arrived meanwhile: one commit for all its acks
                     kind, value = self._events.get_nowait()
-                    self._handle(kind, value, delivered, receipts)
+                    self._handle(kind, value, receipts)
             except queue.Empty:
                 pass
             try:
@@ -393,6 +391,13 @@ class Publisher:
                     self._next_health = now + self.health_interval_s
                     self._publish_health()
 
+    def _delivered(self, item: Pending) -> None:
+        """A successful PUBACK: recorded with the others of this round."""
+        self._delivered_now.append(item)
+        if self.release == "receipt":
+            self._unreceipted += 1
+        self._refuse_pause = 0.0
+
     def _record_delivered(self, items: list[Pending]) -> None:
         if self.release == "puback":
             self.outbox.mark_acked(p.seq for p in items)
@@ -408,8 +413,7 @@ class Publisher:
         self._unreceipted = self.outbox.delivered_count()
         self._acked_total += len(fresh)
         self._timeouts_in_a_row = 0
-        self.outbox.alarms[:] = [a for a in self.outbox.alarms
-                                 if not a.startswith("no receipt from the backend")]
+        self.outbox.set_alarm(_NO_RECEIPT, None)
         self._fire_acks(fresh)
 
     def _fire_acks(self, ids: list[str]) -> None:
@@ -431,16 +435,13 @@ class Publisher:
             # Once is a broker that dropped part of a backlog; again and again with no receipt
             # at all in between is a backend that does not answer (or sends no receipts).
             level = logging.ERROR
-            message = (f"no receipt from the backend for {self.receipt_timeout_s:g} s "
-                       f"({self._timeouts_in_a_row} times in a row); records kept and re-sent")
-            self.outbox.alarms[:] = [a for a in self.outbox.alarms
-                                     if not a.startswith("no receipt from the backend")]
-            self.outbox.alarms.append(message)
+            self.outbox.set_alarm(_NO_RECEIPT, (
+                f"{_NO_RECEIPT} for {self.receipt_timeout_s:g} s ({self._timeouts_in_a_row} "
+                "times in a row); records kept and re-sent"))
         event(log, "outbox.receipt_timeout", level, requeued=n,
               timeout_s=self.receipt_timeout_s, in_a_row=self._timeouts_in_a_row)
 
-    def _handle(self, kind: str, value: Any, delivered: list[Pending],
-                receipts: list[str]) -> None:
+    def _handle(self, kind: str, value: Any, receipts: list[str]) -> None:
         if kind == "connected":
             if value:
                 self._receive_max = max(1, min(self.window, int(value)))
@@ -464,10 +465,7 @@ class Publisher:
                 # persistence before the backend re-subscribed): not delivered, try again.
                 self._refused(item.id, reason, code, alarm=False)
             elif ok:
-                delivered.append(item)
-                if self.release == "receipt":
-                    self._unreceipted += 1
-                self._refuse_pause = 0.0
+                self._delivered(item)
             else:
                 self._refused(item.id, reason, code)
         elif kind == "receipt":
@@ -489,9 +487,8 @@ class Publisher:
         self._refuse_pause = min(300.0 if alarm else 10.0, max(first, self._refuse_pause * 2))
         self._hold_until = time.monotonic() + self._refuse_pause
         if alarm:
-            message = f"broker refused a record (reason 0x{code:02X} {reason}); kept, retrying"
-            self.outbox.alarms[:] = [a for a in self.outbox.alarms
-                                     if not a.startswith("broker refused")] + [message]
+            self.outbox.set_alarm("broker refused", f"broker refused a record (reason "
+                                  f"0x{code:02X} {reason}); kept, retrying")
         event(log, "mqtt.publish_refused", logging.ERROR if alarm else logging.WARNING,
               record=rid, reason=reason, code=f"0x{code:02X}", pause_s=self._refuse_pause)
         if self.on_ack is not None:
