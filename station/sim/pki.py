@@ -327,8 +327,12 @@ def _digest_algorithm(hash_name: str, with_null: bool) -> algos.DigestAlgorithm:
 def _signed_data(content_type: str, content: bytes, signer: Issued,
                  certificates: Sequence[bytes], *, hash_name: str, digest_null: bool,
                  signer_id: Literal["issuer_serial", "ski"],
-                 signing_time: dt.datetime | None) -> bytes:
-    """RFC 5652 SignedData with one SignerInfo over signed attributes, wrapped in ContentInfo."""
+                 signing_time: dt.datetime | None,
+                 issuer_rdn_order: Sequence[int] | None = None) -> bytes:
+    """RFC 5652 SignedData with one SignerInfo over signed attributes, wrapped in ContentInfo.
+
+    ``issuer_rdn_order`` lists the certificate issuer's RDNs (by index) in the order the
+    SignerInfo's issuerAndSerialNumber names them."""
     attrs = [
         {"type": "content_type", "values": [content_type]},
         {"type": "message_digest", "values": [digest(hash_name, content)]},
@@ -344,8 +348,15 @@ def _signed_data(content_type: str, content: bytes, signer: Issued,
                                    value=_ski_of(signer))
         version = "v3"
     else:
+        issuer = cert.issuer
+        if issuer_rdn_order is not None:
+            rdns = list(issuer.chosen)
+            if sorted(issuer_rdn_order) != list(range(len(rdns))):
+                raise ValueError("issuer_rdn_order must permute the issuer's RDNs")
+            body = b"".join(rdns[i].dump() for i in issuer_rdn_order)
+            issuer = a_x509.Name.load(b"\x30" + tlv.encode_length(len(body)) + body)
         sid = cms.SignerIdentifier(name="issuer_and_serial_number", value={
-            "issuer": cert.issuer, "serial_number": cert.serial_number})
+            "issuer": issuer, "serial_number": cert.serial_number})
         version = "v1"
     signer_info = cms.SignerInfo({
         "version": version,
@@ -404,12 +415,20 @@ def build_sod(dg_hashes: Mapping[int, bytes], dsc_key: PrivateKey, dsc_cert: x50
               algorithm: Algorithm | None = None, include_certificate: bool = True,
               digest_null: bool = True, signer_id: Literal["issuer_serial", "ski"] =
               "issuer_serial", lds_version: tuple[str, str] | None = None,
-              signing_time: dt.datetime | None = _EPOCH) -> bytes:
+              signing_time: dt.datetime | None = _EPOCH,
+              content_type: str = OID_LDS_SECURITY_OBJECT,
+              issuer_rdn_order: Sequence[int] | None = None,
+              indefinite_length: bool = False) -> bytes:
     """EF.SOD: tag 0x77 around a CMS SignedData (ICAO 9303-10 §4.6.2) whose encapsulated
     content is the LDS Security Object with ``dg_hashes`` computed with ``hash``.
 
     ``signature_hash`` (default ``hash``) is the digest of the signed attributes and signature;
-    ``algorithm`` defaults to ECDSA for EC keys and RSA-PSS for RSA keys."""
+    ``algorithm`` defaults to ECDSA for EC keys and RSA-PSS for RSA keys.
+
+    Knobs that reproduce what real issuers write: ``content_type`` (the eContentType, also
+    named by the signed content-type attribute), ``issuer_rdn_order`` (the SignerInfo names
+    the DSC's issuer with its RDNs in this order) and ``indefinite_length`` (the five outer
+    levels, ContentInfo to eContent, in BER indefinite-length form)."""
     der = dsc_cert if isinstance(dsc_cert, bytes) else dsc_cert.public_bytes(
         serialization.Encoding.DER)
     if algorithm is None:
@@ -418,11 +437,28 @@ def build_sod(dg_hashes: Mapping[int, bytes], dsc_key: PrivateKey, dsc_cert: x50
     signer = Issued(dsc_key, der, algorithm, sig_hash)  # type: ignore[arg-type]
     content = lds_security_object(dg_hashes, hash, digest_null=digest_null,
                                   lds_version=lds_version)
-    info = _signed_data(OID_LDS_SECURITY_OBJECT, content, signer,
+    info = _signed_data(content_type, content, signer,
                         [der] if include_certificate else [], hash_name=sig_hash,
                         digest_null=digest_null, signer_id=signer_id,
-                        signing_time=signing_time)
+                        signing_time=signing_time, issuer_rdn_order=issuer_rdn_order)
+    if indefinite_length:
+        info = _indefinite_outer_levels(info)
     return tlv.encode(0x77, info)
+
+
+def _indefinite(tag: int, value: bytes) -> bytes:
+    return bytes((tag,)) + b"\x80" + value + b"\x00\x00"
+
+
+def _indefinite_outer_levels(content_info: bytes) -> bytes:
+    """Re-encode ContentInfo, its [0], SignedData, EncapsulatedContentInfo and its [0] with
+    indefinite lengths (X.690 §8.1.3.6), everything else (certificates, SignerInfo) as DER."""
+    oid, explicit = tlv.decode(content_info).children()
+    fields = explicit.children()[0].children()
+    e_oid, e_content = fields[2].children()
+    encap = _indefinite(0x30, e_oid.encode() + _indefinite(0xA0, e_content.value))
+    body = b"".join(encap if i == 2 else f.encode() for i, f in enumerate(fields))
+    return _indefinite(0x30, oid.encode() + _indefinite(0xA0, _indefinite(0x30, body)))
 
 
 def make_master_list(signer: Issued, cscas: Iterable[bytes],

@@ -12,6 +12,16 @@ from asn1crypto import algos, core, x509
 
 # id-icao-mrtd-security = 2.23.136.1.1
 OID_LDS_SECURITY_OBJECT = "2.23.136.1.1.1"
+LDS_SECURITY_OBJECT_CONTENT_TYPES = (
+    OID_LDS_SECURITY_OBJECT,
+    # Seen on real EF.SODs (gmrtd's public test data; gmrtd accepts all four): id-data on a
+    # Chinese passport, and two pre-ICAO identifiers for the same LDSSecurityObject — the
+    # content is parsed as an LDSSecurityObject either way, and the signed content-type
+    # attribute must name the same OID.
+    "1.2.840.113549.1.7.1",  # id-data (RFC 5652 §4), CN
+    "1.3.27.1.1.1",  # legacy ICAO LDS security object (BE, FR per gmrtd)
+    "1.2.528.1.1006.1.20.1",  # Sdu (NL)
+)
 OID_CSCA_MASTER_LIST = "2.23.136.1.1.2"
 OID_ML_SIGNING_KEY = "2.23.136.1.1.3"  # extendedKeyUsage of a Master List Signer
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from station.nfc import tlv
 from station.trust import errors as E
-from station.trust.asn1 import OID_LDS_SECURITY_OBJECT, LdsSecurityObject
+from station.trust.asn1 import LDS_SECURITY_OBJECT_CONTENT_TYPES, LdsSecurityObject
 from station.trust.certs import Certificate
 from station.trust.errors import TrustError
 from station.trust.signature import digest, hash_name
@@ -102,7 +102,7 @@ def passive_authentication(files: Mapping[str, bytes], store: TrustStore | None,
             raise TrustError(E.MALFORMED_SOD, "EF.SOD is not a BER-TLV object") from None
         if outer.tag != 0x77:
             raise TrustError(E.MALFORMED_SOD, "EF.SOD does not start with tag 77")
-        sd = open_signed_data(outer.value, OID_LDS_SECURITY_OBJECT)
+        sd = open_signed_data(outer.value, LDS_SECURITY_OBJECT_CONTENT_TYPES)
         lso = parse_lds_security_object(sd.content)
     except TrustError as exc:
         return fail("sod", exc)

@@ -7,7 +7,7 @@ SET OF). Failures are :class:`TrustError` with a reason code.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from asn1crypto import cms, core
@@ -20,6 +20,7 @@ from station.trust.errors import (
     MESSAGE_DIGEST_MISMATCH,
     TrustError,
 )
+from station.trust.names import same_rdns_in_any_order
 from station.trust.signature import digest, hash_name, verify
 
 OID_SIGNED_DATA = "1.2.840.113549.1.7.2"
@@ -38,8 +39,12 @@ class SignedData:
     bad_certificates: int
 
 
-def open_signed_data(der: bytes, content_type: str, what: str = "EF.SOD") -> SignedData:
-    """Parse a ContentInfo holding SignedData with encapsulated ``content_type`` content."""
+def open_signed_data(der: bytes, content_type: str | Collection[str], what: str = "EF.SOD"
+                     ) -> SignedData:
+    """Parse a ContentInfo holding SignedData whose encapsulated content type is
+    ``content_type`` (or one of them). BER as received: asn1crypto reads indefinite lengths
+    (a New Zealand EF.SOD in gmrtd's test data has them on its five outer levels)."""
+    accepted = (content_type,) if isinstance(content_type, str) else tuple(content_type)
     if len(der) > MAX_SIGNED_DATA_BYTES:
         raise TrustError(MALFORMED_SOD, f"{what}: {len(der)} bytes is absurd")
     try:
@@ -49,8 +54,9 @@ def open_signed_data(der: bytes, content_type: str, what: str = "EF.SOD") -> Sig
         sd = info["content"]
         encap = sd["encap_content_info"]
         got_type = encap["content_type"].dotted
-        if got_type != content_type:
-            raise TrustError(MALFORMED_SOD, f"{what} carries {got_type}, not {content_type}")
+        if got_type not in accepted:
+            raise TrustError(MALFORMED_SOD, f"{what} carries {got_type}, not "
+                                            f"{' or '.join(accepted)}")
         content = encap["content"]
         if content is None or isinstance(content, core.Void):
             raise TrustError(MALFORMED_SOD, f"{what} has no encapsulated content")
@@ -82,8 +88,10 @@ def signer_matches(sd: SignedData, cert: Certificate) -> bool:
         sid = sd.signer_info["sid"]
         if sid.name == "issuer_and_serial_number":
             ias = sid.chosen
+            # The serial must be equal; the issuer may list its RDNs in another order (see
+            # station.trust.names): the signature check that follows decides, not the name.
             return bool(ias["serial_number"].native == cert.serial
-                        and ias["issuer"] == cert.asn1.issuer)
+                        and same_rdns_in_any_order(ias["issuer"], cert.asn1.issuer))
         return cert.ski is not None and sid.chosen.native == cert.ski
     except (ValueError, TypeError, KeyError):
         return False
