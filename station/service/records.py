@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from station.nfc.lds.chip import ChipData
 from station.pipeline.records import Check, Reading
 from station.service.chip import citizen_fields
 from station.service.machine import Outcome
@@ -27,6 +28,7 @@ from station.service.profiles import (
     minimise,
 )
 from station.service.verify import MrzOnlyReading, VerifiedReading, is_foreign
+from station.trust.verification import Verification
 
 OUTCOME_NAMES = {Outcome.GENUINE: "genuine", Outcome.AUTHENTIC: "authentic",
                  Outcome.UNVERIFIED: "unverified", Outcome.INVALID: "invalid"}
@@ -44,7 +46,7 @@ def reading_of(profile: Profile, verified: object, outcome: Outcome,
     if not isinstance(verified, VerifiedReading):
         raise TypeError("a record is built from a VerifiedReading")
     reading = verified.reading
-    chip = reading.chip
+    chip = _verified_part(reading.chip, verified.verification, outcome)
     checks = tuple(Check(c.name, bool(c.ok), c.reason or "")
                    for c in verified.verification.checks if c.ok is not None)
     if is_foreign(reading.document):
@@ -56,7 +58,22 @@ def reading_of(profile: Profile, verified: object, outcome: Outcome,
     else:
         citizen = minimise(profile, citizen_fields(chip))
     return Reading(profile.name, chip.protocol, OUTCOME_NAMES[outcome], checks, citizen,
-                   dict(chip.files), ctx)
+                   dict(reading.chip.files), ctx)
+
+
+def _verified_part(chip: ChipData, verification: Verification, outcome: Outcome) -> ChipData:
+    """What a verified record may say: for a genuine or authentic reading, only the data groups
+    passive authentication verified. A data group the chip holds but EF.SOD does not list is
+    unverified (issue #18): its fields stay out of a record that calls the reading authentic
+    (the raw files, hashed, still travel with it)."""
+    if outcome not in (Outcome.GENUINE, Outcome.AUTHENTIC):
+        return chip
+    keep = {name: raw for name, raw in chip.files.items()
+            if not (name.startswith("DG") and name[2:].isdigit())
+            or int(name[2:]) in verification.verified_data_groups}
+    if keep.keys() == chip.files.keys():
+        return chip
+    return ChipData.from_files(chip.protocol, keep, chip.skipped)
 
 
 def to_reading(profile: Profile, booking: Callable[[], Booking | None] = lambda: None,

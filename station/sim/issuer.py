@@ -89,13 +89,18 @@ def encode_data_groups(citizen: Citizen, options: ChipOptions,
 def issue(citizen: Citizen, options: ChipOptions | None = None, *,
           signer: Literal["good", "untrusted"] | pki.Issued = "good",
           corrupt_dg: int | None = None, hash: str = "sha256",
-          face_size: tuple[int, int] = (240, 320)) -> CardImage:
-    """The chip contents of ``citizen``'s card: files, SOD, and keys."""
+          face_size: tuple[int, int] = (240, 320),
+          unlisted: frozenset[int] = frozenset()) -> CardImage:
+    """The chip contents of ``citizen``'s card: files, SOD, and keys.
+
+    ``unlisted`` data groups are on the chip but not in EF.SOD (as DG15 on BSI TR-03105 and
+    ETSI test passports)."""
     options = options or ChipOptions()
     ca_key, aa_key = new_chip_keys(options)
     dgs = encode_data_groups(citizen, options, ca_key, aa_key, face_size)
     dsc = _signer(signer)
-    sod = pki.build_sod(pki.hash_data_groups(dgs, hash), dsc.key, dsc.der, hash)
+    listed = {n: raw for n, raw in dgs.items() if n not in unlisted}
+    sod = pki.build_sod(pki.hash_data_groups(listed, hash), dsc.key, dsc.der, hash)
     if corrupt_dg is not None:
         # After signing: the data group no longer matches its hash in EF.SOD.
         raw = bytearray(dgs[corrupt_dg])

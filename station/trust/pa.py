@@ -9,7 +9,9 @@ Steps, each recorded as a :class:`Check`:
    identifiers, never names alone); the CSCA is a CA for certificate signing;
 5. ``dsc-validity`` and ``dsc-key-usage`` (digitalSignature);
 6. ``dsc-revocation``: not on a CRL of that CSCA;
-7. ``dg-hashes``: every data group read hashes to the SOD's value.
+7. ``dg-hashes``: every data group read that the SOD lists hashes to the SOD's value;
+   ``dg-not-in-sod`` (not a pass, not a failure) names those read that it does not list —
+   they are unverified and stay out of ``verified_data_groups``.
 
 Without a store, steps 4–6 are "not performed" and the hash comparison still runs (a mismatch
 is evidence against the card either way).
@@ -45,7 +47,10 @@ class LdsSecurity:
 class PaResult:
     checks: tuple[Check, ...]
     verified_data_groups: frozenset[int]
+    """Data groups read whose hash matched a valid, trusted EF.SOD (empty on any failure)."""
     dsc: Certificate | None = None
+    unverified_data_groups: frozenset[int] = frozenset()
+    """Data groups read that EF.SOD does not list: neither verified nor a failure."""
 
 
 def parse_lds_security_object(der: bytes) -> LdsSecurity:
@@ -110,8 +115,12 @@ def passive_authentication(files: Mapping[str, bytes], store: TrustStore | None,
                                            f"{lso.hash_algorithm}, "
                                            f"{len(lso.dg_hashes)} data groups"))
 
-    # Data-group hashes first: they need no trust anchor.
+    # Data-group hashes first: they need no trust anchor. A data group the SOD does not list
+    # is *unverified*, not evidence against the others (BSI TR-03105 / ETSI test passports
+    # carry a DG15 their SOD omits): it is reported on its own and left out of
+    # ``verified_data_groups``. A listed one whose hash differs is a failure.
     matched: set[int] = set()
+    unlisted: set[int] = set()
     mismatch: TrustError | None = None
     for name in sorted(files):
         number = _dg_number(name)
@@ -119,22 +128,27 @@ def passive_authentication(files: Mapping[str, bytes], store: TrustStore | None,
             continue
         expected = lso.dg_hashes.get(number)
         if expected is None:
-            mismatch = mismatch or TrustError(E.DG_NOT_IN_SOD, f"DG{number} is not in EF.SOD")
+            unlisted.add(number)
         elif digest(lso.hash_algorithm, files[name]) != expected:
             mismatch = mismatch or TrustError(E.DG_HASH_MISMATCH,
                                               f"DG{number} does not match its hash in EF.SOD")
         else:
             matched.add(number)
-    dg_check = (Check("dg-hashes", False, mismatch.reason, mismatch.detail) if mismatch
-                else Check("dg-hashes", True, None,
-                           "DG" + ", DG".join(str(n) for n in sorted(matched))
-                           if matched else "no data groups read"))
+    dg_checks = [Check("dg-hashes", False, mismatch.reason, mismatch.detail) if mismatch
+                 else Check("dg-hashes", True, None,
+                            "DG" + ", DG".join(str(n) for n in sorted(matched))
+                            if matched else "no listed data group read")]
+    if unlisted:
+        dg_checks.append(Check("dg-not-in-sod", None, E.DG_NOT_IN_SOD,
+                               "DG" + ", DG".join(str(n) for n in sorted(unlisted))
+                               + " read but not listed in EF.SOD: unverified"))
+    unverified = frozenset(unlisted)
 
     pool = store.dscs if store is not None else ()
     try:
         dsc, where = find_signer(sd, pool)
     except TrustError as exc:
-        checks.append(dg_check)
+        checks.extend(dg_checks)
         return fail("dsc", exc)
     checks.append(Check("dsc", True, None, f"serial {dsc.serial:X} from the "
                                            f"{'SOD' if where == 'sod' else 'store'}, "
@@ -142,15 +156,15 @@ def passive_authentication(files: Mapping[str, bytes], store: TrustStore | None,
     try:
         algorithm = verify_signer(sd, dsc)
     except TrustError as exc:
-        checks.append(dg_check)
+        checks.extend(dg_checks)
         return fail("sod-signature", exc)
     checks.append(Check("sod-signature", True, None, algorithm))
 
     if store is None:
         for name in ("dsc-issuer", "dsc-validity", "dsc-key-usage", "dsc-revocation"):
             checks.append(Check(name, None, E.NO_TRUST_STORE))
-        checks.append(dg_check)
-        return PaResult(tuple(checks), frozenset(), dsc)
+        checks.extend(dg_checks)
+        return PaResult(tuple(checks), frozenset(), dsc, unverified)
 
     ok = True
     try:
@@ -190,6 +204,6 @@ def passive_authentication(files: Mapping[str, bytes], store: TrustStore | None,
             checks.append(Check("dsc-revocation", True, None, "no CRL for this CSCA"))
         else:
             checks.append(Check("dsc-revocation", True))
-    checks.append(dg_check)
+    checks.extend(dg_checks)
     verified = frozenset(matched) if ok and mismatch is None else frozenset()
-    return PaResult(tuple(checks), verified, dsc)
+    return PaResult(tuple(checks), verified, dsc, unverified)

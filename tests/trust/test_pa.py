@@ -8,6 +8,7 @@ import pytest
 
 from station.sim import pki
 from station.trust import errors as E
+from station.trust.pa import passive_authentication
 from station.trust.store import TrustStore
 from station.trust.verification import (
     CLONE_UNCHECKED,
@@ -61,10 +62,40 @@ def test_dg_hash_mismatch(test_pki: pki.TestPki, store: TrustStore) -> None:
     assert v.verified_data_groups == frozenset()
 
 
-def test_dg_not_listed_in_sod(test_pki: pki.TestPki, store: TrustStore) -> None:
+def test_dg_not_listed_in_sod_is_unverified_and_the_others_still_verify(
+        test_pki: pki.TestPki, store: TrustStore) -> None:
+    # BSI TR-03105 / ETSI test passports carry a DG15 their EF.SOD does not list (issue #18);
+    # before, one such DG failed the whole document and left no data group verified.
     files = card_files(test_pki.dsc)
     files["DG2"] = b"\x75\x00"
-    assert verify(files, store).reason == E.DG_NOT_IN_SOD
+    pa = passive_authentication(files, store, dt.datetime.now(dt.UTC))
+    assert pa.verified_data_groups == {1, 14, 15}
+    assert pa.unverified_data_groups == {2}
+    note = next(c for c in pa.checks if c.name == "dg-not-in-sod")
+    assert (note.ok, note.reason, note.detail) == (
+        None, E.DG_NOT_IN_SOD, "DG2 read but not listed in EF.SOD: unverified")
+    v = verify(files, store)
+    assert v.outcome == CLONE_UNCHECKED, v.to_json()
+    assert v.verified_data_groups == {1, 14, 15}
+
+
+def test_an_unlisted_dg_does_not_hide_a_tampered_listed_one(test_pki: pki.TestPki,
+                                                            store: TrustStore) -> None:
+    files = card_files(test_pki.dsc)
+    files["DG2"] = b"\x75\x00"
+    files["DG1"] = DG1[:-1] + b"\x01"
+    v = verify(files, store)
+    assert (v.outcome, v.reason) == (NOT_GENUINE, E.DG_HASH_MISMATCH)
+    assert v.verified_data_groups == frozenset()
+
+
+def test_unlisted_dg_on_an_untrusted_sod_verifies_nothing(test_pki: pki.TestPki,
+                                                          store: TrustStore) -> None:
+    files = card_files(test_pki.untrusted_dsc)
+    files["DG2"] = b"\x75\x00"
+    v = verify(files, store)
+    assert (v.outcome, v.reason) == (NOT_GENUINE, E.UNTRUSTED_CSCA)
+    assert v.verified_data_groups == frozenset()
 
 
 def test_untrusted_dsc_from_rogue_csca_with_same_name(test_pki: pki.TestPki,

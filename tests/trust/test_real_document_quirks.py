@@ -132,8 +132,8 @@ def rsa_pki() -> tuple[pki.Issued, pki.Issued]:
 
 def test_rsassa_pss_sod_verifies_and_a_bad_one_fails(rsa_pki: tuple[pki.Issued, pki.Issued],
                                                      tmp_path: Path) -> None:
-    # The ID, MY, PH and SG EF.SODs in gmrtd's test data are RSASSA-PSS-SHA256 (MY, PH and SG
-    # also have RSA-PSS certificates).
+    # The ID, MY, PH and SG EF.SODs in gmrtd's test data are RSASSA-PSS-SHA256 (and their
+    # CSCAs sign the DSCs with RSASSA-PSS too).
     csca, dsc = rsa_pki
     store = _store(tmp_path, csca)
     files = card_files(dsc, algorithm="rsa-pss")
