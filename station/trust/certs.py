@@ -21,6 +21,7 @@ from station.trust.errors import (
     NOT_YET_VALID,
     TrustError,
 )
+from station.trust.names import same_name
 from station.trust.signature import PublicKey, load_public_key, verify
 
 MAX_CERTIFICATE_BYTES = 16 * 1024
@@ -161,7 +162,7 @@ def parse_crl(data: bytes, candidates: list[Certificate], source: str) -> Crl:
         raise TrustError(MALFORMED_CERTIFICATE, f"CRL {source} ({type(exc).__name__})") \
             from None
     matching = [c for c in candidates
-                if (aki is not None and c.ski == aki) or c.asn1.subject == issuer_name]
+                if (aki is not None and c.ski == aki) or same_name(c.asn1.subject, issuer_name)]
     last: TrustError | None = None
     for csca in matching:
         try:

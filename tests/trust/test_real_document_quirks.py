@@ -172,3 +172,46 @@ def test_bare_rsa_encryption_signature_algorithm(rsa_pki: tuple[pki.Issued, pki.
 
     wrong = verify(_resign_info(files, sha384), store)
     assert wrong.outcome == NOT_GENUINE
+
+
+# --- Vietnam's CSCA as ICAO master lists publish it ---------------------------------------------
+
+def test_explicit_brainpool_p512_csca_from_a_master_list_anchors_a_dsc(tmp_path: Path) -> None:
+    # "CSCA ePassport Vietnam" in the German master list (gmrtd's cms/master_list/DE_ML_*.ml):
+    # ECDSA brainpoolP512r1 with explicit parameters, SHA-512. Here: another state's root signs
+    # the Master List Signer; the list carries a CSCA of that profile; only the root is loose.
+    root = pki.make_csca(common_name="CSCA ROOT TEST", country="DE")
+    signer = pki.make_ml_signer(root)
+    vn = pki.make_csca(explicit=True, curve="brainpoolP512r1", hash="sha512")
+    (tmp_path / "root.der").write_bytes(root.der)
+    (tmp_path / "list.ml").write_bytes(pki.make_master_list(signer, [vn.der], [root.der]))
+    store = TrustStore.load(tmp_path)
+    assert not store.problems, store.problems
+    listed = [c for c in store.cscas if c.source == "list.ml"]
+    assert [c.key.description for c in listed] == ["EC brainpoolP512r1 (explicit parameters)"]
+    v = verify(card_files(pki.make_dsc(vn)), store)
+    assert v.outcome == CLONE_UNCHECKED, v.to_json()
+    assert v.check("dsc-issuer").detail == (  # type: ignore[union-attr]
+        "EC brainpoolP512r1 (explicit parameters), ECDSA-SHA512")
+    # A DSC of another key with the same issuer name is refused by signature.
+    rogue = pki.make_csca(explicit=True, curve="brainpoolP512r1", hash="sha512")
+    forged = verify(card_files(pki.make_dsc(rogue)), store)
+    assert (forged.outcome, forged.reason) == (NOT_GENUINE, E.UNTRUSTED_CSCA)
+
+
+@pytest.mark.parametrize("curve", ["brainpoolP256r1", "secp256r1"])
+def test_dsc_with_explicit_curve_parameters(test_pki: pki.TestPki, store: TrustStore,
+                                            curve: str) -> None:
+    # The AT (brainpoolP256r1), DE (brainpoolP384r1), FI (brainpoolP512r1), RU and UK
+    # (secp256r1) DSCs in gmrtd's test data write their EC key with explicit parameters.
+    dsc = pki.make_dsc(test_pki.csca, curve=curve)
+    der = pki.with_explicit_parameters(dsc.der, test_pki.csca.key, test_pki.csca.algorithm,
+                                       test_pki.csca.hash)
+    explicit = pki.Issued(dsc.key, der, dsc.algorithm, dsc.hash)
+    v = verify(card_files(explicit), store)
+    assert v.outcome == CLONE_UNCHECKED, v.to_json()
+    assert v.check("dsc").detail.endswith(  # type: ignore[union-attr]
+        f"EC {curve} (explicit parameters)")
+    forged = pki.Issued(test_pki.untrusted_dsc.key, der, "ecdsa", "sha256")
+    bad = verify(card_files(forged), store)
+    assert (bad.outcome, bad.reason) == (NOT_GENUINE, E.BAD_SIGNATURE)
