@@ -13,6 +13,11 @@ data is not ours to commit; see README, "Tested against"). The layout, from gmrt
                       what gmrtd's test expects: the chain it builds and the DG1/DG2 hashes
     doc/GB/EF.SOD, DG1, DG2, csca.der
                       gmrtd's "imported document" (an expired UK passport) with its CSCA
+    jmrtd/bsi2008/EF_SOD.bin, Datagroup{1,2,3,4,14,15}.bin
+    jmrtd/NZ2013_EF_SOD.bin
+                      JMRTD's samples (LGPL-3.0, JMRTD svn mirror github.com/E3V3A/JMRTD,
+                      abandoned/passporthostapi-test/samples/): the BSI 2008 test passport
+                      ("Mustermann") and a 2013 New Zealand EF.SOD
 
 What gmrtd's tests say, asserted here: every sod/CC verifies (SignedData signature, DSC issued
 by a CSCA of the master lists; TestNewSod: exactly that DSC and CSCA; TestPassiveAuth);
@@ -20,8 +25,10 @@ doc/GB verifies with DG1 and DG2, fails with DG2's last byte changed and with an
 last byte is changed (TestPassiveAuthErrors does that to DE's). gmrtd refuses the whole
 document when a DG absent from the SOD is present (TestPassiveAuthInjectedDgError); the
 station reports that DG unverified and the others verified (issue #18), checked below.
-Certificate validity is evaluated at 2026-12-01, when these results were recorded, so the
-test does not age with the documents (gmrtd's default checks no validity period at all).
+JMRTD's SODFileTest checks the BSI EF.SOD's signature with the DSC it carries (no CSCA) and
+only parses the NZ one. Certificate validity is evaluated at 2026-12-01, when these results
+were recorded, so the test does not age with the documents (gmrtd's default checks no
+validity period at all).
 """
 
 from __future__ import annotations
@@ -154,3 +161,30 @@ def test_imported_document_with_an_injected_dg13(gb: Document) -> None:
     pa = passive_authentication(files, gb.anchor, dt.datetime(2022, 6, 1, tzinfo=dt.UTC))
     assert pa.verified_data_groups == {1, 2}
     assert pa.unverified_data_groups == {13}
+
+
+def test_bsi_test_passport_verifies_what_its_sod_lists() -> None:
+    # The BSI 2008 test passport carries DG4 and DG15 that its EF.SOD does not list (issue
+    # #18): the signature (by the DSC it carries, as JMRTD checks it) and DG1, DG2, DG3, DG14
+    # verify; DG4 and DG15 are unverified. No CSCA: the chain is not performed.
+    d = _root() / "jmrtd" / "bsi2008"
+    files = {"SOD": (d / "EF_SOD.bin").read_bytes()}
+    files.update({f"DG{n}": (d / f"Datagroup{n}.bin").read_bytes() for n in (1, 2, 3, 4, 14, 15)})
+    pa = passive_authentication(files, None, AT)
+    result = {c.name: (c.ok, c.reason, c.detail) for c in pa.checks}
+    assert result["sod-signature"] == (True, None, "ECDSA-SHA1")
+    assert result["dg-hashes"] == (True, None, "DG1, DG2, DG3, DG14")
+    assert pa.unverified_data_groups == {4, 15}
+    assert result["dsc-issuer"][:2] == (None, E.NO_TRUST_STORE)
+    assert not [c for c in pa.checks if c.ok is False]
+
+
+def test_jmrtd_nz_2013_sod_signature_verifies(store: TrustStore) -> None:
+    pa = passive_authentication({"SOD": (_root() / "jmrtd" / "NZ2013_EF_SOD.bin").read_bytes()},
+                                store, AT)
+    result = {c.name: (c.ok, c.reason) for c in pa.checks}
+    assert result["sod-signature"] == (True, None)
+    # No CSCA of the 2026 master lists verifies its DSC, which expired in 2016: an honest
+    # failure, not a parsing one.
+    assert result["dsc-issuer"] == (False, E.UNTRUSTED_CSCA)
+    assert result["dsc-validity"] == (False, E.EXPIRED)
