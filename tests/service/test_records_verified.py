@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from station.config import ProfileSection
 from station.nfc.lds.chip import ChipData
 from station.pipeline.records import Reading
-from station.service.chip import ChipReading
+from station.service.chip import ChipReading, DeskKeys, PcscChipReader
 from station.service.machine import Outcome
 from station.service.profiles import build
 from station.service.records import reading_of
-from station.service.verify import TrustVerifier
+from station.service.verify import TrustVerifier, VerifiedReading
 from station.sim import citizens, issuer
-from station.sim.chip import EF_COM, EF_SOD
+from station.sim.chip import EF_COM, EF_SOD, CccdChip, ChipOptions
+from station.sim.vpcd import VpcdLink
+from station.testing.pcscd import PcscdTestbed
 from station.trust.store import TrustStoreRef
 
 
@@ -45,3 +48,31 @@ def test_a_data_group_the_sod_does_not_list_stays_out_of_an_authentic_record(
     assert not {"id_number", "full_name", "date_of_birth"} & record.citizen.keys()
     assert ("dg-hashes", True, "") in [tuple(vars(c).values()) for c in record.checks]
     assert "DG13" in record.files  # kept for its hash, as every file read
+
+
+def test_through_pcsc_an_unlisted_dg13_leaves_a_genuine_reading_without_its_fields(
+        pcscd: PcscdTestbed, tmp_path: Path) -> None:
+    # The virtual CCCD read through pcscd + vpcd, as the desk reads it: chip authentication
+    # over the listed DG14 makes it genuine; DG13, not in EF.SOD, is reported unverified and
+    # gives the record nothing.
+    citizen = citizens.generate(43)
+    options = ChipOptions()
+    link = VpcdLink(CccdChip(issuer.issue(citizen, options, unlisted=frozenset({13})), options),
+                    pcscd.slot_port(0))
+    link.insert()
+    try:
+        keys, _subject = DeskKeys.from_qr(citizen.payload())
+        reading, _got = PcscChipReader(build("bank", ProfileSection()).files).read(
+            pcscd.readers[0], keys, lambda _f: None, threading.Event())
+    finally:
+        link.remove()
+    assert "DG13" in reading.chip.files
+    (tmp_path / "csca.der").write_bytes(issuer.test_pki().csca.der)
+    outcome, verified = TrustVerifier(TrustStoreRef(tmp_path)).verify(reading)
+    assert outcome is Outcome.GENUINE
+    assert isinstance(verified, VerifiedReading)
+    note = verified.verification.check("dg-not-in-sod")
+    assert note is not None and note.detail == "DG13 read but not listed in EF.SOD: unverified"
+    assert 13 not in verified.verification.verified_data_groups
+    record = reading_of(build("bank", ProfileSection()), verified, outcome)
+    assert not {"id_number", "full_name", "date_of_birth"} & record.citizen.keys()
