@@ -32,6 +32,7 @@ from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFilter
 
 from station.errors import MrzError, MrzNotFound
+from station.mrz import locate
 from station.mrz.parse import Mrz, parse_mrz
 
 Array = NDArray[np.float32]
@@ -48,6 +49,17 @@ _INK_MARGIN = 0.34
 _WORK_WIDTH = 640
 _MIN_SCORE = 0.55
 """Below this correlation a cell is unreadable: refuse rather than guess."""
+_KEY_SCORE = 0.7
+"""The floor for the cells of the BAC/PACE key (:func:`_key_cells_ok`)."""
+_KEY_CELLS: dict[str, tuple[int, tuple[tuple[int, int], ...]]] = {
+    # line, [start, end) spans: document number + check (TD2/TD3), birth + check, expiry +
+    # check, composite. TD1's document number is on its first line (checked apart).
+    "TD1": (1, ((0, 7), (8, 15), (29, 30))),
+    "TD2": (1, ((0, 10), (13, 20), (21, 28), (35, 36))),
+    "TD3": (1, ((0, 10), (13, 20), (21, 28), (43, 44))),
+}
+_LOCATE_ZONES = 2
+"""Located zones tried (each in both orientations) before the frame is read as it is."""
 
 # Which characters each position may hold (ICAO 9303-4/5/6 field layouts). 'a' alphanumeric
 # with filler, 'l' letters or filler, 'd' digits, 'D' digits or filler, 's' sex.
@@ -226,19 +238,7 @@ def _groups(bands: list[_Line]) -> list[tuple[str, list[_Line]]]:
     return [(fmt, lines) for _, fmt, lines in found]
 
 
-def _sample(img: Array, xs: Array, ys: Array) -> Array:
-    """Bilinear samples of ``img`` at float coordinates (clamped to the image)."""
-    h, w = img.shape
-    xs = np.clip(xs, 0, w - 1.001)
-    ys = np.clip(ys, 0, h - 1.001)
-    x0 = xs.astype(np.int64)
-    y0 = ys.astype(np.int64)
-    fx = xs - x0
-    fy = ys - y0
-    top = img[y0, x0] * (1 - fx) + img[y0, x0 + 1] * fx
-    bot = img[y0 + 1, x0] * (1 - fx) + img[y0 + 1, x0 + 1] * fx
-    out: Array = (top * (1 - fy) + bot * fy).astype(np.float32)
-    return out
+_sample = locate.sample
 
 
 @dataclass(frozen=True)
@@ -436,6 +436,62 @@ def read_mrz(image: Any) -> Mrz:
 
 def _read_mrz(image: Any) -> Mrz:
     grey = _as_grey(image)
+    last: MrzError | None = None
+    # A zone found and straightened first (any rotation, tilt); then the frame as it is, for
+    # what the localisation missed (an axis-aligned scan reads either way).
+    for crop in _straightened(grey):
+        try:
+            return _read_level(crop, zones=1, reshape=False)
+        except MrzError as exc:
+            last = _telling(last, exc)
+    try:
+        return _read_level(grey)
+    except MrzError as exc:
+        raise _telling(last, exc) from None
+
+
+def _straightened(grey: Array) -> Iterator[Array]:
+    """The located zones, straightened, each in its likelier orientation first."""
+    for zone in locate.find_zones(grey, limit=_LOCATE_ZONES):
+        crop = locate.rectify(grey, zone)
+        if crop.shape[0] < 32 or crop.shape[1] < 64:
+            continue
+        flipped = np.ascontiguousarray(crop[::-1, ::-1])
+        yield from (crop, flipped) if _upright(crop) else (flipped, crop)
+
+
+def _upright(crop: Array) -> bool:
+    """Whether a straightened zone reads left to right as it is: MRZ lines end in '<' fillers
+    (names, optional data), which carry less ink than the letters and digits they follow."""
+    h, w = crop.shape
+    mid = crop[h // 4: h - h // 4]
+    ink = np.percentile(mid, 90) - mid
+    left, right = ink[:, w // 8: w * 3 // 8].mean(), ink[:, w * 5 // 8: w * 7 // 8].mean()
+    return bool(left >= right)
+
+
+def _telling(old: MrzError | None, new: MrzError) -> MrzError:
+    """Of two failures, the more telling: a zone that read but failed a check digit, then a
+    zone with an unreadable cell, then no zone."""
+    def rank(e: MrzError) -> int:
+        return 0 if isinstance(e, MrzNotFound) else 1 if e.field == "zone" else 2
+    return new if old is None or rank(new) > rank(old) else old
+
+
+def _key_cells_ok(fmt: str, lines: list[_Read]) -> bool:
+    """The cells that make the BAC/PACE key (document number, dates, their check digits, the
+    composite) must each match clearly: a check digit passes a misread by chance one time in
+    ten, and a straightened zone at low resolution has glyphs that look alike."""
+    row, spans = _KEY_CELLS[fmt]
+    scores = lines[row].scores
+    return all(float(scores[a:b].min()) >= _KEY_SCORE for a, b in spans) and \
+        (fmt != "TD1" or float(lines[0].scores[5:15].min()) >= _KEY_SCORE)
+
+
+def _read_level(grey: Array, zones: int = 4, reshape: bool = True) -> Mrz:
+    """Read an image whose MRZ lines are about horizontal (±10°): deskew, find bands, cut and
+    classify. ``zones``: how many candidate line groups to try; ``reshape``: whether the
+    first group is worth re-cutting with moved ends (a straightened crop holds one zone)."""
     f = max(1, round(grey.shape[1] / _WORK_WIDTH))
     small = grey[: grey.shape[0] // f * f, : grey.shape[1] // f * f]
     small = small.reshape(small.shape[0] // f, f, small.shape[1] // f, f).mean(axis=(1, 3))
@@ -452,18 +508,23 @@ def _read_mrz(image: Any) -> Mrz:
     if not groups:
         raise MrzNotFound("zone", "no machine-readable zone found")
     last: MrzError | None = None
-    for g, (fmt_hint, lines) in enumerate(groups[:4]):
+    for g, (fmt_hint, lines) in enumerate(groups[:zones]):
         full = [_Line(b.y0 * f, b.y1 * f, b.x0 * f, b.x1 * f) for b in lines]
         formats = ("TD1",) if fmt_hint == "TD1" else ("TD3", "TD2")
         # Extent hypotheses only for the most likely zone: each costs a full classification.
-        for shifts in ((_EXTENT_SHIFTS[0],), _EXTENT_SHIFTS[1:] if g == 0 else ()):
-            reads: list[tuple[float, list[_Read]]] = []
+        for shifts in ((_EXTENT_SHIFTS[0],), _EXTENT_SHIFTS[1:] if g == 0 and reshape else ()):
+            reads: list[tuple[float, str, list[_Read]]] = []
             for fmt in formats:
-                reads += [(float(np.mean([r.scores.mean() for r in got])), got)
+                reads += [(float(np.mean([r.scores.mean() for r in got])), fmt, got)
                           for got in _read_zone(grey, full, fmt, shifts)]
-            for _mean, got_lines in sorted(reads, key=lambda r: -r[0]):
-                if min(float(r.scores.min()) for r in got_lines) < _MIN_SCORE:
+            for _mean, fmt, got_lines in sorted(reads, key=lambda r: -r[0]):
+                if min(float(r.scores.min()) for r in got_lines) < _MIN_SCORE \
+                        or not _key_cells_ok(fmt, got_lines):
                     last = last or MrzError("zone", "a character cell is unreadable")
+                    continue
+                if got_lines[0].text[0] == "<":
+                    # ICAO 9303-3 §4.2.2: every document code starts with a letter; a filler
+                    # there is a cut one cell off.
                     continue
                 try:
                     return parse_mrz("\n".join(r.text for r in got_lines), correct=True)

@@ -12,8 +12,10 @@ machine-readable zone (:class:`MrzLookout`) — a CCCD's TD1 MRZ gives the BAC/P
 its QR is damaged or missing: only when no QR is in view, and at most
 one MRZ attempt per ``mrz_interval_s`` (and never more often than twice its own duration), so
 QR decoding keeps its frame budget. An MRZ comes out of :func:`station.mrz.ocr.read_mrz` only
-when every check digit passed, so a misread never reaches a chip as a key; it becomes
-:class:`~station.service.machine.MrzSeen` with BAC/PACE-MRZ keys, once per document in view.
+when every check digit passed, so a misread never reaches a chip as a key; one that passed only
+after OCR repair is taken once a second attempt gives the same key
+(:class:`station.mrz.scan.KeyVote`). It becomes :class:`~station.service.machine.MrzSeen` with
+BAC/PACE-MRZ keys, once per document in view.
 Only a desk that takes foreign guests (lodging) accepts other documents than a CCCD (TD1 issued
 by VNM); elsewhere one is refused with an ``mrz.not_cccd`` event (its format, no data) and
 nothing is read.
@@ -59,6 +61,10 @@ class MrzLookout(QrDecoder):
         self.clock = clock
         self.foreign = foreign
         self.debouncer = Debouncer(debounce_s, clock)
+        from station.mrz.scan import KeyVote
+
+        # Two lookouts (0.5 s apart at least, twice a read's time) fit in the vote's window.
+        self.vote = KeyVote(window=max(2.0, 4 * interval_s))
         self._next = 0.0
         self.attempts = 0
 
@@ -81,6 +87,9 @@ class MrzLookout(QrDecoder):
             document = None
         spent = self.clock() - t0
         self._next = self.clock() + max(self.interval_s, 2 * spent)
+        if document is not None and not self.vote.offer(document.key_information(),
+                                                        document.corrected, self.clock()):
+            return  # repaired by check digits: taken once a second frame gives the same key
         if document is None or not self.debouncer.is_new(document.text.encode()):
             return
         if not (self.foreign or is_cccd(document)):

@@ -106,3 +106,24 @@ def test_a_reception_desk_reads_a_cccd_by_its_mrz_when_there_is_no_qr(
     assert got.record.protocol.startswith("PACE")
     assert got.citizen is not None and got.citizen["id_number"] == citizen.id_number
     assert set(got.citizen) == set(bed.desk.profile.fields)
+
+
+def test_a_repaired_mrz_is_taken_only_when_a_second_frame_agrees() -> None:
+    # A passport whose document number is printed with the letter O for its zero: it passes
+    # its check digits only after repair (O→0), so one frame is not enough.
+    text = mrzimage.random_td3(3)
+    assert text.split("\n")[1].startswith("J07EA7TRN")
+    printed = text.replace("\nJ07EA7TRN", "\nJO7EA7TRN")
+    frame = _frame(printed, 75)
+    assert read_mrz(frame).corrected
+    posted: list[m.Event] = []
+    now = [0.0]
+    lookout = MrzLookout(posted.append, clock=lambda: now[0])
+    assert lookout.decode(frame) is None and posted == []
+    now[0] += 0.6  # the next attempt, within the vote's window
+    lookout.decode(frame)
+    assert len(posted) == 1 and isinstance(posted[0], m.MrzSeen)
+    # A reading that passed as read is taken at once.
+    clean: list[m.Event] = []
+    MrzLookout(clean.append).decode(_frame(mrzimage.TD3_SPECIMEN, 75))
+    assert len(clean) == 1
