@@ -13,6 +13,7 @@ data is not ours to commit; see README, "Tested against"). The layout, from gmrt
                       what gmrtd's test expects: the chain it builds and the DG1/DG2 hashes
     doc/GB/EF.SOD, DG1, DG2, csca.der
                       gmrtd's "imported document" (an expired UK passport) with its CSCA
+    master-lists/     every master list gmrtd ships (DE_ML_*.ml, NL_ML_*.ml) and the two roots
     jmrtd/bsi2008/EF_SOD.bin, Datagroup{1,2,3,4,14,15}.bin
     jmrtd/NZ2013_EF_SOD.bin
                       JMRTD's samples (LGPL-3.0, JMRTD svn mirror github.com/E3V3A/JMRTD,
@@ -45,9 +46,10 @@ from station.nfc import tlv
 from station.trust import errors as E
 from station.trust.asn1 import LDS_SECURITY_OBJECT_CONTENT_TYPES
 from station.trust.certs import parse_certificate
+from station.trust.errors import TrustError
 from station.trust.pa import parse_lds_security_object, passive_authentication
 from station.trust.signeddata import open_signed_data
-from station.trust.store import TrustStore
+from station.trust.store import TrustStore, verify_master_list
 
 ENV = "STATION_PUBLIC_EMRTD_DATA"
 ROOT = Path(os.environ[ENV]) if os.environ.get(ENV) else None
@@ -188,3 +190,29 @@ def test_jmrtd_nz_2013_sod_signature_verifies(store: TrustStore) -> None:
     # failure, not a parsing one.
     assert result["dsc-issuer"] == (False, E.UNTRUSTED_CSCA)
     assert result["dsc-validity"] == (False, E.EXPIRED)
+
+
+def test_every_master_list_loads_unless_its_signer_has_another_root() -> None:
+    # A list counts only when its signer chains to a root given: one German list (2024-08) was
+    # signed under the previous German root, which gmrtd does not ship — refused, by key.
+    d = _root() / "master-lists"
+    roots = [parse_certificate((d / n).read_bytes(), n)
+             for n in ("DE_ROOT_CA_CSCA07.cer", "NL_ROOT_CA.cer")]
+    root_keys = {r.ski for r in roots}
+    loaded = refused = 0
+    for path in sorted(d.glob("*.ml")):
+        der = path.read_bytes()
+        sd = open_signed_data(der, "2.23.136.1.1.2", path.name)
+        signer_aki = next(c.aki for c in sd.certificates if c.extended_key_usage)
+        if signer_aki not in root_keys:
+            with pytest.raises(TrustError) as exc:
+                verify_master_list(der, roots, path.name)
+            assert exc.value.reason == E.UNTRUSTED_CSCA
+            refused += 1
+            continue
+        ml = verify_master_list(der, roots, path.name)
+        assert ml.skipped == 0 and len(ml.cscas) > 300
+        vn = [c for c in ml.cscas if c.asn1.subject.native.get("country_name") == "VN"]
+        assert [c.key.description for c in vn] == ["EC brainpoolP512r1 (explicit parameters)"]
+        loaded += 1
+    assert (loaded, refused) == (18, 1)
