@@ -216,3 +216,13 @@ def test_every_master_list_loads_unless_its_signer_has_another_root() -> None:
         assert [c.key.description for c in vn] == ["EC brainpoolP512r1 (explicit parameters)"]
         loaded += 1
     assert (loaded, refused) == (18, 1)
+
+
+def test_sod_with_another_content_type_is_malformed(store: TrustStore) -> None:
+    # gmrtd's TestNewSodInvalidCases: the eContentType changed to 2.23.136.2.2.2.
+    sod = (_root() / "sod" / "UK" / "EF.SOD").read_bytes()
+    lds_oid = bytes.fromhex("0606678108010101")
+    assert lds_oid in sod
+    changed = sod.replace(lds_oid, bytes.fromhex("0606678108020202"), 1)
+    pa = passive_authentication({"SOD": changed}, store, AT)
+    assert [(c.name, c.ok, c.reason) for c in pa.checks] == [("sod", False, E.MALFORMED_SOD)]

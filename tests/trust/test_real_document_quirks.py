@@ -31,7 +31,7 @@ def _store(tmp_path: Path, *certs: pki.Issued) -> TrustStore:
     return TrustStore.load(tmp_path)
 
 
-def _resign_info(files: dict[str, bytes], edit: object) -> dict[str, bytes]:
+def _edit_signer_info(files: dict[str, bytes], edit: object) -> dict[str, bytes]:
     """Apply ``edit`` to the SOD's SignerInfo (fields the signature does not cover)."""
     info = cms.ContentInfo.load(tlv.decode(files["SOD"]).value)
     signer_info = info["content"]["signer_infos"][0]
@@ -146,7 +146,7 @@ def test_rsassa_pss_sod_verifies_and_a_bad_one_fails(rsa_pki: tuple[pki.Issued, 
         sig[-1] ^= 1
         si["signature"] = bytes(sig)
 
-    bad = verify(_resign_info(files, flip), store)
+    bad = verify(_edit_signer_info(files, flip), store)
     assert (bad.outcome, bad.reason) == (NOT_GENUINE, E.BAD_SIGNATURE)
 
 
@@ -161,7 +161,7 @@ def test_bare_rsa_encryption_signature_algorithm(rsa_pki: tuple[pki.Issued, pki.
         si["signature_algorithm"] = algos.SignedDigestAlgorithm(
             {"algorithm": "1.2.840.113549.1.1.1", "parameters": None})
 
-    files = _resign_info(card_files(dsc, algorithm="rsa-pkcs1"), bare)
+    files = _edit_signer_info(card_files(dsc, algorithm="rsa-pkcs1"), bare)
     v = verify(files, store)
     assert v.outcome == CLONE_UNCHECKED, v.to_json()
     assert v.check("sod-signature").detail == "RSA-PKCS1-SHA256"  # type: ignore[union-attr]
@@ -170,7 +170,7 @@ def test_bare_rsa_encryption_signature_algorithm(rsa_pki: tuple[pki.Issued, pki.
         # The digest the signature was not made with: it must not verify.
         si["digest_algorithm"] = algos.DigestAlgorithm({"algorithm": "sha384"})
 
-    wrong = verify(_resign_info(files, sha384), store)
+    wrong = verify(_edit_signer_info(files, sha384), store)
     assert wrong.outcome == NOT_GENUINE
 
 
