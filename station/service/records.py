@@ -49,6 +49,10 @@ def reading_of(profile: Profile, verified: object, outcome: Outcome,
     chip = _verified_part(reading.chip, verified.verification, outcome)
     checks = tuple(Check(c.name, bool(c.ok), c.reason or "")
                    for c in verified.verification.checks if c.ok is not None)
+    left_out = sorted(set(reading.chip.files) - set(chip.files))
+    if left_out:
+        # Said in the record too: the backend sees these files' hashes, not their fields.
+        checks += (Check("dg-not-in-sod", False, ", ".join(left_out)),)
     if is_foreign(reading.document):
         assert reading.document is not None
         data = foreign_guest(reading.document, chip, entry or EntryDetails())

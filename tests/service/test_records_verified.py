@@ -7,7 +7,7 @@ from pathlib import Path
 
 from station.config import ProfileSection
 from station.nfc.lds.chip import ChipData
-from station.pipeline.records import Reading
+from station.pipeline.records import Check, Reading
 from station.service.chip import ChipReading, DeskKeys, PcscChipReader
 from station.service.machine import Outcome
 from station.service.profiles import build
@@ -76,3 +76,10 @@ def test_through_pcsc_an_unlisted_dg13_leaves_a_genuine_reading_without_its_fiel
     assert 13 not in verified.verification.verified_data_groups
     record = reading_of(build("bank", ProfileSection()), verified, outcome)
     assert not {"id_number", "full_name", "date_of_birth"} & record.citizen.keys()
+
+
+def test_the_record_names_the_data_groups_it_left_out(tmp_path: Path) -> None:
+    _outcome, record = _record(tmp_path, frozenset({13}))
+    assert Check("dg-not-in-sod", False, "DG13") in record.checks
+    _outcome, whole = _record(tmp_path, frozenset())
+    assert not [c for c in whole.checks if c.name == "dg-not-in-sod"]
