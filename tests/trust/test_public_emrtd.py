@@ -37,10 +37,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from asn1crypto import pem
 
 from station.nfc import tlv
 from station.trust import errors as E
@@ -226,3 +229,38 @@ def test_sod_with_another_content_type_is_malformed(store: TrustStore) -> None:
     changed = sod.replace(lds_oid, bytes.fromhex("0606678108020202"), 1)
     pa = passive_authentication({"SOD": changed}, store, AT)
     assert [(c.name, c.ok, c.reason) for c in pa.checks] == [("sod", False, E.MALFORMED_SOD)]
+
+
+def _openssl_cms(cms_der: Path, *args: str) -> str:
+    run = subprocess.run(["openssl", "cms", "-verify", "-inform", "DER", "-in", str(cms_der),
+                          "-out", os.devnull, *args], capture_output=True, text=True,
+                         timeout=30, check=False)
+    return run.stdout + run.stderr
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl")
+@pytest.mark.parametrize("country", [c for c in COUNTRIES if c != "ID"])
+def test_openssl_as_a_peer(store: TrustStore, country: str, tmp_path: Path) -> None:
+    # OpenSSL 3 on the same EF.SOD with gmrtd's expected CSCA as its only anchor
+    # (-partial_chain: some are link certificates): it agrees wherever it can decide; it cannot
+    # build chains through explicit EC parameters (AT, DE, FI, RU, UK: signature-only
+    # -noverify still passes) and does not find MY's signer (RDNs in another order).
+    d = _root() / "sod" / country
+    sod = (d / "EF.SOD").read_bytes()
+    cms_der = tmp_path / "sod.cms"
+    cms_der.write_bytes(tlv.decode(sod, trailing=True).value)
+    anchor = tmp_path / "csca.pem"
+    anchor.write_bytes(pem.armor("CERTIFICATE", (d / "expected-csca.der").read_bytes()))
+    chain = _openssl_cms(cms_der, "-partial_chain", "-CAfile", str(anchor), "-purpose", "any")
+    signature_only = _openssl_cms(cms_der, "-noverify")
+    pa = passive_authentication({"SOD": sod}, store, AT)
+    assert pa.dsc is not None
+    csca, _ = store.issuer_of(pa.dsc)
+    if country == "MY":
+        assert "signer certificate not found" in chain + signature_only
+    elif pa.dsc.key.explicit or csca.key.explicit:
+        assert "explicit ECC parameters" in chain
+        assert "Verification successful" in signature_only
+    else:
+        assert "Verification successful" in chain
+
