@@ -228,6 +228,15 @@ class PassportOptions:
     """Data groups EF.COM lists although the chip does not have them."""
     com_omit: tuple[int, ...] = ()
     """Data groups the chip has but EF.COM does not list."""
+    sod_content_type: str = pki.OID_LDS_SECURITY_OBJECT
+    """EF.SOD's eContentType (real ones: id-data on CN passports)."""
+    sod_issuer_rdn_order: tuple[int, ...] | None = None
+    """The SignerInfo names the DSC's issuer with its RDNs in this order (as on MY ones)."""
+    sod_indefinite_length: bool = False
+    """EF.SOD's outer CMS levels in BER indefinite-length form (as on NZ ones)."""
+    sod_unlisted: tuple[int, ...] = ()
+    """Data groups the chip has but EF.SOD does not list (DG4, DG15 on the BSI test
+    passport)."""
 
     def chip_options(self) -> ChipOptions:
         return ChipOptions(
@@ -270,7 +279,11 @@ def issue(t: Traveller, options: PassportOptions | None = None, *,
     if aa_key is not None:
         dgs[15] = lds.dg15(aa_key.public_key())
     csca, dsc = state_pki(STATES[t.state][0])
-    sod = pki.build_sod(pki.hash_data_groups(dgs), dsc.key, dsc.der)
+    signed = {n: raw for n, raw in dgs.items() if n not in options.sod_unlisted}
+    sod = pki.build_sod(pki.hash_data_groups(signed), dsc.key, dsc.der,
+                        content_type=options.sod_content_type,
+                        issuer_rdn_order=options.sod_issuer_rdn_order,
+                        indefinite_length=options.sod_indefinite_length)
     listed = sorted((set(dgs) | set(options.com_extra)) - set(options.com_omit))
     app: dict[int, bytes] = {EF_COM: lds.ef_com(listed), EF_SOD: sod}
     app.update({0x0100 + n: content for n, content in dgs.items()})

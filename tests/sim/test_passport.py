@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -143,3 +144,31 @@ def test_station_read_mrz_key_json(pcscd: PcscdTestbed, capsys: pytest.CaptureFi
     assert out["dg11"]["full_name"].startswith(t.surname + "<<")
     assert out["dg12"]["issuing_authority"] == "AUTHORITY OF USA"
     assert out["skipped"] == ["DG15"]
+
+
+def test_station_read_verifies_sods_written_as_real_issuers_write_them(
+        pcscd: PcscdTestbed, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    # `station read --trust` through pcscd + vpcd on a virtual passport whose EF.SOD has the
+    # quirks of real ones (gmrtd's public test data): id-data eContentType (CN), the signer's
+    # issuer RDNs in another order (MY), indefinite lengths (NZ), and a data group EF.SOD
+    # does not list (DG4/DG15 on the BSI 2008 test passport; DG12 here).
+    from station.cli import main
+
+    t = passport.generate(13, state="AUS")
+    p = passport.issue(t, passport.PassportOptions(
+        sod_content_type="1.2.840.113549.1.7.1", sod_issuer_rdn_order=(2, 1, 0),
+        sod_indefinite_length=True, sod_unlisted=(12,)))
+    (tmp_path / "csca.der").write_bytes(p.csca.der)
+    with _inserted(pcscd, CccdChip(p.image, p.options)):
+        code = main(["read", "--reader", pcscd.readers[0], "--mrz-key", t.mrz_key,
+                     "--files", "COM,DG1,DG2,DG11,DG12,SOD", "--json", "--timeout", "10",
+                     "--trust", str(tmp_path)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    out = json.loads(captured.out)
+    verification = out["verification"]
+    assert verification["outcome"] == "authentic-data-clone-unchecked", verification
+    checks = {c["name"]: c for c in verification["checks"]}
+    assert checks["dg-hashes"]["ok"] is True and checks["dg-hashes"]["detail"] == "DG1, DG2, DG11"
+    assert checks["dg-not-in-sod"]["ok"] is None
+    assert checks["dg-not-in-sod"]["detail"] == "DG12 read but not listed in EF.SOD: unverified"

@@ -9,8 +9,8 @@ from station.errors import LdsFormatError, ProtocolError
 from station.nfc import tlv
 from station.nfc.crypto import decode_oid
 from station.nfc.lds.secinfo import SecurityInfos, parse_security_infos
+from station.trust.asn1 import LDS_SECURITY_OBJECT_CONTENT_TYPES
 
-LDS_SECURITY_OBJECT_OID = "2.23.136.1.1.1"
 _HASHES = {
     "1.3.14.3.2.26": "sha1", "2.16.840.1.101.3.4.2.4": "sha224",
     "2.16.840.1.101.3.4.2.1": "sha256", "2.16.840.1.101.3.4.2.2": "sha384",
@@ -55,7 +55,8 @@ def parse_sod(data: bytes) -> Sod:
         if info["content_type"].dotted != "1.2.840.113549.1.7.2":
             raise LdsFormatError("EF.SOD is not CMS SignedData")
         encap = info["content"]["encap_content_info"]
-        if encap["content_type"].dotted != LDS_SECURITY_OBJECT_OID:
+        # The content types real EF.SODs use for it (passive authentication accepts the same).
+        if encap["content_type"].dotted not in LDS_SECURITY_OBJECT_CONTENT_TYPES:
             raise LdsFormatError("EF.SOD does not carry an LDSSecurityObject")
         lso = encap["content"].native
     except LdsFormatError:
