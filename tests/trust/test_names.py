@@ -57,3 +57,11 @@ def test_attributes_inside_one_rdn_are_a_set() -> None:
 def test_rdn_counts_must_agree() -> None:
     assert not same_rdns_in_any_order(_name(C, ORG, CN), _name(C, ORG, CN, CN))
     assert not same_rdns_in_any_order(_name(C, ORG, CN), _name(C, ORG))
+
+
+def test_bmp_string_equals_utf8_string_with_the_same_text() -> None:
+    bmp = x509.Name(name="", value=x509.RDNSequence([x509.RelativeDistinguishedName([
+        {"type": "common_name",
+         "value": x509.DirectoryString(name="bmp_string",
+                                       value=x509.BMPString("Malaysia Country Signer"))}])]))
+    assert same_name(bmp, _name(CN))

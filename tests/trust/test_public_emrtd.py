@@ -267,3 +267,20 @@ def test_openssl_as_a_peer(store: TrustStore, country: str, tmp_path: Path) -> N
     else:
         assert "Verification successful" in chain
 
+
+
+def test_station_trust_import_takes_a_real_master_list(tmp_path: Path) -> None:
+    # What an operator does: import the German root and its master list with the CLI; the
+    # store then anchors Vietnam's CSCA as published there.
+    from station.cli import main
+
+    trust = _root() / "trust"
+    code = main(["trust", "--path", str(tmp_path), "import",
+                 str(trust / "DE_ROOT_CA_CSCA07.cer"),
+                 str(trust / "DE_ML_2026-05-28-08-28-45.ml")])
+    assert code == 0
+    store = TrustStore.load(tmp_path)
+    assert len(store.master_lists) == 1 and not store.problems
+    assert [c.key.description for c in store.cscas
+            if c.asn1.subject.native.get("country_name") == "VN"] == [
+        "EC brainpoolP512r1 (explicit parameters)"]
