@@ -1,0 +1,75 @@
+"""What ingest checks about one message before it is stored: no database, no network.
+
+In order, each failure naming its reason (the rejection vocabulary operators see):
+
+1. ``topic`` — not ``stations/{id}/records``;
+2. ``unknown_station`` — the station id taken from the *topic* (the broker's ACL guarantees who
+   may publish there) is not in the registry;
+3. ``bad_signature`` — the JWS is not signed by that station's Ed25519 key (forged or altered);
+4. ``malformed`` — signed, but not a record;
+5. ``station_mismatch`` — the signed payload names another station (a record re-published
+   under another station's topic);
+6. ``unsealable`` — this backend holds the sealing key and the sealed fields do not open.
+
+Dedupe and replay (``replay``) need the store: :mod:`station.ingest.store`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
+
+from station.pipeline.records import BadSignature, Record, RecordError, open_sealed, verify
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A message that passed every check: its record, the exact bytes received (kept for the
+    dedupe comparison and the audit) and the opened citizen fields (None without a backend
+    key)."""
+
+    record: Record
+    token: bytes
+    citizen: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A message that failed a check; ``reason`` is one of the module's reasons, never
+    content."""
+
+    reason: str
+
+
+class Verifier:
+    def __init__(self, stations: Mapping[str, ed25519.Ed25519PublicKey],
+                 backend_key: x25519.X25519PrivateKey | None = None) -> None:
+        self.stations = dict(stations)
+        self.backend_key = backend_key
+
+    def check(self, topic: str, token: bytes) -> Verified | Refused:
+        parts = topic.split("/")
+        if len(parts) != 3 or parts[0] != "stations" or parts[2] != "records":
+            return Refused("topic")
+        station_id = parts[1]
+        key = self.stations.get(station_id)
+        if key is None:
+            return Refused("unknown_station")
+        try:
+            record = verify(token, key)
+        except BadSignature:
+            return Refused("bad_signature")
+        except RecordError:
+            return Refused("malformed")
+        if record.station_id != station_id:
+            return Refused("station_mismatch")
+        citizen: dict[str, Any] | None = None
+        if self.backend_key is not None:
+            try:
+                citizen = open_sealed(record, self.backend_key)
+            except RecordError:
+                return Refused("unsealable")
+        return Verified(record, token, citizen)

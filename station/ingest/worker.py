@@ -1,0 +1,251 @@
+"""The MQTT side of ingest: subscribe, check, batch, commit, receipt.
+
+For every message (on paho's network thread) :class:`~station.ingest.verification.Verifier`
+decides whether the record is acceptable and the store whether it is new, a QoS 1 duplicate
+or a replay. Accepted records go into the store's open transaction; :meth:`Ingest.flush`
+commits the batch (one commit per :data:`RECEIPT_BATCH` records or :data:`FLUSH_INTERVAL_S`,
+not one fsync per record) and only once the commit returned — never before — publishes a
+**receipt** ``{"ids": [record ids]}`` on ``stations/{station}/receipts`` (QoS 1), one per
+station and batch, for new records and QoS 1 duplicates alike (the station may have missed the
+first receipt). The station deletes its copy of the citizen data only on that receipt.
+
+The broker's PUBACK (paho sends it when the callback returns) therefore does not mean
+"stored": a crash between it and the commit loses nothing, because the station still holds the
+record and re-sends it when no receipt comes within its timeout. Rejected records get no
+receipt: the station keeps them and its TTL alarm shows them. Rejections are stored too (topic,
+reason, time; never the payload) for the operator.
+
+Reconnects use a short capped backoff with full jitter (at most :data:`RECONNECT_MAX_S`) rather
+than paho's default (up to 120 s): while ingest is away the broker only queues up to its limit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
+
+from station.ingest.store import Added, IngestStore, IngestStoreError, SqliteStore
+from station.ingest.verification import Refused, Verifier
+from station.log import event
+from station.pipeline.mqtt import BrokerSettings, make_client
+from station.pipeline.records import Record
+
+log = logging.getLogger(__name__)
+
+SHARED_RECORDS = "$share/ingest/stations/+/records"
+SESSION_EXPIRY_S = 24 * 3600
+RECEIPT_BATCH = 200
+"""Records per commit and per receipt at most."""
+FLUSH_INTERVAL_S = 0.02
+"""A batch is committed and receipted at the latest this long after it started."""
+RECONNECT_MAX_S = 5.0
+
+
+def receipts_topic(station_id: str) -> str:
+    return f"stations/{station_id}/receipts"
+
+
+@dataclass(frozen=True)
+class Received:
+    record: Record
+    duplicate: bool
+    citizen: Mapping[str, Any] | None
+    """The opened citizen fields; None when this instance has no backend key."""
+
+
+OnRecord = Callable[[Received], None]
+
+
+class Ingest:
+    def __init__(
+        self,
+        db: Path | str | IngestStore,
+        settings: BrokerSettings,
+        *,
+        stations: Mapping[str, ed25519.Ed25519PublicKey],
+        backend_key: x25519.X25519PrivateKey | None = None,
+        client_id: str = "ingest-1",
+        on_record: OnRecord | None = None,
+    ) -> None:
+        self.store: IngestStore = (SqliteStore(db) if isinstance(db, (str, Path)) else db)
+        self.verifier = Verifier(stations, backend_key)
+        self._lock = threading.Lock()
+        """Guards the store and the open batch."""
+        self._flush_lock = threading.RLock()
+        """One flush at a time, so receipts leave in commit order (re-entrant: an
+        ``on_record`` callback may read counts)."""
+        self._batch: list[Received] = []
+        """Accepted in the open transaction: committed, then receipted, by :meth:`flush`."""
+        self._stop = threading.Event()
+        self._flusher: threading.Thread | None = None
+        self._attempt = 0
+        self._last_receipt: Any = None
+        self.settings = settings
+        self.on_record = on_record
+        self.duplicates = 0
+        self.rejections: dict[str, int] = {}
+        self._client = make_client(client_id, settings)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+        self._backoff()
+        self._subscribed = threading.Event()
+        self._client.on_subscribe = lambda *a: self._subscribed.set()
+
+    @property
+    def rejected(self) -> int:
+        return sum(self.rejections.values())
+
+    def _backoff(self) -> None:
+        # Full jitter in [0.1, min(RECONNECT_MAX_S, 0.25·2^n)]: back within seconds of the
+        # broker, without every instance arriving at once.
+        cap = min(RECONNECT_MAX_S, 0.25 * 2 ** min(self._attempt, 8))
+        delay = random.uniform(0.1, max(0.1, cap))
+        self._client.reconnect_delay_set(delay, delay)
+        self._attempt += 1
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+        if rc.is_failure:
+            self._backoff()
+            return
+        self._attempt = 0
+        self._backoff()
+        client.subscribe(SHARED_RECORDS, qos=1)
+
+    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+        self._backoff()
+        if rc.is_failure:  # not our own stop()
+            event(log, "ingest.disconnected", logging.WARNING, reason=str(rc))
+
+    def _reject(self, topic: str, reason: str) -> None:
+        self.rejections[reason] = self.rejections.get(reason, 0) + 1
+        with self._lock:
+            self.store.reject(topic, reason)
+        event(log, "ingest.rejected", logging.WARNING, topic=topic, reason=reason)
+
+    def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
+        # Runs on paho's network thread; for QoS 1 paho sends the PUBACK after it returns —
+        # before the batch's commit, which is why the station waits for the receipt.
+        try:
+            self.accept(msg.topic, bytes(msg.payload))
+        except Exception as exc:  # never let one bad message stop the backend
+            self._reject(msg.topic, f"internal:{type(exc).__name__}")
+
+    def accept(self, topic: str, token: bytes) -> Received | None:
+        """Check one message and add it to the open batch; returns what was accepted, None when
+        rejected. It is committed and receipted by :meth:`flush` (at the latest
+        :data:`FLUSH_INTERVAL_S` later while started, or when the batch is full)."""
+        checked = self.verifier.check(topic, token)
+        if isinstance(checked, Refused):
+            self._reject(topic, checked.reason)
+            return None
+        with self._lock:
+            added = self.store.add(checked)
+            if added is Added.REPLAY:
+                received = None
+            else:
+                received = Received(checked.record, added is Added.DUPLICATE, checked.citizen)
+                self._batch.append(received)
+                full = len(self._batch) >= RECEIPT_BATCH
+        if received is None:
+            self._reject(topic, "replay")
+            return None
+        if received.duplicate:
+            self.duplicates += 1
+        if full:
+            self.flush()
+        return received
+
+    def flush(self) -> None:
+        """Commit the open batch, hand its records to ``on_record``, then receipt them (one
+        message per station). A failed commit rolls the batch back: no receipt, so the stations
+        keep those records and re-send them."""
+        with self._flush_lock:
+            with self._lock:
+                batch, self._batch = self._batch, []
+                try:
+                    self.store.commit()
+                except IngestStoreError as exc:
+                    event(log, "ingest.commit_failed", logging.ERROR, reason=str(exc),
+                          records=len(batch))
+                    return
+            for r in batch:  # committed: tell the consumer before the station hears of it
+                rec = r.record
+                if r.duplicate:
+                    event(log, "ingest.duplicate", station=rec.station_id, seq=rec.seq)
+                else:
+                    event(log, "ingest.received", station=rec.station_id, seq=rec.seq,
+                          outcome=rec.outcome)
+                if self.on_record is not None:
+                    try:
+                        self.on_record(r)
+                    except Exception as exc:  # a consumer's bug must not withhold receipts
+                        event(log, "ingest.on_record_failed", logging.ERROR,
+                              reason=type(exc).__name__)
+            by_station: dict[str, list[str]] = {}
+            for r in batch:
+                by_station.setdefault(r.record.station_id, []).append(r.record.record_id)
+            for station_id, ids in by_station.items():
+                self._last_receipt = self._client.publish(
+                    receipts_topic(station_id), json.dumps({"ids": ids}).encode(), qos=1)
+
+    def _flush_loop(self) -> None:
+        while not self._stop.wait(FLUSH_INTERVAL_S):
+            try:
+                self.flush()
+            except Exception as exc:  # never let one bad round stop receipts
+                event(log, "ingest.flush_failed", logging.ERROR, reason=type(exc).__name__)
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        # A persistent session: while this instance is away the broker keeps its subscription
+        # and queues records for it, so stations keep getting "delivered" PUBACKs meaningfully.
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        self._client.connect(self.settings.host, self.settings.port,
+                             keepalive=self.settings.keepalive_s, clean_start=False,
+                             properties=props)
+        self._client.loop_start()
+        self._stop.clear()
+        self._flusher = threading.Thread(target=self._flush_loop, name="ingest-flush",
+                                         daemon=True)
+        self._flusher.start()
+        if not self._subscribed.wait(timeout_s):
+            raise TimeoutError("ingest did not subscribe in time")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._flusher is not None:
+            self._flusher.join(timeout=5)
+            self._flusher = None
+        self.flush()
+        last = self._last_receipt
+        deadline = time.monotonic() + 2  # the last receipts out before disconnecting
+        while (last is not None and self._client.is_connected() and not last.is_published()
+               and time.monotonic() < deadline):
+            time.sleep(0.01)
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def count(self) -> int:
+        """Records stored (the open batch is committed first)."""
+        self.flush()
+        with self._lock:
+            return self.store.count()
+
+    def sequences(self, station_id: str) -> list[int]:
+        """Sequence numbers received from one station, in arrival order."""
+        self.flush()
+        with self._lock:
+            return self.store.sequences(station_id)
