@@ -3,6 +3,8 @@
 - ``pcscd``: a private pcscd with the vpcd driver (``station.testing.pcscd``); this process's
   PC/SC clients are pointed at it. Two slots: ``pcscd.slot_port(0)`` and ``(1)``.
 - ``broker`` / ``tls_broker``: Mosquitto on a free loopback port (plain / mTLS + ACL).
+- ``postgres``: a PostgreSQL server (``initdb`` into a temporary directory, run as the
+  ``postgres`` user, free loopback port); ``pg_dsn``: a fresh database on it for one test.
 
 Outside CI a missing binary skips with the reason; under CI (``CI=true``) it fails, because
 .ci/run installs everything.
@@ -10,6 +12,7 @@ Outside CI a missing binary skips with the reason; under CI (``CI=true``) it fai
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
 
@@ -17,6 +20,7 @@ import pytest
 
 from station.testing.mosquitto import BrokerUnavailable, MosquittoBroker
 from station.testing.pcscd import PcscdTestbed, TestbedUnavailable
+from station.testing.postgres import PostgresServer, PostgresUnavailable
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -70,3 +74,23 @@ def module_broker() -> Iterator[MosquittoBroker]:
 @pytest.fixture()
 def tls_broker() -> Iterator[MosquittoBroker]:
     yield from _started_broker(tls=True)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    server = PostgresServer()
+    try:
+        server.start()
+    except PostgresUnavailable as exc:
+        _unavailable(str(exc))
+    yield server
+    server.close()
+
+
+@pytest.fixture()
+def pg_dsn(postgres: PostgresServer) -> str:
+    """An empty database of this test alone."""
+    return postgres.create_database(f"test_{next(_databases)}")
+
+
+_databases = itertools.count(1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import threading
 from pathlib import Path
 
@@ -15,10 +16,17 @@ def register(sub: Subparsers) -> None:
         description="Subscribe to every station's records ($share/ingest/stations/+/records), "
                     "verify each record's signature against the station registry, reject "
                     "unknown stations, forgeries and replays, dedupe, open the sealed citizen "
-                    "fields with the backend key and store them in a SQLite file. Runs until "
+                    "fields with the backend key and store the records (citizen fields only in "
+                    "their sealed form) in a SQLite file or PostgreSQL. Runs until "
                     "interrupted; prints one line per record (ids only).",
     )
-    p.add_argument("--db", default="ingest.sqlite3", help="where to store received records")
+    p.add_argument("--db", default="ingest.sqlite3",
+                   help="where to store received records: a SQLite file (the default, for a "
+                        "small site) or a postgresql://user@host/db DSN (production; needs the "
+                        "backend extra). Several instances may share one PostgreSQL database")
+    p.add_argument("--retention-days", type=float,
+                   help="delete the citizen data of records older than this (the audit row "
+                        "without personal data stays); default: keep")
     p.add_argument("--registry", required=True, type=Path,
                    help="station registry JSON (python -m provisioning … registry.json)")
     p.add_argument("--backend-key", type=Path,
@@ -26,7 +34,15 @@ def register(sub: Subparsers) -> None:
                         "without it records are verified and stored still sealed")
     p.add_argument("--host", help="broker host (default: the configuration's mqtt.host)")
     p.add_argument("--port", type=int, help="broker port (default: the configuration's)")
-    p.add_argument("--client-id", default="ingest-1", help="MQTT client id of this instance")
+    p.add_argument("--client-id", default="ingest-1",
+                   help="MQTT client id of this instance: each worker on the shared "
+                        "subscription needs its own, stable across restarts (its persistent "
+                        "session and what the broker queued for it are found by it)")
+    p.add_argument("--health-port", type=int,
+                   help="serve GET /health (JSON: connected, stored, duplicates, rejected, "
+                        "open batch, lag) on this port; 0 picks a free one")
+    p.add_argument("--health-bind", default="127.0.0.1",
+                   help="address of the health endpoint (default: loopback only)")
     p.set_defaults(func=run)
 
 
@@ -34,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from provisioning import registry
     from station import keys
     from station.ingest import Ingest, Received
+    from station.ingest.health import HealthServer
     from station.pipeline.mqtt import BrokerSettings
 
     cfg = load_config(args)
@@ -48,8 +65,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"received station={rec.station_id} seq={rec.seq} record={rec.record_id} "
               f"outcome={rec.outcome}" + (" (duplicate)" if r.duplicate else ""), flush=True)
 
+    retention = None if args.retention_days is None else args.retention_days * 86400
     ingest = Ingest(args.db, settings, stations=stations, backend_key=backend,
-                    client_id=args.client_id, on_record=show)
+                    client_id=args.client_id, on_record=show, retention_s=retention)
+    health = None
+    if args.health_port is not None:
+        health = HealthServer(ingest, args.health_bind, args.health_port)
+        health.start()
+        print(f"ingest: health on http://{args.health_bind}:{health.port}/health", flush=True)
+    # SIGTERM (systemd stop) ends like Ctrl-C: the open batch committed and receipted first.
+    signal.signal(signal.SIGTERM, _interrupt)
     ingest.start()
     print(f"ingest: listening on {settings.host}:{settings.port} for {len(stations)} "
           "registered station(s)", flush=True)
@@ -59,4 +84,10 @@ def run(args: argparse.Namespace) -> int:
         pass
     finally:
         ingest.stop()
+        if health is not None:
+            health.stop()
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

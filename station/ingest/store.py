@@ -14,21 +14,40 @@ thread-safe; :class:`station.ingest.worker.Ingest` serialises calls.
 from __future__ import annotations
 
 import enum
+import hashlib
 import json
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
+
+from cryptography.hazmat.primitives.asymmetric import x25519
 
 from station.errors import StoreError
 from station.ingest.verification import Verified
-from station.pipeline.records import b64url
+from station.pipeline.records import Record, open_sealed, parse_unverified
 
 
 class IngestStoreError(StoreError):
     """The ingest database refused a write or is of an unknown version (the batch is rolled
     back: nothing of it is receipted, the stations re-send)."""
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """What is kept of a record for good: no citizen data (``token_sha256`` proves which
+    record it was to whoever holds the record)."""
+
+    record_id: str
+    station_id: str
+    seq: int
+    wall: str
+    profile: str
+    outcome: str
+    token_sha256: bytes
+    received_at: float
+    purged_at: float | None
 
 
 class Added(enum.Enum):
@@ -43,8 +62,11 @@ class Added(enum.Enum):
 
 @dataclass(frozen=True)
 class Migration:
+    """One schema step, written once per dialect; both stores apply the same numbers."""
+
     why: str
     sqlite: str
+    postgres: str
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -69,19 +91,99 @@ MIGRATIONS: tuple[Migration, ...] = (
             received_at REAL NOT NULL
         );
         """,
+        postgres="""
+        CREATE TABLE received (
+            record_id   TEXT PRIMARY KEY,
+            station_id  TEXT NOT NULL,
+            seq         BIGINT NOT NULL,
+            wall        TEXT NOT NULL,
+            profile     TEXT NOT NULL,
+            outcome     TEXT NOT NULL,
+            token       BYTEA NOT NULL,
+            citizen     TEXT,
+            received_at DOUBLE PRECISION NOT NULL,
+            arrival     BIGINT GENERATED ALWAYS AS IDENTITY,
+            UNIQUE (station_id, seq)
+        );
+        CREATE TABLE rejected (
+            topic       TEXT NOT NULL,
+            reason      TEXT NOT NULL,
+            received_at DOUBLE PRECISION NOT NULL,
+            arrival     BIGINT GENERATED ALWAYS AS IDENTITY
+        );
+        """,
+    ),
+    Migration(
+        "citizen data only in its sealed form (opened on read with the backend key), never a "
+        "plaintext column; token_sha256 for dedupe once retention has deleted the token; "
+        "purged_at marks an audit row whose citizen data is gone",
+        # SQLite cannot drop NOT NULL: the table is rebuilt (ORDER BY rowid keeps arrival
+        # order). sha256() is registered on the connection by migrate_sqlite.
+        sqlite="""
+        CREATE TABLE received_v2 (
+            record_id    TEXT PRIMARY KEY,
+            station_id   TEXT NOT NULL,
+            seq          INTEGER NOT NULL,
+            wall         TEXT NOT NULL,
+            profile      TEXT NOT NULL,
+            outcome      TEXT NOT NULL,
+            token        BLOB,
+            token_sha256 BLOB NOT NULL,
+            received_at  REAL NOT NULL,
+            purged_at    REAL,
+            UNIQUE (station_id, seq)
+        );
+        INSERT INTO received_v2 (record_id, station_id, seq, wall, profile, outcome, token,
+                                 token_sha256, received_at)
+            SELECT record_id, station_id, seq, wall, profile, outcome, token, sha256(token),
+                   received_at FROM received ORDER BY rowid;
+        DROP TABLE received;
+        ALTER TABLE received_v2 RENAME TO received;
+        CREATE INDEX received_unpurged ON received (received_at) WHERE token IS NOT NULL;
+        """,
+        postgres="""
+        UPDATE received SET citizen = NULL WHERE citizen IS NOT NULL;
+        ALTER TABLE received DROP COLUMN citizen;
+        ALTER TABLE received ADD COLUMN token_sha256 BYTEA;
+        UPDATE received SET token_sha256 = sha256(token);
+        ALTER TABLE received ALTER COLUMN token_sha256 SET NOT NULL;
+        ALTER TABLE received ALTER COLUMN token DROP NOT NULL;
+        ALTER TABLE received ADD COLUMN purged_at DOUBLE PRECISION;
+        CREATE INDEX received_unpurged ON received (received_at) WHERE token IS NOT NULL;
+        """,
     ),
 )
 
 
+def token_hash(token: bytes) -> bytes:
+    return hashlib.sha256(token).digest()
+
+
+def decide(rows: list[tuple[str, bytes]], record_id: str, sha: bytes) -> Added:
+    """After an insert that conflicted: ``rows`` are the (record_id, token_sha256) holding our
+    id or our (station, sequence). The same id with the same bytes is a duplicate; anything
+    else is a replay."""
+    if any(rid == record_id and bytes(h) == sha for rid, h in rows):
+        return Added.DUPLICATE
+    return Added.REPLAY
+
+
+def open_token(token: bytes, backend_key: x25519.X25519PrivateKey) -> dict[str, Any]:
+    """The citizen fields of a stored token (verified when it was received)."""
+    _header, payload, _si, _sig = parse_unverified(token)
+    return open_sealed(Record.from_json(json.loads(payload)), backend_key)
+
+
 class SqliteStore:
     """The embedded store: one SQLite file (WAL, ``synchronous=FULL``), for the demo and a
-    single small site."""
+    single small site. ``secure_delete``: retention's deletions overwrite the freed pages."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA secure_delete=ON")
         migrate_sqlite(self.db)
 
     def version(self) -> int:
@@ -91,34 +193,48 @@ class SqliteStore:
         if not self.db.in_transaction:
             self.db.execute("BEGIN IMMEDIATE")
 
+    def _failed(self, what: str, exc: sqlite3.Error) -> IngestStoreError:
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
+        return IngestStoreError(f"{what} failed: {exc}")
+
     def add(self, v: Verified) -> Added:
         rec = v.record
-        self._begin()
-        row = self.db.execute(
-            "SELECT record_id, token FROM received WHERE record_id=? OR "
-            "(station_id=? AND seq=?)", (rec.record_id, rec.station_id, rec.seq)).fetchone()
-        if row is None:
-            self.db.execute(
-                "INSERT INTO received VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        sha = token_hash(v.token)
+        try:
+            self._begin()
+            cur = self.db.execute(
+                "INSERT INTO received (record_id, station_id, seq, wall, profile, outcome, "
+                "token, token_sha256, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
                 (rec.record_id, rec.station_id, rec.seq, rec.wall, rec.profile, rec.outcome,
-                 v.token, citizen_json(v), time.time()))
-            return Added.NEW
-        if row[0] == rec.record_id and bytes(row[1]) == v.token:
-            return Added.DUPLICATE
-        return Added.REPLAY
+                 v.token, sha, time.time()))
+            if cur.rowcount == 1:
+                return Added.NEW
+            rows = self.db.execute(
+                "SELECT record_id, token_sha256 FROM received WHERE record_id=? OR "
+                "(station_id=? AND seq=?)", (rec.record_id, rec.station_id, rec.seq)).fetchall()
+        except sqlite3.Error as exc:
+            raise self._failed("insert", exc) from exc
+        return decide(rows, rec.record_id, sha)
 
     def reject(self, topic: str, reason: str) -> None:
-        self._begin()
-        self.db.execute("INSERT INTO rejected VALUES (?, ?, ?)", (topic, reason, time.time()))
+        try:
+            self._begin()
+            self.db.execute("INSERT INTO rejected VALUES (?, ?, ?)", (topic, reason, time.time()))
+        except sqlite3.Error as exc:
+            raise self._failed("insert", exc) from exc
 
     def commit(self) -> None:
         try:
             if self.db.in_transaction:
                 self.db.execute("COMMIT")
         except sqlite3.Error as exc:
-            if self.db.in_transaction:
-                self.db.execute("ROLLBACK")
-            raise IngestStoreError(f"commit failed: {exc}") from exc
+            raise self._failed("commit", exc) from exc
+
+    def rollback(self) -> None:
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
 
     def count(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM received").fetchone()[0])
@@ -134,15 +250,40 @@ class SqliteStore:
         rows = self.db.execute("SELECT topic, reason FROM rejected ORDER BY rowid")
         return [(str(r[0]), str(r[1])) for r in rows]
 
+    def token(self, record_id: str) -> bytes | None:
+        """The stored record as received; None when unknown or purged by retention."""
+        row = self.db.execute("SELECT token FROM received WHERE record_id=?",
+                              (record_id,)).fetchone()
+        return None if row is None or row[0] is None else bytes(row[0])
+
+    def audit(self, record_id: str) -> AuditRow | None:
+        row = self.db.execute(
+            "SELECT record_id, station_id, seq, wall, profile, outcome, token_sha256, "
+            "received_at, purged_at FROM received WHERE record_id=?", (record_id,)).fetchone()
+        return None if row is None else audit_row(row)
+
+    def purge(self, older_than: float) -> int:
+        """Retention: delete the citizen data (the token with its sealed fields) of records
+        received before ``older_than`` (epoch seconds); the audit row stays. Its own
+        transaction: call between batches."""
+        try:
+            self._begin()
+            n = self.db.execute(
+                "UPDATE received SET token=NULL, purged_at=? WHERE token IS NOT NULL AND "
+                "received_at < ?", (time.time(), older_than)).rowcount
+            self.db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise self._failed("purge", exc) from exc
+        return int(n)
+
     def close(self) -> None:
         self.db.close()
 
 
-def citizen_json(v: Verified) -> str | None:
-    if v.citizen is None:
-        return None
-    return json.dumps({k: {"b64": b64url(x)} if isinstance(x, bytes) else x
-                       for k, x in v.citizen.items()}, ensure_ascii=False)
+def audit_row(row: Any) -> AuditRow:
+    return AuditRow(str(row[0]), str(row[1]), int(row[2]), str(row[3]), str(row[4]),
+                    str(row[5]), bytes(row[6]), float(row[7]),
+                    None if row[8] is None else float(row[8]))
 
 
 def sqlite_version(db: sqlite3.Connection) -> int:
@@ -159,6 +300,7 @@ def migrate_sqlite(db: sqlite3.Connection, upto: int | None = None) -> None:
     if current > len(MIGRATIONS):
         raise IngestStoreError(f"ingest database is at schema version {current}, newer than "
                                f"this release ({len(MIGRATIONS)}); refusing to touch it")
+    db.create_function("sha256", 1, token_hash, deterministic=True)
     target = len(MIGRATIONS) if upto is None else upto
     for number in range(current + 1, target + 1):
         sql = MIGRATIONS[number - 1].sqlite
@@ -174,11 +316,33 @@ def migrate_sqlite(db: sqlite3.Connection, upto: int | None = None) -> None:
 class IngestStore(Protocol):
     """What the worker needs of a store; each backend implements it with its own SQL."""
 
-    def add(self, v: Verified) -> Added: ...
+    def add(self, v: Verified) -> Added:
+        """Into the open batch (opened if none); raises IngestStoreError after rolling the
+        whole batch back."""
+
     def reject(self, topic: str, reason: str) -> None: ...
-    def commit(self) -> None: ...
+
+    def commit(self) -> None:
+        """End the batch; raises IngestStoreError after rolling it back."""
+
+    def rollback(self) -> None: ...
     def count(self) -> int: ...
     def sequences(self, station_id: str) -> list[int]: ...
     def rejections(self) -> list[tuple[str, str]]: ...
+    def token(self, record_id: str) -> bytes | None: ...
+    def audit(self, record_id: str) -> AuditRow | None: ...
+    def purge(self, older_than: float) -> int: ...
     def version(self) -> int: ...
     def close(self) -> None: ...
+
+
+def open_store(target: Path | str) -> IngestStore:
+    """``postgresql://…`` (or ``postgres://…``): the PostgreSQL store; anything else is the
+    path of a SQLite file."""
+    text = str(target)
+    if text.startswith(("postgresql://", "postgres://")):
+        # Deferred on purpose: psycopg is the ``backend`` extra, not on a station.
+        from station.ingest.postgres import PostgresStore
+
+        return PostgresStore(text)
+    return SqliteStore(target)

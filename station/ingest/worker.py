@@ -28,12 +28,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
-from station.ingest.store import Added, IngestStore, IngestStoreError, SqliteStore
+from station.ingest.store import Added, IngestStore, IngestStoreError, open_store, open_token
 from station.ingest.verification import Refused, Verifier
 from station.log import event
 from station.pipeline.mqtt import BrokerSettings, make_client
@@ -48,6 +49,7 @@ RECEIPT_BATCH = 200
 FLUSH_INTERVAL_S = 0.02
 """A batch is committed and receipted at the latest this long after it started."""
 RECONNECT_MAX_S = 5.0
+PURGE_INTERVAL_S = 60.0
 
 
 def receipts_topic(station_id: str) -> str:
@@ -75,8 +77,12 @@ class Ingest:
         backend_key: x25519.X25519PrivateKey | None = None,
         client_id: str = "ingest-1",
         on_record: OnRecord | None = None,
+        retention_s: float | None = None,
     ) -> None:
-        self.store: IngestStore = (SqliteStore(db) if isinstance(db, (str, Path)) else db)
+        """``db``: a SQLite path, a ``postgresql://`` DSN or an open store. ``retention_s``:
+        citizen data older than this is deleted (the audit row stays), checked every
+        :data:`PURGE_INTERVAL_S` while started; None keeps it."""
+        self.store: IngestStore = open_store(db) if isinstance(db, (str, Path)) else db
         self.verifier = Verifier(stations, backend_key)
         self._lock = threading.Lock()
         """Guards the store and the open batch."""
@@ -91,8 +97,20 @@ class Ingest:
         self._last_receipt: Any = None
         self.settings = settings
         self.on_record = on_record
+        self.retention_s = retention_s
+        self._purged_at = 0.0
+        self.batches_lost = 0
+        """Batches rolled back by a store error: their records were not receipted, their
+        stations re-send them."""
         self.duplicates = 0
+        self.stored = 0
+        """New records this instance committed (duplicates not counted)."""
         self.rejections: dict[str, int] = {}
+        self.client_id = client_id
+        self._batch_since = 0.0
+        """When the open batch got its first record (monotonic)."""
+        self._last_commit = 0.0
+        self._last_delay_s: float | None = None
         self._client = make_client(client_id, settings)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
@@ -126,10 +144,20 @@ class Ingest:
         if rc.is_failure:  # not our own stop()
             event(log, "ingest.disconnected", logging.WARNING, reason=str(rc))
 
+    def _lose_batch(self, exc: IngestStoreError) -> None:
+        # The store rolled the whole open transaction back: nothing of this batch may be
+        # receipted (the caller holds self._lock).
+        lost, self._batch = self._batch, []
+        self.batches_lost += 1
+        event(log, "ingest.batch_lost", logging.ERROR, reason=str(exc), records=len(lost))
+
     def _reject(self, topic: str, reason: str) -> None:
         self.rejections[reason] = self.rejections.get(reason, 0) + 1
         with self._lock:
-            self.store.reject(topic, reason)
+            try:
+                self.store.reject(topic, reason)
+            except IngestStoreError as exc:
+                self._lose_batch(exc)
         event(log, "ingest.rejected", logging.WARNING, topic=topic, reason=reason)
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
@@ -149,11 +177,17 @@ class Ingest:
             self._reject(topic, checked.reason)
             return None
         with self._lock:
-            added = self.store.add(checked)
+            try:
+                added = self.store.add(checked)
+            except IngestStoreError as exc:
+                self._lose_batch(exc)
+                return None
             if added is Added.REPLAY:
                 received = None
             else:
                 received = Received(checked.record, added is Added.DUPLICATE, checked.citizen)
+                if not self._batch:
+                    self._batch_since = time.monotonic()
                 self._batch.append(received)
                 full = len(self._batch) >= RECEIPT_BATCH
         if received is None:
@@ -175,9 +209,14 @@ class Ingest:
                 try:
                     self.store.commit()
                 except IngestStoreError as exc:
+                    self.batches_lost += 1
                     event(log, "ingest.commit_failed", logging.ERROR, reason=str(exc),
                           records=len(batch))
                     return
+                if batch:
+                    self._last_commit = time.monotonic()
+                    self.stored += sum(1 for r in batch if not r.duplicate)
+                    self._last_delay_s = _delay_s(batch[-1].record.wall)
             for r in batch:  # committed: tell the consumer before the station hears of it
                 rec = r.record
                 if r.duplicate:
@@ -198,10 +237,56 @@ class Ingest:
                 self._last_receipt = self._client.publish(
                     receipts_topic(station_id), json.dumps({"ids": ids}).encode(), qos=1)
 
+    def health(self) -> dict[str, Any]:
+        """This worker's state and lag, for :mod:`station.ingest.health` (counters only)."""
+        now = time.monotonic()
+        with self._lock:
+            open_batch = len(self._batch)
+            waiting = now - self._batch_since if open_batch else 0.0
+        return {
+            "client_id": self.client_id,
+            "connected": bool(self._client.is_connected()),
+            "stored": self.stored,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "batches_lost": self.batches_lost,
+            "open_batch": open_batch,
+            "oldest_uncommitted_s": round(waiting, 3),
+            "last_commit_age_s": None if not self._last_commit
+            else round(now - self._last_commit, 3),
+            "lag_s": None if self._last_delay_s is None else round(self._last_delay_s, 3),
+        }
+
+    def purge(self, now: float | None = None) -> int:
+        """Apply the retention period now (the open batch is committed first); returns how
+        many records lost their citizen data."""
+        if self.retention_s is None:
+            return 0
+        self.flush()
+        now = time.time() if now is None else now
+        with self._lock:
+            n = self.store.purge(now - self.retention_s)
+        self._purged_at = time.monotonic()
+        if n:
+            event(log, "ingest.purged", records=n)
+        return n
+
+    def opened(self, record_id: str) -> dict[str, Any] | None:
+        """The citizen fields of a stored record, opened from their sealed form with the
+        backend key; None when unknown, purged, or this instance has no key."""
+        key = self.verifier.backend_key
+        self.flush()
+        with self._lock:
+            token = self.store.token(record_id)
+        return None if token is None or key is None else open_token(token, key)
+
     def _flush_loop(self) -> None:
         while not self._stop.wait(FLUSH_INTERVAL_S):
             try:
                 self.flush()
+                if (self.retention_s is not None
+                        and time.monotonic() - self._purged_at >= PURGE_INTERVAL_S):
+                    self.purge()
             except Exception as exc:  # never let one bad round stop receipts
                 event(log, "ingest.flush_failed", logging.ERROR, reason=type(exc).__name__)
 
@@ -249,3 +334,13 @@ class Ingest:
         self.flush()
         with self._lock:
             return self.store.sequences(station_id)
+
+
+def _delay_s(wall: str) -> float | None:
+    """Seconds from a record's wall time (the station's clock, so skew included) to now: the
+    end-to-end lag of the newest committed record."""
+    try:
+        t = datetime.strptime(wall, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return time.time() - t.timestamp()

@@ -4,6 +4,8 @@ broker tests are in tests/reliability)."""
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,15 +19,20 @@ from station.pipeline.records import Check, Reading, RecordSigner, b64url, b64ur
 TOPIC = "stations/desk-1/records"
 
 
-@pytest.fixture()
-def parts(tmp_path: Path) -> tuple[Ingest, RecordSigner, ed25519.Ed25519PrivateKey,
-                                   x25519.X25519PrivateKey]:
+@pytest.fixture(params=["sqlite", "postgres"])
+def parts(tmp_path: Path, request: pytest.FixtureRequest
+          ) -> Iterator[tuple[Ingest, RecordSigner, ed25519.Ed25519PrivateKey,
+                              x25519.X25519PrivateKey]]:
+    """The same decisions on both stores: the embedded SQLite file and a real PostgreSQL."""
     sk, bk = keys.generate_signing_key(), keys.generate_seal_key()
     other = keys.generate_signing_key()
-    ingest = Ingest(tmp_path / "ingest.sqlite3", BrokerSettings(),
+    db = (tmp_path / "ingest.sqlite3" if request.param == "sqlite"
+          else request.getfixturevalue("pg_dsn"))
+    ingest = Ingest(db, BrokerSettings(),
                     stations={"desk-1": sk.public_key(), "desk-2": other.public_key()},
                     backend_key=bk)
-    return ingest, RecordSigner("desk-1", sk, bk.public_key()), other, bk
+    yield ingest, RecordSigner("desk-1", sk, bk.public_key()), other, bk
+    ingest.store.close()
 
 
 def reading(n: int = 0) -> Reading:
@@ -41,6 +48,17 @@ def test_accepts_and_opens(parts: tuple[Ingest, RecordSigner, object, object]) -
     assert got is not None and not got.duplicate
     assert got.citizen == {"id_number": "001099000001", "full_name": "Trần Thị Bình"}
     assert ingest.count() == 1
+    assert ingest.opened(signed.record.record_id) == got.citizen  # again, from the sealed form
+
+
+def test_retention(parts: tuple[Ingest, RecordSigner, object, object]) -> None:
+    ingest, signer, _, _ = parts
+    ingest.retention_s = 3600.0
+    rid = signer.build(reading(1), 1)
+    ingest.accept(TOPIC, rid.token)
+    assert ingest.purge() == 0  # younger than the retention period
+    assert ingest.purge(now=time.time() + 3601) == 1
+    assert ingest.opened(rid.record.record_id) is None and ingest.count() == 1
 
 
 def test_duplicate_is_stored_once(parts: tuple[Ingest, RecordSigner, object, object]) -> None:

@@ -1,13 +1,34 @@
-"""The ingest store's schema: numbered migrations recorded in schema_migrations."""
+"""The ingest store's contract, run on both stores (the embedded SQLite file and a real
+PostgreSQL server), and its schema: numbered migrations recorded in schema_migrations."""
 
 from __future__ import annotations
 
 import sqlite3
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
-from station.ingest.store import MIGRATIONS, IngestStoreError, SqliteStore, migrate_sqlite
+from station import keys
+from station.ingest.postgres import PostgresStore, migrate_postgres
+from station.ingest.store import (
+    MIGRATIONS,
+    Added,
+    IngestStore,
+    IngestStoreError,
+    SqliteStore,
+    migrate_sqlite,
+    open_store,
+    open_token,
+)
+from station.ingest.verification import Verified, Verifier
+from station.pipeline.records import Check, Reading, RecordSigner
+
+ID_NUMBER = "001099012345"
+NAME = "Trần Thị Bình"
 
 # The schema ingest created before numbered migrations existed, verbatim.
 _LEGACY = """
@@ -31,43 +52,211 @@ CREATE TABLE IF NOT EXISTS rejected (
 """
 
 
-def test_empty_database_gets_every_migration(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "i.sqlite3")
-    assert store.version() == len(MIGRATIONS)
-    rows = store.db.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()
-    assert [r[0] for r in rows] == list(range(1, len(MIGRATIONS) + 1))
-    store.close()
-    again = SqliteStore(tmp_path / "i.sqlite3")  # reopening applies nothing twice
+@pytest.fixture(params=["sqlite", "postgres"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return str(tmp_path / "ingest.sqlite3")
+    return str(request.getfixturevalue("pg_dsn"))
+
+
+@pytest.fixture()
+def store(target: str) -> Iterator[IngestStore]:
+    s = open_store(target)
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def desk() -> tuple[ed25519.Ed25519PrivateKey, x25519.X25519PrivateKey]:
+    return keys.generate_signing_key(), keys.generate_seal_key()
+
+
+def verified(desk: tuple[ed25519.Ed25519PrivateKey, x25519.X25519PrivateKey], seq: int,
+             station: str = "desk-1") -> Verified:
+    sk, bk = desk
+    token = RecordSigner(station, sk, bk.public_key()).build(
+        Reading("hospital", "BAC", "authentic", (Check("passive_authentication", True),),
+                {"id_number": ID_NUMBER, "full_name": NAME}), seq).token
+    got = Verifier({station: sk.public_key()}, bk).check(f"stations/{station}/records", token)
+    assert isinstance(got, Verified)
+    return got
+
+
+def test_new_then_duplicate_then_replay(store: IngestStore,
+                                        desk: tuple[ed25519.Ed25519PrivateKey,
+                                                    x25519.X25519PrivateKey]) -> None:
+    first = verified(desk, 1)
+    assert store.add(first) is Added.NEW
+    store.commit()
+    assert store.add(first) is Added.DUPLICATE  # a QoS 1 re-delivery: a no-op
+    assert store.add(verified(desk, 1)) is Added.REPLAY  # another record, a used sequence
+    store.commit()
+    assert store.count() == 1 and store.sequences("desk-1") == [1]
+
+
+def test_same_id_other_bytes_is_a_replay(store: IngestStore,
+                                         desk: tuple[ed25519.Ed25519PrivateKey,
+                                                     x25519.X25519PrivateKey]) -> None:
+    a = verified(desk, 1)
+    store.add(a)
+    store.commit()
+    # The same record id under another sequence number (a forged re-use of the id).
+    b = verified(desk, 2)
+    forged = Verified(type(a.record)(**{**a.record.__dict__, "seq": 2}), b.token, None)
+    assert store.add(forged) is Added.REPLAY
+    store.commit()
+    assert store.count() == 1
+
+
+def test_rollback_keeps_nothing(store: IngestStore,
+                                desk: tuple[ed25519.Ed25519PrivateKey,
+                                            x25519.X25519PrivateKey]) -> None:
+    store.add(verified(desk, 1))
+    store.reject("stations/x/records", "topic")
+    store.rollback()
+    assert store.count() == 0 and store.rejections() == []
+    assert store.add(verified(desk, 1)) is Added.NEW  # the sequence is free again
+    store.commit()
+
+
+def test_arrival_order_and_rejections(store: IngestStore,
+                                      desk: tuple[ed25519.Ed25519PrivateKey,
+                                                  x25519.X25519PrivateKey]) -> None:
+    for seq in (3, 1, 2):
+        store.add(verified(desk, seq))
+    store.reject("stations/desk-9/records", "unknown_station")
+    store.reject("other", "topic")
+    store.commit()
+    assert store.sequences("desk-1") == [3, 1, 2]
+    assert store.rejections() == [("stations/desk-9/records", "unknown_station"),
+                                  ("other", "topic")]
+
+
+def test_citizen_data_is_stored_sealed_and_opened_on_read(
+        store: IngestStore, target: str,
+        desk: tuple[ed25519.Ed25519PrivateKey, x25519.X25519PrivateKey]) -> None:
+    v = verified(desk, 1)
+    store.add(v)
+    store.commit()
+    token = store.token(v.record.record_id)
+    assert token == v.token
+    assert open_token(token, desk[1]) == {"id_number": ID_NUMBER, "full_name": NAME}
+    # No column holds the citizen fields in clear.
+    if target.startswith("postgresql://"):
+        with psycopg.connect(target) as conn:
+            dump = repr(conn.execute("SELECT * FROM received").fetchall())
+    else:
+        store.close()
+        dump = b"".join(p.read_bytes() for p in Path(target).parent.glob("ingest.sqlite3*")) \
+            .decode("latin-1")
+    assert ID_NUMBER not in dump and NAME not in dump and NAME.encode().decode("latin-1") \
+        not in dump
+
+
+def test_retention_deletes_citizen_data_and_keeps_the_audit_row(
+        store: IngestStore,
+        desk: tuple[ed25519.Ed25519PrivateKey, x25519.X25519PrivateKey]) -> None:
+    old, new = verified(desk, 1), verified(desk, 2)
+    store.add(old)
+    store.commit()
+    time.sleep(0.01)
+    cutoff = time.time()
+    store.add(new)
+    store.commit()
+    assert store.purge(cutoff) == 1
+    assert store.token(old.record.record_id) is None
+    assert store.token(new.record.record_id) == new.token
+    audit = store.audit(old.record.record_id)
+    assert audit is not None and audit.purged_at is not None
+    assert (audit.station_id, audit.seq, audit.outcome) == ("desk-1", 1, "authentic")
+    # A re-delivery after the purge is still recognised (by the hash), not stored again.
+    assert store.add(old) is Added.DUPLICATE
+    assert store.add(verified(desk, 1)) is Added.REPLAY
+    store.commit()
+    assert store.count() == 2 and store.purge(time.time()) == 1
+
+
+def test_empty_database_gets_every_migration(target: str) -> None:
+    s = open_store(target)
+    assert s.version() == len(MIGRATIONS)
+    s.close()
+    again = open_store(target)  # reopening applies nothing twice
     assert again.version() == len(MIGRATIONS)
     again.close()
 
 
-def test_file_from_before_migrations_is_adopted(tmp_path: Path) -> None:
+def test_newer_database_is_refused(target: str) -> None:
+    open_store(target).close()
+    if target.startswith("postgresql://"):
+        with psycopg.connect(target) as conn:
+            conn.execute("INSERT INTO schema_migrations VALUES (%s, 0)", (len(MIGRATIONS) + 1,))
+    else:
+        db = sqlite3.connect(target)
+        db.execute("INSERT INTO schema_migrations VALUES (?, 0)", (len(MIGRATIONS) + 1,))
+        db.commit()
+        db.close()
+    with pytest.raises(IngestStoreError, match="newer"):
+        open_store(target)
+
+
+def _legacy_row(desk: tuple[ed25519.Ed25519PrivateKey, x25519.X25519PrivateKey]
+                ) -> tuple[Verified, tuple[object, ...]]:
+    v = verified(desk, 7)
+    r = v.record
+    return v, (r.record_id, r.station_id, r.seq, r.wall, r.profile, r.outcome, v.token,
+               f'{{"id_number": "{ID_NUMBER}"}}', time.time())
+
+
+def test_sqlite_file_from_before_migrations_is_brought_forward(
+        tmp_path: Path, desk: tuple[ed25519.Ed25519PrivateKey, x25519.X25519PrivateKey]
+        ) -> None:
     path = tmp_path / "old.sqlite3"
+    v, row = _legacy_row(desk)
     db = sqlite3.connect(path)
     db.executescript(_LEGACY)
-    db.execute("INSERT INTO received VALUES ('r1', 'desk-1', 1, 'w', 'p', 'o', x'00', NULL, 1)")
+    db.execute("INSERT INTO received VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
     db.commit()
     db.close()
     store = SqliteStore(path)
     assert store.version() == len(MIGRATIONS)
-    assert store.count() == 1 and store.sequences("desk-1") == [1]
+    assert store.sequences("desk-1") == [7]
+    assert store.add(v) is Added.DUPLICATE  # the hash was computed for the old row
+    store.commit()
+    columns = [c[1] for c in store.db.execute("PRAGMA table_info(received)")]
+    assert "citizen" not in columns  # the plaintext column of version 1 is gone
     store.close()
 
 
-def test_newer_database_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "new.sqlite3"
-    SqliteStore(path).close()
-    db = sqlite3.connect(path)
-    db.execute("INSERT INTO schema_migrations VALUES (?, 0)", (len(MIGRATIONS) + 1,))
-    db.commit()
-    db.close()
-    with pytest.raises(IngestStoreError, match="newer"):
-        SqliteStore(path)
+def test_postgres_from_version_1(
+        pg_dsn: str, desk: tuple[ed25519.Ed25519PrivateKey, x25519.X25519PrivateKey]) -> None:
+    v, row = _legacy_row(desk)
+    with psycopg.connect(pg_dsn) as conn:
+        migrate_postgres(conn, upto=1)
+        conn.execute("INSERT INTO received (record_id, station_id, seq, wall, profile, outcome, "
+                     "token, citizen, received_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                     row)
+    store = PostgresStore(pg_dsn)
+    assert store.version() == len(MIGRATIONS)
+    assert store.sequences("desk-1") == [7]
+    assert store.add(v) is Added.DUPLICATE
+    store.commit()
+    with psycopg.connect(pg_dsn) as conn:
+        cols = [r[0] for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name='received'")]
+    assert "citizen" not in cols
+    store.close()
 
 
-def test_migrations_step_by_step(tmp_path: Path) -> None:
+def test_migrations_step_by_step(tmp_path: Path, pg_dsn: str) -> None:
     db = sqlite3.connect(tmp_path / "s.sqlite3", isolation_level=None)
-    for n in range(1, len(MIGRATIONS) + 1):
-        migrate_sqlite(db, upto=n)
-        assert db.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0] == n
+    with psycopg.connect(pg_dsn) as conn:
+        for n in range(1, len(MIGRATIONS) + 1):
+            migrate_sqlite(db, upto=n)
+            migrate_postgres(conn, upto=n)
+            assert db.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0] == n
+            assert conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone() == (n,)
+
+
+def test_unreachable_postgres_is_a_typed_error() -> None:
+    with pytest.raises(IngestStoreError, match="cannot connect"):
+        PostgresStore("postgresql://postgres@127.0.0.1:1/none?connect_timeout=2")

@@ -1,0 +1,170 @@
+"""The production store: PostgreSQL through psycopg 3 (the ``backend`` extra).
+
+The same numbered :data:`~station.ingest.store.MIGRATIONS` as the embedded store, recorded in
+``schema_migrations``; several workers starting at once take a transaction-scoped advisory
+lock, so one migrates and the others find it done.
+
+Several workers share the stream, so idempotence is the database's job: ``INSERT … ON
+CONFLICT DO NOTHING`` on the primary key (record id) and the unique (station, sequence). A
+worker inserting a record another worker holds in its open batch waits for that batch's commit
+(or rollback) and then sees it as a duplicate (or inserts it); it never receipts a record that
+is not committed. Two batches that take each other's records in opposite orders can deadlock:
+PostgreSQL aborts one, that worker's whole batch is rolled back and not receipted, and the
+stations re-send it after their receipt timeout — later, never lost.
+
+Deleted or updated rows (retention, migration 2's removal of the plaintext column) are
+physically reclaimed by (auto)vacuum, not overwritten at once: the data directory must be on
+an encrypted volume like any PII store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any
+
+import psycopg
+
+from station.ingest.store import (
+    MIGRATIONS,
+    Added,
+    AuditRow,
+    IngestStoreError,
+    audit_row,
+    decide,
+    token_hash,
+)
+from station.ingest.verification import Verified
+
+_MIGRATION_LOCK = 0x5354_4E49  # any constant shared by every worker of this schema
+
+
+class PostgresStore:
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        try:
+            self.conn = psycopg.connect(dsn, autocommit=False)
+        except psycopg.Error as exc:
+            raise IngestStoreError(f"cannot connect to PostgreSQL: {type(exc).__name__}") \
+                from exc
+        self._open = False
+        """A batch is open: reads join it; otherwise a read's implicit transaction is ended."""
+        migrate_postgres(self.conn)
+
+    def _failed(self, what: str, exc: psycopg.Error) -> IngestStoreError:
+        self._open = False
+        with contextlib.suppress(psycopg.Error):  # gone: the server rolled it back itself
+            self.conn.rollback()
+        return IngestStoreError(f"{what} failed: {type(exc).__name__}: {exc}")
+
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        try:
+            rows = self.conn.execute(sql, params).fetchall()
+            if not self._open:
+                self.conn.commit()
+        except psycopg.Error as exc:
+            raise self._failed("read", exc) from exc
+        return rows
+
+    def version(self) -> int:
+        return int(self._read("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")[0][0])
+
+    def add(self, v: Verified) -> Added:
+        rec = v.record
+        sha = token_hash(v.token)
+        try:
+            self._open = True
+            cur = self.conn.execute(
+                "INSERT INTO received (record_id, station_id, seq, wall, profile, outcome, "
+                "token, token_sha256, received_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT DO NOTHING",
+                (rec.record_id, rec.station_id, rec.seq, rec.wall, rec.profile, rec.outcome,
+                 v.token, sha, time.time()))
+            if cur.rowcount == 1:
+                return Added.NEW
+            rows = self.conn.execute(
+                "SELECT record_id, token_sha256 FROM received WHERE record_id=%s OR "
+                "(station_id=%s AND seq=%s)", (rec.record_id, rec.station_id, rec.seq)
+            ).fetchall()
+        except psycopg.Error as exc:
+            raise self._failed("insert", exc) from exc
+        return decide([(r[0], r[1]) for r in rows], rec.record_id, sha)
+
+    def reject(self, topic: str, reason: str) -> None:
+        try:
+            self._open = True
+            self.conn.execute("INSERT INTO rejected (topic, reason, received_at) "
+                              "VALUES (%s, %s, %s)", (topic, reason, time.time()))
+        except psycopg.Error as exc:
+            raise self._failed("insert", exc) from exc
+
+    def commit(self) -> None:
+        try:
+            self.conn.commit()
+            self._open = False
+        except psycopg.Error as exc:
+            raise self._failed("commit", exc) from exc
+
+    def rollback(self) -> None:
+        self._open = False
+        self.conn.rollback()
+
+    def count(self) -> int:
+        return int(self._read("SELECT COUNT(*) FROM received")[0][0])
+
+    def sequences(self, station_id: str) -> list[int]:
+        rows = self._read("SELECT seq FROM received WHERE station_id=%s ORDER BY arrival",
+                          (station_id,))
+        return [int(r[0]) for r in rows]
+
+    def rejections(self) -> list[tuple[str, str]]:
+        rows = self._read("SELECT topic, reason FROM rejected ORDER BY arrival")
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+    def token(self, record_id: str) -> bytes | None:
+        rows = self._read("SELECT token FROM received WHERE record_id=%s", (record_id,))
+        return None if not rows or rows[0][0] is None else bytes(rows[0][0])
+
+    def audit(self, record_id: str) -> AuditRow | None:
+        rows = self._read(
+            "SELECT record_id, station_id, seq, wall, profile, outcome, token_sha256, "
+            "received_at, purged_at FROM received WHERE record_id=%s", (record_id,))
+        return audit_row(rows[0]) if rows else None
+
+    def purge(self, older_than: float) -> int:
+        try:
+            cur = self.conn.execute(
+                "UPDATE received SET token=NULL, purged_at=%s WHERE token IS NOT NULL AND "
+                "received_at < %s", (time.time(), older_than))
+            self.conn.commit()
+        except psycopg.Error as exc:
+            raise self._failed("purge", exc) from exc
+        return int(cur.rowcount)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def migrate_postgres(conn: psycopg.Connection[Any], upto: int | None = None) -> None:
+    """Apply the migrations the database lacks (up to ``upto``), each in its own transaction
+    with its row in ``schema_migrations``."""
+    target = len(MIGRATIONS) if upto is None else upto
+    try:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
+                         "(version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)")
+            row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations"
+                               ).fetchone()
+            current = int(row[0]) if row else 0
+            if current > len(MIGRATIONS):
+                raise IngestStoreError(
+                    f"ingest database is at schema version {current}, newer than this "
+                    f"release ({len(MIGRATIONS)}); refusing to touch it")
+            for number in range(current + 1, target + 1):
+                with conn.transaction():  # a savepoint per step: a failure names its number
+                    conn.execute(MIGRATIONS[number - 1].postgres.encode())
+                    conn.execute("INSERT INTO schema_migrations VALUES (%s, %s)",
+                                 (number, time.time()))
+    except psycopg.Error as exc:
+        raise IngestStoreError(f"migration failed: {type(exc).__name__}: {exc}") from exc
