@@ -100,7 +100,10 @@ def test_payload_released_only_after_ingest_stored_it(
     released: list[tuple[str, set[str]]] = []
     ingest_db = tmp_path / "ingest.sqlite3"
     publisher = Publisher(outbox, "desk-r", own_broker.settings(), receipt_timeout_s=1.0,
-                          on_ack=lambda rid, ok: released.append(
+                          # ok=False is a refused publish (0x10 while neither backend is
+                          # subscribed, between mute.stop() and ingest's subscribe), not a
+                          # release: only releases are checked against what ingest committed.
+                          on_ack=lambda rid, ok: ok and released.append(
                               (rid, committed_at_ingest(ingest_db))))
     publisher.start()
     store = OutboxStore(outbox, RecordSigner("desk-r", sk, bk.public_key()), publisher)
