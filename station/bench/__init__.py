@@ -3,6 +3,10 @@
 A benchmark module defines ``DESCRIPTION: str``, ``add_arguments(parser)`` (optional) and
 ``run(args, progress) -> BenchResult``. Every comparison is made in the same run (ratios
 against a baseline or the physical minimum), because absolute times drift between machines.
+
+Not benchmarks but their material: ``deskcam`` (a camera model that photographs a flat document
+in a 3-D pose: lens distortion, defocus/motion PSFs, Bayer sensor noise, JPEG) and
+``documents`` (the card fronts it photographs), independent of ``station.sim``'s generators.
 """
 
 from __future__ import annotations
