@@ -13,6 +13,10 @@ data is not ours to commit; see README, "Tested against"). The layout, from gmrt
                       what gmrtd's test expects: the chain it builds and the DG1/DG2 hashes
     doc/GB/EF.SOD, DG1, DG2, csca.der
                       gmrtd's "imported document" (an expired UK passport) with its CSCA
+    pymrtd/bsi-tr03105-5/EF.SOD, DG1, DG14, DG15
+                      pymrtd's BSI TR-03105-5 reference data set (LGPL-3.0,
+                      github.com/ZeroPass/pymrtd tests/ef/sod_test.py): its test asserts that
+                      the SOD does not contain DG15
     master-lists/     every master list gmrtd ships (DE_ML_*.ml, NL_ML_*.ml) and the two roots
     jmrtd/bsi2008/EF_SOD.bin, Datagroup{1,2,3,4,14,15}.bin
     jmrtd/NZ2013_EF_SOD.bin
@@ -284,3 +288,17 @@ def test_station_trust_import_takes_a_real_master_list(tmp_path: Path) -> None:
     assert [c.key.description for c in store.cscas
             if c.asn1.subject.native.get("country_name") == "VN"] == [
         "EC brainpoolP512r1 (explicit parameters)"]
+
+
+def test_bsi_tr03105_reference_data_set_dg15_is_unverified() -> None:
+    # pymrtd's test of BSI TR-03105-5's EF.SOD asserts DG15 is not in it (issue #18's
+    # "DG15 present, not listed"): DG1 and DG14 verify, DG15 is unverified, nothing fails.
+    d = _root() / "pymrtd" / "bsi-tr03105-5"
+    files = {"SOD": (d / "EF.SOD").read_bytes()}
+    files.update({n: (d / n).read_bytes() for n in ("DG1", "DG14", "DG15")})
+    pa = passive_authentication(files, None, AT)
+    result = {c.name: (c.ok, c.detail) for c in pa.checks}
+    assert result["sod-signature"] == (True, "RSASSA-PSS-SHA256")
+    assert result["dg-hashes"] == (True, "DG1, DG14")
+    assert pa.unverified_data_groups == {15}
+    assert not [c for c in pa.checks if c.ok is False]
