@@ -20,6 +20,7 @@ from PIL import Image
 
 from station import config
 from station.ingest import Ingest, Received
+from station.pipeline.records import b64url, parse_unverified
 from station.service import machine as m
 from station.service.chip import citizen_fields
 from station.service.desk import build
@@ -33,6 +34,7 @@ from station.sim.vpcd import VpcdLink
 from station.testing.desk import DeskCamera, prepare_state
 from station.testing.mosquitto import MosquittoBroker
 from station.testing.pcscd import PcscdTestbed
+from tests.contract import schemas as contract
 
 BOOKING = Booking("BK-1", "203", *(__import__("datetime").date(2030, 1, d) for d in (2, 4)))
 
@@ -167,6 +169,13 @@ def test_qr_then_tap_gives_a_verified_record_with_only_the_profile_fields(bed: B
     expected = minimise(profile, citizen_fields_of(citizen))
     assert got.citizen is not None
     assert set(got.citizen) == set(expected) <= set(profile.fields)
+    # What the desk sent follows the published contract (contract/schemas).
+    sent = _token(bed, got)
+    contract.check("schemas/record-jws.json", sent.decode())
+    contract.check("schemas/record-v1.json", json.loads(parse_unverified(sent)[1]))
+    contract.check(f"schemas/opened-{profile.name}.json",
+                   {k: {"b64": b64url(v)} if isinstance(v, bytes) else v
+                    for k, v in got.citizen.items()})
     if profile.name != "bank":  # a synthetic citizen may lack a spouse or an old ID number
         assert set(expected) == set(profile.fields)
     assert got.citizen["id_number"] == citizen.id_number
