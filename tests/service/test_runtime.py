@@ -327,10 +327,12 @@ def test_each_state_change_reaches_the_feedback_thread_at_once_and_sets_a_pin() 
         thread = threading.Thread(target=svc._feedback_loop)
         thread.start()
         deadline = time.monotonic() + 5
-        while not (red.state is True and q.empty()):
+        # The pin is set before Outputs records its indication: wait for both (under load the
+        # check could land between the two and fail a correct run).
+        while not (red.state is True and q.empty() and fb.outputs is not None
+                   and fb.outputs.current is Indication.FAILURE):
             assert time.monotonic() < deadline, "the feedback thread did not light red"
             time.sleep(0.005)
-        assert fb.outputs is not None and fb.outputs.current is Indication.FAILURE
 
         # Once idle it waits for the next hand-off, without a timeout (not a polling period).
         deadline = time.monotonic() + 5
