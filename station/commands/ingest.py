@@ -38,6 +38,12 @@ def register(sub: Subparsers) -> None:
                    help="MQTT client id of this instance: each worker on the shared "
                         "subscription needs its own, stable across restarts (its persistent "
                         "session and what the broker queued for it are found by it)")
+    p.add_argument("--webhook-url",
+                   help="POST each new record, opened (hospital: with its FHIR Patient), to this "
+                        "https URL: at least once, retried with backoff, HMAC-signed "
+                        "(Station-Signature), Idempotency-Key = record id; needs --backend-key")
+    p.add_argument("--webhook-secret-file", type=Path,
+                   help="file holding the webhook's shared HMAC secret")
     p.add_argument("--health-port", type=int,
                    help="serve GET /health (JSON: connected, stored, duplicates, rejected, "
                         "open batch, lag) on this port; 0 picks a free one")
@@ -49,8 +55,10 @@ def register(sub: Subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from provisioning import registry
     from station import keys
+    from station.errors import ConfigError
     from station.ingest import Ingest, Received
     from station.ingest.health import HealthServer
+    from station.ingest.webhook import WebhookDeliverer
     from station.pipeline.mqtt import BrokerSettings
 
     cfg = load_config(args)
@@ -66,8 +74,16 @@ def run(args: argparse.Namespace) -> int:
               f"outcome={rec.outcome}" + (" (duplicate)" if r.duplicate else ""), flush=True)
 
     retention = None if args.retention_days is None else args.retention_days * 86400
+    if args.webhook_url and (backend is None or args.webhook_secret_file is None):
+        raise ConfigError("--webhook-url", "needs --backend-key and --webhook-secret-file")
     ingest = Ingest(args.db, settings, stations=stations, backend_key=backend,
-                    client_id=args.client_id, on_record=show, retention_s=retention)
+                    client_id=args.client_id, on_record=show, retention_s=retention,
+                    webhook=bool(args.webhook_url))
+    deliverer = None
+    if args.webhook_url and backend is not None:
+        secret = args.webhook_secret_file.read_bytes().strip()
+        deliverer = WebhookDeliverer(args.webhook_url, secret, backend, ingest.locked)
+        deliverer.start()
     health = None
     if args.health_port is not None:
         health = HealthServer(ingest, args.health_bind, args.health_port)
@@ -84,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
         pass
     finally:
         ingest.stop()
+        if deliverer is not None:
+            deliverer.stop()
         if health is not None:
             health.stop()
     return 0

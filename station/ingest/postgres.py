@@ -141,6 +141,42 @@ class PostgresStore:
             raise self._failed("purge", exc) from exc
         return int(cur.rowcount)
 
+    def enqueue_webhook(self, record_id: str, at: float) -> None:
+        try:
+            self._open = True
+            self.conn.execute("INSERT INTO webhook (record_id, next_at) VALUES (%s, %s) "
+                              "ON CONFLICT DO NOTHING", (record_id, at))
+        except psycopg.Error as exc:
+            raise self._failed("insert", exc) from exc
+
+    def due_webhooks(self, now: float, limit: int) -> list[tuple[str, int, bytes | None]]:
+        rows = self._read(
+            "SELECT w.record_id, w.attempts, r.token FROM webhook w JOIN received r "
+            "ON r.record_id = w.record_id WHERE w.delivered_at IS NULL AND w.next_at <= %s "
+            "ORDER BY w.next_at LIMIT %s", (now, limit))
+        return [(str(r[0]), int(r[1]), None if r[2] is None else bytes(r[2])) for r in rows]
+
+    def webhook_done(self, record_id: str, at: float) -> None:
+        self._write("UPDATE webhook SET delivered_at=%s, attempts=attempts+1, last_error=NULL "
+                    "WHERE record_id=%s", (at, record_id))
+
+    def webhook_retry(self, record_id: str, next_at: float, error: str) -> None:
+        self._write("UPDATE webhook SET attempts=attempts+1, next_at=%s, last_error=%s "
+                    "WHERE record_id=%s", (next_at, error, record_id))
+
+    def webhook_state(self, record_id: str) -> tuple[int, float | None, str | None] | None:
+        rows = self._read("SELECT attempts, delivered_at, last_error FROM webhook "
+                          "WHERE record_id=%s", (record_id,))
+        return (int(rows[0][0]), rows[0][1], rows[0][2]) if rows else None
+
+    def _write(self, sql: str, params: tuple[Any, ...]) -> None:
+        try:
+            self.conn.execute(sql.encode(), params)
+            self.conn.commit()
+            self._open = False
+        except psycopg.Error as exc:
+            raise self._failed("write", exc) from exc
+
     def close(self) -> None:
         self.conn.close()
 

@@ -152,6 +152,30 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX received_unpurged ON received (received_at) WHERE token IS NOT NULL;
         """,
     ),
+    Migration(
+        "webhook deliveries: queued in the record's own transaction (at least once), retried "
+        "with backoff until the consumer answers 2xx",
+        sqlite="""
+        CREATE TABLE webhook (
+            record_id    TEXT PRIMARY KEY,
+            attempts     INTEGER NOT NULL DEFAULT 0,
+            next_at      REAL NOT NULL,
+            delivered_at REAL,
+            last_error   TEXT
+        );
+        CREATE INDEX webhook_due ON webhook (next_at) WHERE delivered_at IS NULL;
+        """,
+        postgres="""
+        CREATE TABLE webhook (
+            record_id    TEXT PRIMARY KEY,
+            attempts     INTEGER NOT NULL DEFAULT 0,
+            next_at      DOUBLE PRECISION NOT NULL,
+            delivered_at DOUBLE PRECISION,
+            last_error   TEXT
+        );
+        CREATE INDEX webhook_due ON webhook (next_at) WHERE delivered_at IS NULL;
+        """,
+    ),
 )
 
 
@@ -276,6 +300,45 @@ class SqliteStore:
             raise self._failed("purge", exc) from exc
         return int(n)
 
+    def enqueue_webhook(self, record_id: str, at: float) -> None:
+        """Queue a delivery in the open batch's transaction (committed with the record)."""
+        try:
+            self._begin()
+            self.db.execute("INSERT INTO webhook (record_id, next_at) VALUES (?, ?) "
+                            "ON CONFLICT DO NOTHING", (record_id, at))
+        except sqlite3.Error as exc:
+            raise self._failed("insert", exc) from exc
+
+    def due_webhooks(self, now: float, limit: int) -> list[tuple[str, int, bytes | None]]:
+        """(record id, attempts so far, token or None when purged) of deliveries due."""
+        rows = self.db.execute(
+            "SELECT w.record_id, w.attempts, r.token FROM webhook w JOIN received r "
+            "ON r.record_id = w.record_id WHERE w.delivered_at IS NULL AND w.next_at <= ? "
+            "ORDER BY w.next_at LIMIT ?", (now, limit)).fetchall()
+        return [(str(r[0]), int(r[1]), None if r[2] is None else bytes(r[2])) for r in rows]
+
+    def webhook_done(self, record_id: str, at: float) -> None:
+        self._write("UPDATE webhook SET delivered_at=?, attempts=attempts+1, last_error=NULL "
+                    "WHERE record_id=?", (at, record_id))
+
+    def webhook_retry(self, record_id: str, next_at: float, error: str) -> None:
+        self._write("UPDATE webhook SET attempts=attempts+1, next_at=?, last_error=? "
+                    "WHERE record_id=?", (next_at, error, record_id))
+
+    def webhook_state(self, record_id: str) -> tuple[int, float | None, str | None] | None:
+        row = self.db.execute("SELECT attempts, delivered_at, last_error FROM webhook "
+                              "WHERE record_id=?", (record_id,)).fetchone()
+        return None if row is None else (int(row[0]), row[1], row[2])
+
+    def _write(self, sql: str, params: tuple[Any, ...]) -> None:
+        """A write of its own (between batches: the worker holds the lock)."""
+        try:
+            self._begin()
+            self.db.execute(sql, params)
+            self.db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise self._failed("write", exc) from exc
+
     def close(self) -> None:
         self.db.close()
 
@@ -332,6 +395,11 @@ class IngestStore(Protocol):
     def token(self, record_id: str) -> bytes | None: ...
     def audit(self, record_id: str) -> AuditRow | None: ...
     def purge(self, older_than: float) -> int: ...
+    def enqueue_webhook(self, record_id: str, at: float) -> None: ...
+    def due_webhooks(self, now: float, limit: int) -> list[tuple[str, int, bytes | None]]: ...
+    def webhook_done(self, record_id: str, at: float) -> None: ...
+    def webhook_retry(self, record_id: str, next_at: float, error: str) -> None: ...
+    def webhook_state(self, record_id: str) -> tuple[int, float | None, str | None] | None: ...
     def version(self) -> int: ...
     def close(self) -> None: ...
 

@@ -21,12 +21,13 @@ than paho's default (up to 120 s): while ingest is away the broker only queues u
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -78,10 +79,12 @@ class Ingest:
         client_id: str = "ingest-1",
         on_record: OnRecord | None = None,
         retention_s: float | None = None,
+        webhook: bool = False,
     ) -> None:
         """``db``: a SQLite path, a ``postgresql://`` DSN or an open store. ``retention_s``:
         citizen data older than this is deleted (the audit row stays), checked every
-        :data:`PURGE_INTERVAL_S` while started; None keeps it."""
+        :data:`PURGE_INTERVAL_S` while started; None keeps it. ``webhook``: queue each new
+        record for :class:`~station.ingest.webhook.WebhookDeliverer` in its own transaction."""
         self.store: IngestStore = open_store(db) if isinstance(db, (str, Path)) else db
         self.verifier = Verifier(stations, backend_key)
         self._lock = threading.Lock()
@@ -98,6 +101,7 @@ class Ingest:
         self.settings = settings
         self.on_record = on_record
         self.retention_s = retention_s
+        self.webhook = webhook
         self._purged_at = 0.0
         self.batches_lost = 0
         """Batches rolled back by a store error: their records were not receipted, their
@@ -179,6 +183,8 @@ class Ingest:
         with self._lock:
             try:
                 added = self.store.add(checked)
+                if added is Added.NEW and self.webhook:
+                    self.store.enqueue_webhook(checked.record.record_id, time.time())
             except IngestStoreError as exc:
                 self._lose_batch(exc)
                 return None
@@ -236,6 +242,12 @@ class Ingest:
             for station_id, ids in by_station.items():
                 self._last_receipt = self._client.publish(
                     receipts_topic(station_id), json.dumps({"ids": ids}).encode(), qos=1)
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[IngestStore]:
+        """The store under this worker's lock, for a helper thread (the webhook deliverer)."""
+        with self._lock:
+            yield self.store
 
     def health(self) -> dict[str, Any]:
         """This worker's state and lag, for :mod:`station.ingest.health` (counters only)."""

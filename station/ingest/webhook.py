@@ -1,0 +1,156 @@
+"""Delivering opened records to the consuming system by webhook: at least once, signed.
+
+Each new record gets a row in the ``webhook`` table *in the same transaction as the record*
+(:meth:`~station.ingest.store.SqliteStore.enqueue_webhook`), so a crash can delay a delivery but
+never lose it. :class:`WebhookDeliverer` POSTs what is due and marks it delivered on a 2xx;
+anything else (an error status, a refused connection, a timeout) is retried with exponential
+backoff and full jitter, capped at :attr:`WebhookDeliverer.backoff_max_s`, without end: the
+consumer being down for a day delays, it does not drop. Several workers may deliver the same
+record (at least once): the consumer dedupes by the ``Idempotency-Key`` header (the record id).
+
+The body is JSON: the record's clear payload, the opened citizen fields (bytes as
+``{"b64": …}``) and, for the hospital profile, the FHIR R4 ``Patient``
+(:mod:`station.ingest.fhir`). The ``Station-Signature`` header is
+``t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>``: the consumer recomputes it with
+the shared secret and refuses a stale ``t``. The body holds citizen data: the URL must be
+``https`` outside loopback tests (:func:`check_url`), and neither the body nor the URL's query is
+ever logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import random
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from cryptography.hazmat.primitives.asymmetric import x25519
+
+from station.errors import ConfigError
+from station.ingest.fhir import patient
+from station.log import event
+from station.pipeline.records import Record, b64url, open_sealed, parse_unverified
+
+log = logging.getLogger(__name__)
+
+
+def check_url(url: str) -> str:
+    parts = urlsplit(url)
+    loopback = parts.hostname in ("127.0.0.1", "::1", "localhost")
+    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+        raise ConfigError("--webhook-url", "must be https (http only to loopback)")
+    return url
+
+
+def signature(secret: bytes, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(secret, str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+def body_of(token: bytes, backend_key: x25519.X25519PrivateKey) -> bytes:
+    payload = json.loads(parse_unverified(token)[1])
+    record = Record.from_json(payload)
+    opened = open_sealed(record, backend_key)
+    doc: dict[str, Any] = {
+        "id": record.record_id, "station": record.station_id, "profile": record.profile,
+        "outcome": record.outcome, "record": payload,
+        "citizen": {k: {"b64": b64url(v)} if isinstance(v, bytes) else v
+                    for k, v in opened.items()},
+    }
+    if record.profile == "hospital":
+        doc["fhir_patient"] = patient(record, opened)
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+class WebhookDeliverer:
+    """Runs beside an :class:`~station.ingest.worker.Ingest`; ``locked`` gives it the worker's
+    store under the worker's lock (the store is not thread-safe)."""
+
+    def __init__(self, url: str, secret: bytes, backend_key: x25519.X25519PrivateKey,
+                 locked: Callable[[], Any], *, backoff_base_s: float = 1.0,
+                 backoff_max_s: float = 300.0, timeout_s: float = 10.0,
+                 interval_s: float = 0.2, batch: int = 50) -> None:
+        self.url = check_url(url)
+        self.secret = secret
+        self.backend_key = backend_key
+        self.locked = locked
+        self.backoff_base_s = backoff_base_s
+        self.backoff_max_s = backoff_max_s
+        self.timeout_s = timeout_s
+        self.interval_s = interval_s
+        self.batch = batch
+        self.delivered = 0
+        self.failures = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def backoff(self, attempts: int) -> float:
+        cap = min(self.backoff_max_s, self.backoff_base_s * 2 ** min(attempts, 20))
+        return random.uniform(cap / 2, cap)
+
+    def _post(self, record_id: str, body: bytes) -> str | None:
+        """None on a 2xx, else what went wrong (a status or an error class, never content)."""
+        req = urllib.request.Request(self.url, data=body, method="POST", headers={
+            "Content-Type": "application/json", "Idempotency-Key": record_id,
+            "Station-Signature": signature(self.secret, int(time.time()), body)})
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+                return None if 200 <= resp.status < 300 else f"http {resp.status}"
+        except urllib.error.HTTPError as exc:
+            return f"http {exc.code}"
+        except (urllib.error.URLError, OSError) as exc:
+            return type(exc).__name__
+
+    def run_once(self, now: float | None = None) -> int:
+        """Deliver what is due; returns how many were delivered."""
+        now = time.time() if now is None else now
+        with self.locked() as store:
+            due = store.due_webhooks(now, self.batch)
+        done = 0
+        for record_id, attempts, token in due:
+            if token is None:  # retention deleted it before the consumer took it
+                error: str | None = "purged"
+            else:
+                error = self._post(record_id, body_of(token, self.backend_key))
+            with self.locked() as store:
+                if error is None:
+                    store.webhook_done(record_id, time.time())
+                elif error == "purged":
+                    store.webhook_retry(record_id, float("inf"), error)
+                else:
+                    store.webhook_retry(record_id, time.time() + self.backoff(attempts), error)
+            if error is None:
+                done += 1
+                self.delivered += 1
+                event(log, "webhook.delivered", record=record_id, attempts=attempts + 1)
+            else:
+                self.failures += 1
+                event(log, "webhook.retry", logging.WARNING, record=record_id,
+                      attempts=attempts + 1, reason=error)
+        return done
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.run_once()
+            except Exception as exc:  # a bad round must not end deliveries
+                event(log, "webhook.loop_error", logging.ERROR, reason=type(exc).__name__)
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="ingest-webhook", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.timeout_s + 5)
+            self._thread = None
