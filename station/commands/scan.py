@@ -28,8 +28,9 @@ def register(sub: Subparsers) -> None:
                         "JSON with path, ok, raw, mrz, error, ms; only MRZs that pass every "
                         "check digit are reported")
     p.add_argument("--engine", choices=("zxing", "zbar"), default="zxing",
-                   help="decoding engine (default zxing: zxing-cpp with guide box, upscale "
-                        "and retry; zbar: pyzbar in binary mode)")
+                   help="decoding engine (default zxing: zxing-cpp's defaults on the whole "
+                        "frame, then the guide box's densest patch upscaled and retried; zbar: "
+                        "pyzbar in binary mode)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--camera", action="store_true", help="decode live from the camera")
     src.add_argument("--replay", metavar="DIR_OR_VIDEO",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import segno
 
 from station.errors import QrFormatError
 from station.qr import cccd
@@ -88,3 +89,47 @@ def test_locate_finds_the_qr_patch(images: dict[str, np.ndarray]) -> None:
     assert patch.size < box.size / 4
     assert QrDecoder("zxing-default").decode(np.ascontiguousarray(patch)) is not None
     assert locate(np.full((400, 400), 200, np.uint8)) is None
+
+
+def _frame_with_qr(payload: bytes, left: int, *, invert: bool = False,
+                   mirror: bool = False) -> np.ndarray:
+    """A 1280×720 grey frame with a clean QR (4 px/module, quiet zone) at column ``left``."""
+    qr = segno.make_qr(payload, error="m", mode="byte")
+    m = np.array([[bool(v) for v in row] for row in qr.matrix])
+    if mirror:
+        m = m[:, ::-1]
+    sym = np.where(m, 30, 225).astype(np.uint8)
+    if invert:
+        sym = 255 - sym
+    sym = np.pad(sym, 4, constant_values=30 if invert else 225)  # quiet zone: light modules
+    sym = np.kron(sym, np.ones((4, 4), np.uint8))
+    frame = np.full((720, 1280), 180, np.uint8)
+    frame[200:200 + sym.shape[0], left:left + sym.shape[1]] = sym
+    return frame
+
+
+def test_a_qr_outside_the_guide_box_is_read_as_the_library_reads_it() -> None:
+    # The guide box trims 10 % on each side; a hand-held card's QR strays there. The library's
+    # defaults on the whole frame read it, so must we (the guide-box-first cascade did not).
+    y = _frame_with_qr(PAYLOAD.encode(), left=0)
+    assert QrDecoder("zxing-default").decode(y) is not None
+    found = QrDecoder("zxing").decode(y)
+    assert found is not None and found.data == PAYLOAD.encode() and found.attempt == "frame"
+
+
+def test_inverted_and_mirrored_symbols_are_read() -> None:
+    for invert, mirror in ((True, False), (False, True), (True, True)):
+        found = QrDecoder("zxing").decode(_frame_with_qr(PAYLOAD.encode(), 500, invert=invert,
+                                                          mirror=mirror))
+        assert found is not None and found.data == PAYLOAD.encode(), (invert, mirror)
+
+
+def test_never_worse_than_the_library_defaults(images: dict[str, np.ndarray]) -> None:
+    ours, default = QrDecoder("zxing"), QrDecoder("zxing-default")
+    frames = [*images.values(), _frame_with_qr(PAYLOAD.encode(), 1180 - 232),
+              _frame_with_qr(b"\x00binary\xff", 40)]
+    for y in frames:
+        theirs = default.decode(y)
+        if theirs is not None:
+            found = ours.decode(y)
+            assert found is not None and found.data == theirs.data

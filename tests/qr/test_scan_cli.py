@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import segno
 from PIL import Image
 
 from station import cli
@@ -73,13 +74,39 @@ def test_scan_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["scan", "--replay", "x", "a.png"]) == 2
 
 
-def test_bench_qr_reports_all_three_engines_in_one_run() -> None:
-    result = bench_qr.run(argparse.Namespace(count=1, seed=1), lambda msg: None)
-    assert [r[0] for r in result.rows] == ["ours", "zxing-cpp default", "pyzbar"]
-    assert all(r[1] == 11 for r in result.rows)
-    for key in ("wrong_decodes", "p95_vs_pyzbar", "success_gain_pp"):
+def test_bench_qr_reports_each_source_with_all_three_engines_in_one_run(tmp_path: Path) -> None:
+    # A photo directory in the layout of zxing-cpp's samples: name.png + name.txt (text, CR LF
+    # kept) or name.bin (bytes); an image without a truth is skipped.
+    payload = "079123456789|Nguyễn Văn An\r\nline two"
+    segno.make_qr(payload.encode(), error="m", mode="byte").save(str(tmp_path / "a.png"),
+                                                                    scale=4)
+    (tmp_path / "a.txt").write_bytes(payload.encode())
+    segno.make_qr(b"\x00\xffbytes", error="m", mode="byte").save(str(tmp_path / "b.png"),
+                                                                  scale=4)
+    (tmp_path / "b.bin").write_bytes(b"\x00\xffbytes")
+    segno.make_qr("other", error="m").save(str(tmp_path / "c.png"), scale=4)
+    (tmp_path / "c.txt").write_bytes(b"not what it says")
+    segno.make_qr("no truth", error="m").save(str(tmp_path / "d.png"), scale=4)
+    result = bench_qr.run(argparse.Namespace(photos=str(tmp_path), photo_rotations="0,90",
+                                             frames=2, count=1, seed=1), lambda msg: None)
+    assert [r[:2] for r in result.rows] == [
+        (source, engine) for source in ("photos", "deskcam", "generator")
+        for engine in ("ours", "zxing-cpp default", "pyzbar")]
+    by = {(r[0], r[1]): r for r in result.rows}
+    assert by["photos", "ours"][2:6] == (6, 4, 66.7, 2)  # c.png is 'wrong' at 0° and 90°
+    assert by["deskcam", "ours"][2] == 2 and by["generator", "ours"][2] == 11
+    for key in ("wrong_decodes", "p95_vs_pyzbar", "deskcam_gain_pp", "generator_gain_pp",
+                "photos_gain_vs_best_peer_pp"):
         assert key in result.figures
-    assert result.figures["wrong_decodes"] == 0
+    assert result.figures["generator_zxing_wrong"] == 0
+    assert result.figures["deskcam_zxing_wrong"] == 0
+
+
+def test_bench_qr_refuses_a_photo_directory_without_truths(tmp_path: Path) -> None:
+    segno.make_qr("x").save(str(tmp_path / "x.png"))
+    with pytest.raises(ValueError, match="truth"):
+        bench_qr.run(argparse.Namespace(photos=str(tmp_path), sources="photos"),
+                     lambda msg: None)
 
 
 def test_sim_qr_writes_a_labelled_set_that_scan_decodes(
