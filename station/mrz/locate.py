@@ -22,6 +22,7 @@ perspective rectification in place of a rotated box. numpy only.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -234,6 +235,11 @@ def _zones_of(bars: list[_Bar]) -> list[tuple[float, list[_Bar]]]:
 def find_zones(grey: Array, limit: int = 3) -> list[Zone]:
     """Candidate MRZs in a grey frame, most likely first (at most ``limit``)."""
     f = max(1, round(grey.shape[1] / _WORK_WIDTH))
+    return _find(grey, f, limit)
+
+
+def _find(grey: Array, f: int, limit: int) -> list[Zone]:
+    """:func:`find_zones` at 1/``f`` of the frame's resolution."""
     small = grey[: grey.shape[0] // f * f, : grey.shape[1] // f * f]
     small = small.reshape(small.shape[0] // f, f, small.shape[1] // f, f).mean(axis=(1, 3))
     mask = ink(small)
@@ -258,10 +264,25 @@ def find_zones(grey: Array, limit: int = 3) -> list[Zone]:
     zones = []
     for score, group in _zones_of(bars)[:limit]:
         first, last = group[0], group[-1]
-        zones.append(Zone((back(first.end(first.t0)), back(first.end(first.t1))),
-                          (back(last.end(last.t0)), back(last.end(last.t1))), len(group),
+        # ICAO 9303-3: all lines start and end at the same pitch positions. A line's bar is
+        # cut short where glare washes its glyphs out or run long into print beside it: take
+        # the median end of three lines, the outer end of two (the reader re-measures ink).
+        lefts = sorted(b.end(b.t0)[0] for b in group)
+        rights = sorted(b.end(b.t1)[0] for b in group)
+        span = (lefts[1], rights[1]) if len(group) == 3 else None
+        zones.append(Zone(_ends(first, span, back), _ends(last, span, back), len(group),
                           float(np.mean([b.thickness for b in group])) * f, score * f))
     return zones
+
+
+def _ends(bar: _Bar, span: tuple[float, float] | None,
+          back: Callable[[tuple[float, float]], tuple[float, float]]
+          ) -> tuple[tuple[float, float], tuple[float, float]]:
+    """A bar's axis ends in frame pixels: its own, or where its axis crosses x = span."""
+    if span is None:
+        return back(bar.end(bar.t0)), back(bar.end(bar.t1))
+    return (back(bar.end((span[0] - bar.cx) / bar.ux)),
+            back(bar.end((span[1] - bar.cx) / bar.ux)))
 
 
 def homography(src: list[tuple[float, float]], dst: list[tuple[float, float]]) -> NDArray[
@@ -306,10 +327,29 @@ def glyph_pitch(crop: Array, rows: tuple[int, int], cols: tuple[int, int]) -> fl
     return float(lag + (0.5 * (a - c) / d if d < 0 else 0.0))
 
 
-def rectify(grey: Array, zone: Zone, upside_down: bool = False) -> Array:
-    """The zone straightened: its lines horizontal at a constant pitch, at about the frame's
-    own resolution, with a margin of paper around it (the cell reader measures the lines
-    again). ``upside_down`` turns it by 180°."""
+@dataclass(frozen=True)
+class Straightened:
+    """A zone sampled onto a rectangle: its lines horizontal, at a constant pitch."""
+
+    image: Array
+    rows: tuple[float, ...]
+    """Each line's centre row, top to bottom (one row for a single-bar zone)."""
+    x0: float
+    x1: float
+    """Where the lines' bars start and end (the reader measures the ink between)."""
+    thickness: float
+
+    def turned(self) -> Straightened:
+        """The same, rotated by 180° (a document upside down)."""
+        h, w = self.image.shape
+        return Straightened(np.ascontiguousarray(self.image[::-1, ::-1]),
+                            tuple(h - 1 - r for r in reversed(self.rows)), w - self.x1,
+                            w - self.x0, self.thickness)
+
+
+def straighten(grey: Array, zone: Zone) -> Straightened:
+    """The zone straightened at about the frame's own resolution (at least ``_MIN_LENGTH``
+    a line), with a margin of paper around it."""
     (p0, p1), (q0, q1) = zone.first, zone.last
     length = max(math.dist(p0, p1), math.dist(q0, q1))
     if zone.lines > 1:
@@ -325,22 +365,32 @@ def rectify(grey: Array, zone: Zone, upside_down: bool = False) -> Array:
                (p0[0] + nx, p0[1] + ny)]
         height = zone.thickness
         top = zone.thickness * 0.8
-    # Straightened at the resolution of the zone's larger end, within the reader's range.
     scale = min(1.0, 900 / length) if length > 900 else max(1.0, _MIN_LENGTH / length)
     w, h = length * scale, height * scale
     mx, my = 0.06 * w + 4, top * scale
     out = _warp(grey, src, w, h, mx, my)
     if zone.lines > 1:
-        pitch = glyph_pitch(out, (round(my - top * scale * 0.5), round(my + h + top * scale * 0.5)),
+        pitch = glyph_pitch(out, (round(my - top * scale * 0.5),
+                                  round(my + h + top * scale * 0.5)),
                             (round(mx), round(mx + w)))
         if pitch is not None:
             want = LINE_SPACING * pitch * (zone.lines - 1)
             if abs(want / h - 1) > 0.04:
                 my *= want / h
-                out = _warp(grey, src, w, want, mx, my)
-    if upside_down:
-        out = np.ascontiguousarray(out[::-1, ::-1])
-    return out
+                h = want
+                out = _warp(grey, src, w, h, mx, my)
+        rows = tuple(my + h * i / (zone.lines - 1) for i in range(zone.lines))
+        thick = h / (zone.lines - 1) / LINE_SPACING * 1.1
+    else:
+        rows = (my + h / 2,)
+        thick = h
+    return Straightened(out, rows, mx, mx + w, thick)
+
+
+def rectify(grey: Array, zone: Zone, upside_down: bool = False) -> Array:
+    """The image of :func:`straighten`; ``upside_down`` turns it by 180°."""
+    s = straighten(grey, zone)
+    return (s.turned() if upside_down else s).image
 
 
 def _warp(grey: Array, src: list[tuple[float, float]], w: float, h: float, mx: float,

@@ -441,7 +441,7 @@ def _read_mrz(image: Any) -> Mrz:
     # what the localisation missed (an axis-aligned scan reads either way).
     for crop in _straightened(grey):
         try:
-            return _read_level(crop, zones=1, reshape=False)
+            return _read_straightened(crop)
         except MrzError as exc:
             last = _telling(last, exc)
     try:
@@ -450,14 +450,33 @@ def _read_mrz(image: Any) -> Mrz:
         raise _telling(last, exc) from None
 
 
-def _straightened(grey: Array) -> Iterator[Array]:
+def _straightened(grey: Array) -> Iterator[locate.Straightened]:
     """The located zones, straightened, each in its likelier orientation first."""
     for zone in locate.find_zones(grey, limit=_LOCATE_ZONES):
-        crop = locate.rectify(grey, zone)
-        if crop.shape[0] < 32 or crop.shape[1] < 64:
+        s = locate.straighten(grey, zone)
+        if s.image.shape[0] < 32 or s.image.shape[1] < 64:
             continue
-        flipped = np.ascontiguousarray(crop[::-1, ::-1])
-        yield from (crop, flipped) if _upright(crop) else (flipped, crop)
+        yield from (s, s.turned()) if _upright(s.image) else (s.turned(), s)
+
+
+def _read_straightened(s: locate.Straightened) -> Mrz:
+    """A straightened zone: its lines are where the localisation put them (their own ink
+    decides extent and baseline); a single bar is searched for lines like any image."""
+    if len(s.rows) == 1:
+        return _read_level(s.image, zones=1, reshape=False)
+    half = s.thickness / 2
+    lines = [_Line(max(0, round(r - half)), round(r + half), round(s.x0), round(s.x1))
+             for r in s.rows]
+    formats = ("TD1",) if len(lines) == 3 else ("TD3", "TD2")
+    try:
+        return _read_level(s.image, zones=1, reshape=False)
+    except MrzError as exc:
+        last = exc
+    # Lines the crop's own band search missed (glare washing out one end): where the
+    # localisation put them.
+    reads = [(float(np.mean([r.scores.mean() for r in got])), fmt, got)
+             for fmt in formats for got in _read_zone(s.image, lines, fmt)]
+    return _accept(reads, last)
 
 
 def _upright(crop: Array) -> bool:
@@ -517,19 +536,28 @@ def _read_level(grey: Array, zones: int = 4, reshape: bool = True) -> Mrz:
             for fmt in formats:
                 reads += [(float(np.mean([r.scores.mean() for r in got])), fmt, got)
                           for got in _read_zone(grey, full, fmt, shifts)]
-            for _mean, fmt, got_lines in sorted(reads, key=lambda r: -r[0]):
-                if min(float(r.scores.min()) for r in got_lines) < _MIN_SCORE \
-                        or not _key_cells_ok(fmt, got_lines):
-                    last = last or MrzError("zone", "a character cell is unreadable")
-                    continue
-                if got_lines[0].text[0] == "<":
-                    # ICAO 9303-3 §4.2.2: every document code starts with a letter; a filler
-                    # there is a cut one cell off.
-                    continue
-                try:
-                    return parse_mrz("\n".join(r.text for r in got_lines), correct=True)
-                except MrzError as exc:
-                    # A zone that read but failed a check is the most telling error.
-                    if last is None or last.field == "zone":
-                        last = exc
+            try:
+                return _accept(reads, last)
+            except MrzError as exc:
+                last = _telling(last, exc)
     raise last or MrzNotFound("zone", "no machine-readable zone could be read")
+
+
+def _accept(reads: list[tuple[float, str, list[_Read]]], last: MrzError | None,
+            none: str = "no machine-readable zone could be read") -> Mrz:
+    """The best of a zone's readings that clears every score floor and passes every check
+    digit; else the most telling failure."""
+    for _mean, fmt, got_lines in sorted(reads, key=lambda r: -r[0]):
+        if min(float(r.scores.min()) for r in got_lines) < _MIN_SCORE \
+                or not _key_cells_ok(fmt, got_lines):
+            last = _telling(last, MrzError("zone", "a character cell is unreadable"))
+            continue
+        if got_lines[0].text[0] == "<":
+            # ICAO 9303-3 §4.2.2: every document code starts with a letter; a filler there
+            # is a cut one cell off.
+            continue
+        try:
+            return parse_mrz("\n".join(r.text for r in got_lines), correct=True)
+        except MrzError as exc:
+            last = _telling(last, exc)
+    raise last or MrzNotFound("zone", none)
