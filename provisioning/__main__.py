@@ -42,14 +42,31 @@ def build_parser() -> argparse.ArgumentParser:
                       help="replace the station's registered signing key")
     sign.set_defaults(func=cmd_sign)
 
-    mq = sub.add_parser("mosquitto", help="write the Mosquitto TLS listener snippet and ACL")
+    be = sub.add_parser("backend", help="issue another backend identity (an ingest worker, "
+                        "an operator tool): ingest-2, ingest-3, operator-1, …")
+    be.add_argument("name", help="a reserved backend name: ingest|operator|backend|admin[-N]")
+    be.add_argument("--days", type=int, default=STATION_DAYS)
+    be.set_defaults(func=cmd_backend)
+
+    rv = sub.add_parser("revoke", help="revoke a station (stolen or retired desk): CRL, "
+                        "broker access list and registry; then re-run `mosquitto` and "
+                        "restart the broker")
+    rv.add_argument("station_id")
+    rv.set_defaults(func=cmd_revoke, revoked=True)
+    urv = sub.add_parser("unrevoke", help="take a station off the CRL again")
+    urv.add_argument("station_id")
+    urv.set_defaults(func=cmd_revoke, revoked=False)
+
+    mq = sub.add_parser("mosquitto", help="write the Mosquitto TLS listener snippet, the "
+                        "dynamic-security access list (registered, unrevoked stations and "
+                        "the backend identities) and the CRL")
     mq.add_argument("--out", type=Path, default=Path("/etc/mosquitto"),
                     help="Mosquitto's configuration directory (default /etc/mosquitto)")
     mq.add_argument("--port", type=int, default=8883)
     mq.add_argument("--bind", default="", help="address to listen on (default: all)")
     mq.set_defaults(func=cmd_mosquitto)
 
-    reg = sub.add_parser("registry", help="list registered stations")
+    reg = sub.add_parser("registry", help="list registered stations (and which are revoked)")
     reg.set_defaults(func=cmd_registry)
     return p
 
@@ -58,6 +75,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     ca = OperatorCa.create(args.dir)
     ca.issue_server(args.broker)
     ca.issue_client(mosquitto.BACKEND_USER)
+    ca.write_crl()
     print(f"CA        {ca.paths.ca_cert}")
     print(f"broker    {ca.paths.server_cert} ({', '.join(args.broker)})")
     print(f"backend   {ca.paths.client(mosquitto.BACKEND_USER)[0]}")
@@ -79,6 +97,22 @@ def cmd_sign(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backend(args: argparse.Namespace) -> int:
+    cert, key = OperatorCa(args.dir).issue_client(args.name, days=args.days)
+    print(f"backend   {cert} (key {key}); re-run `mosquitto` and restart the broker")
+    return 0
+
+
+def cmd_revoke(args: argparse.Namespace) -> int:
+    ca = OperatorCa(args.dir)
+    ca.set_revoked(args.station_id, args.revoked)
+    state = "revoked" if args.revoked else "no longer revoked"
+    print(f"{args.station_id} {state}; CRL {ca.paths.crl}")
+    print("next: python -m provisioning --dir … mosquitto --out /etc/mosquitto && "
+          "systemctl restart mosquitto; restart ingest so it reloads the registry")
+    return 0
+
+
 def cmd_mosquitto(args: argparse.Namespace) -> int:
     ca = OperatorCa(args.dir)
     certs = args.out / "certs" / "station"
@@ -89,15 +123,21 @@ def cmd_mosquitto(args: argparse.Namespace) -> int:
     # The broker drops to its own user before it reads its key: that user must own it.
     keys.write_file(certs / "server.key", ca.paths.server_key.read_bytes(), keys.PRIVATE_MODE,
                     owner=owner)
-    acl_path = args.out / "station.acl"
-    keys.write_file(acl_path, mosquitto.acl().encode(), keys.PUBLIC_MODE)
+    shutil.copyfile(ca.write_crl(), certs / "crl.pem")
+    entries = registry.load(ca.paths.registry)
+    stations = [sid for sid, e in entries.items() if not e.revoked_at]
+    dynsec = args.out / "station-dynsec.json"
+    # The plugin rewrites this file when changed over $CONTROL: the broker's user owns it.
+    keys.write_file(dynsec, mosquitto.dynsec_config(stations, ca.backends()).encode(),
+                    keys.PRIVATE_MODE, owner=owner)
     conf = args.out / "conf.d" / "station.conf"
     conf.parent.mkdir(parents=True, exist_ok=True)
     keys.write_file(conf, mosquitto.listener_snippet(
         port=args.port, bind=args.bind, cafile=str(certs / "ca.pem"),
         certfile=str(certs / "server.pem"), keyfile=str(certs / "server.key"),
-        aclfile=str(acl_path)).encode(), keys.PUBLIC_MODE)
-    print(f"listener  {conf}\nacl       {acl_path}\ncerts     {certs}")
+        crlfile=str(certs / "crl.pem"), dynsec_file=str(dynsec)).encode(), keys.PUBLIC_MODE)
+    print(f"listener  {conf}\naccess    {dynsec} ({len(stations)} station(s), "
+          f"{len(entries) - len(stations)} revoked)\ncerts     {certs}")
     return 0
 
 
@@ -113,7 +153,8 @@ def _mosquitto_owner() -> tuple[int, int] | None:
 
 def cmd_registry(args: argparse.Namespace) -> int:
     for sid, entry in registry.load(OperatorCa(args.dir).paths.registry).items():
-        print(f"{sid:<24} key {entry.key_id}  tls until {entry.tls_not_after[:10]}")
+        revoked = f"  REVOKED {entry.revoked_at}" if entry.revoked_at else ""
+        print(f"{sid:<24} key {entry.key_id}  tls until {entry.tls_not_after[:10]}{revoked}")
     return 0
 
 

@@ -4,10 +4,12 @@ Layout of the CA directory (``--dir``)::
 
     ca.key  ca.pem                 the CA (ECDSA P-384, 10 years); ca.key 0600
     server.key  server.pem         the broker's certificate (SAN = the broker names/addresses)
-    ingest.key  ingest.pem         the backend's MQTT client certificate (CN = ingest)
+    ingest.key  ingest.pem         the backend's MQTT client certificate (CN = ingest);
+                                   further backend identities (ingest-2, operator-…) beside it
     backend-seal.key  backend-seal.pub.pem   the backend's X25519 sealing key pair
     stations/<id>.pem              each signed station certificate
     registry.json                  station id → signing public key (see registry.py)
+    crl.pem                        the CA's CRL (revoked stations; the broker's crlfile)
 
 Station certificates carry only ``clientAuth``; the server certificate only ``serverAuth``, so
 neither can stand in for the other. The CSR's subject is not trusted: the certificate is issued
@@ -16,6 +18,7 @@ for the station id the operator names, and refused if the CSR says otherwise.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import ipaddress
 from dataclasses import dataclass
@@ -26,7 +29,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from provisioning import registry
+from provisioning import mosquitto, registry
 from station import keys
 from station.errors import KeyFormatError, ProvisioningError
 
@@ -77,6 +80,10 @@ class CaPaths:
 
     def station_cert(self, station_id: str) -> Path:
         return self.dir / "stations" / f"{station_id}.pem"
+
+    @property
+    def crl(self) -> Path:
+        return self.dir / "crl.pem"
 
 
 class OperatorCa:
@@ -155,7 +162,14 @@ class OperatorCa:
         return self.paths.server_cert
 
     def issue_client(self, cn: str, *, days: int = STATION_DAYS) -> tuple[Path, Path]:
-        """A client key + certificate made here (for the backend, whose key may live here)."""
+        """A backend identity's key + certificate, made here (the backend's key may live here).
+        Only reserved backend names (:func:`provisioning.mosquitto.is_backend_name`): the
+        broker grants the backend role by name, and ``sign`` never issues such a name."""
+        if not mosquitto.is_backend_name(cn):
+            raise ProvisioningError(f"{cn!r} is not a backend name (ingest, ingest-N, "
+                                    "operator-N, …); stations are signed with `sign`")
+        if self.paths.client(cn)[0].exists():
+            raise ProvisioningError(f"backend identity {cn!r} exists")
         key = ec.generate_private_key(ec.SECP256R1())
         cert = self._issue(_name(cn), key.public_key(), days=days,
                            usage=ExtendedKeyUsageOID.CLIENT_AUTH)
@@ -168,8 +182,15 @@ class OperatorCa:
                      days: int = STATION_DAYS, now: dt.datetime | None = None) -> Path:
         """Sign a station's CSR and record its signing public key in the registry."""
         if not keys.valid_station_id(station_id):
-            # '+', '#' or '/' in a username would widen the ACL's %u patterns.
+            # '+', '#' or '/' in a username would widen the broker's topic grants.
             raise ProvisioningError("a station id is letters, digits, '-' or '_'")
+        if mosquitto.is_backend_name(station_id):
+            # A station certificate named like the backend would get the backend's grants
+            # (every station's records, forged receipts and commands): issue 17, attack 2.
+            raise ProvisioningError(f"{station_id!r} is reserved for backend identities")
+        if (known := registry.load(self.paths.registry).get(station_id)) is not None \
+                and known.revoked_at:
+            raise ProvisioningError(f"station {station_id!r} is revoked; `unrevoke` it first")
         try:
             csr = x509.load_pem_x509_csr(csr_pem)
         except ValueError:
@@ -200,6 +221,42 @@ class OperatorCa:
             tls_not_after=cert.not_valid_after_utc.isoformat())
         registry.save(self.paths.registry, entries)
         return dest
+
+    def backends(self) -> list[str]:
+        """The backend identities made here (``<name>.pem`` beside the CA)."""
+        return sorted(p.stem for p in self.paths.dir.glob("*.pem")
+                      if mosquitto.is_backend_name(p.stem))
+
+    def set_revoked(self, station_id: str, revoked: bool, *,
+                    now: dt.datetime | None = None) -> None:
+        """Mark a station revoked (or not) in the registry and write the CRL anew."""
+        entries = registry.load(self.paths.registry)
+        entry = entries.get(station_id)
+        if entry is None:
+            raise ProvisioningError(f"no registered station {station_id!r}")
+        when = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
+        entries[station_id] = dataclasses.replace(
+            entry, revoked_at=when.isoformat() if revoked else None)
+        registry.save(self.paths.registry, entries)
+        self.write_crl(now=now)
+
+    def write_crl(self, *, now: dt.datetime | None = None, days: int = 30) -> Path:
+        """The CA's CRL listing every revoked station's certificate. Mosquitto's ``crlfile``
+        makes OpenSSL check it for every client, so it always exists (empty at first); renew
+        it before ``nextUpdate`` (re-running `python -m provisioning mosquitto` does)."""
+        start = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(minutes=5)
+        builder = (x509.CertificateRevocationListBuilder()
+                   .issuer_name(self.cert.subject)
+                   .last_update(start).next_update(start + dt.timedelta(days=days)))
+        for entry in registry.load(self.paths.registry).values():
+            if entry.revoked_at:
+                builder = builder.add_revoked_certificate(
+                    x509.RevokedCertificateBuilder()
+                    .serial_number(int(entry.tls_serial, 16))
+                    .revocation_date(dt.datetime.fromisoformat(entry.revoked_at)).build())
+        crl = builder.sign(self.key, hashes.SHA384())
+        keys.save_public(crl.public_bytes(serialization.Encoding.PEM), self.paths.crl)
+        return self.paths.crl
 
     def forget_station(self, station_id: str) -> None:
         """Drop a station from the registry (before re-signing a rotated identity)."""

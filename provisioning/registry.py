@@ -6,7 +6,8 @@ One JSON file, written atomically::
     {"version": 1,
      "stations": {"hcm-q1-desk-01": {"signing_key": "-----BEGIN PUBLIC KEY-----...",
                                       "key_id": "3f2a…", "tls_serial": "5c…",
-                                      "tls_not_after": "2027-05-01T00:00:00+00:00"}}}
+                                      "tls_not_after": "2027-05-01T00:00:00+00:00",
+                                      "revoked_at": null}}}
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ class RegistryEntry:
     key_id: str
     tls_serial: str
     tls_not_after: str
+    revoked_at: str | None = None
+    """When the operator revoked the station (``provisioning revoke``): its certificate is on
+    the CA's CRL, the broker no longer lists it, ingest refuses its records."""
 
     def public_key(self) -> ed25519.Ed25519PublicKey:
         key = load_pem_public_key(self.signing_key.encode())

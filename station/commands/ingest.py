@@ -34,16 +34,19 @@ def register(sub: Subparsers) -> None:
                         "without it records are verified and stored still sealed")
     p.add_argument("--host", help="broker host (default: the configuration's mqtt.host)")
     p.add_argument("--port", type=int, help="broker port (default: the configuration's)")
-    p.add_argument("--client-id", default="ingest-1",
-                   help="MQTT client id of this instance: each worker on the shared "
-                        "subscription needs its own, stable across restarts (its persistent "
-                        "session and what the broker queued for it are found by it)")
     p.add_argument("--webhook-url",
                    help="POST each new record, opened (hospital: with its FHIR Patient), to this "
                         "https URL: at least once, retried with backoff, HMAC-signed "
                         "(Station-Signature), Idempotency-Key = record id; needs --backend-key")
     p.add_argument("--webhook-secret-file", type=Path,
                    help="file holding the webhook's shared HMAC secret")
+    p.add_argument("--client-id",
+                   help="MQTT client id of this instance (default: its certificate's CN, "
+                        "which the broker's use_username_as_clientid enforces anyway): each "
+                        "worker on the shared subscription has its own backend identity "
+                        "(python -m provisioning backend ingest-2), stable across restarts "
+                        "(its persistent session and what the broker queued for it are "
+                        "found by it)")
     p.add_argument("--health-port", type=int,
                    help="serve GET /health (JSON: connected, stored, duplicates, rejected, "
                         "open batch, lag) on this port; 0 picks a free one")
@@ -65,7 +68,11 @@ def run(args: argparse.Namespace) -> int:
     m = cfg.mqtt
     settings = BrokerSettings(args.host or m.host, args.port or m.port, m.tls, m.ca_file,
                               m.cert_file, m.key_file, m.keepalive_s)
-    stations = {sid: e.public_key() for sid, e in registry.load(args.registry).items()}
+    entries = registry.load(args.registry)
+    stations = {sid: e.public_key() for sid, e in entries.items() if not e.revoked_at}
+    revoked = frozenset(sid for sid, e in entries.items() if e.revoked_at)
+    client_id = args.client_id or (keys.certificate_cn(keys.load_certificate(Path(m.cert_file)))
+                                   if m.tls and m.cert_file else "ingest")
     backend = keys.load_seal_private_key(args.backend_key) if args.backend_key else None
 
     def show(r: Received) -> None:
@@ -77,8 +84,8 @@ def run(args: argparse.Namespace) -> int:
     if args.webhook_url and (backend is None or args.webhook_secret_file is None):
         raise ConfigError("--webhook-url", "needs --backend-key and --webhook-secret-file")
     ingest = Ingest(args.db, settings, stations=stations, backend_key=backend,
-                    client_id=args.client_id, on_record=show, retention_s=retention,
-                    webhook=bool(args.webhook_url))
+                    client_id=client_id, on_record=show, retention_s=retention,
+                    webhook=bool(args.webhook_url), revoked=revoked)
     deliverer = None
     if args.webhook_url and backend is not None:
         secret = args.webhook_secret_file.read_bytes().strip()

@@ -5,6 +5,8 @@ In order, each failure naming its reason (the rejection vocabulary operators see
 1. ``topic`` — not ``stations/{id}/records``;
 2. ``unknown_station`` — the station id taken from the *topic* (the broker's ACL guarantees who
    may publish there) is not in the registry;
+   ``revoked_station`` — the operator revoked it (``python -m provisioning revoke``): its
+   records are refused from then on, whatever they carry;
 3. ``bad_signature`` — the JWS is not signed by that station's Ed25519 key (forged or altered);
 4. ``malformed`` — signed, but not a record;
 5. ``station_mismatch`` — the signed payload names another station (a record re-published
@@ -46,15 +48,19 @@ class Refused:
 
 class Verifier:
     def __init__(self, stations: Mapping[str, ed25519.Ed25519PublicKey],
-                 backend_key: x25519.X25519PrivateKey | None = None) -> None:
+                 backend_key: x25519.X25519PrivateKey | None = None,
+                 revoked: frozenset[str] = frozenset()) -> None:
         self.stations = dict(stations)
         self.backend_key = backend_key
+        self.revoked = revoked
 
     def check(self, topic: str, token: bytes) -> Verified | Refused:
         parts = topic.split("/")
         if len(parts) != 3 or parts[0] != "stations" or parts[2] != "records":
             return Refused("topic")
         station_id = parts[1]
+        if station_id in self.revoked:
+            return Refused("revoked_station")
         key = self.stations.get(station_id)
         if key is None:
             return Refused("unknown_station")

@@ -76,17 +76,21 @@ class Ingest:
         *,
         stations: Mapping[str, ed25519.Ed25519PublicKey],
         backend_key: x25519.X25519PrivateKey | None = None,
-        client_id: str = "ingest-1",
+        client_id: str = "ingest",
         on_record: OnRecord | None = None,
         retention_s: float | None = None,
         webhook: bool = False,
+        revoked: frozenset[str] = frozenset(),
     ) -> None:
         """``db``: a SQLite path, a ``postgresql://`` DSN or an open store. ``retention_s``:
         citizen data older than this is deleted (the audit row stays), checked every
-        :data:`PURGE_INTERVAL_S` while started; None keeps it. ``webhook``: queue each new
-        record for :class:`~station.ingest.webhook.WebhookDeliverer` in its own transaction."""
+        :data:`PURGE_INTERVAL_S` while started; None keeps it. ``revoked``: station ids whose
+        records are refused (``revoked_station``). ``client_id``: the broker replaces it with
+        the certificate's CN (``use_username_as_clientid``), so give it that CN. ``webhook``: queue
+        each new record for :class:`~station.ingest.webhook.WebhookDeliverer` in its own
+        transaction."""
         self.store: IngestStore = open_store(db) if isinstance(db, (str, Path)) else db
-        self.verifier = Verifier(stations, backend_key)
+        self.verifier = Verifier(stations, backend_key, revoked)
         self._lock = threading.Lock()
         """Guards the store and the open batch."""
         self._flush_lock = threading.RLock()

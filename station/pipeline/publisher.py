@@ -150,7 +150,7 @@ class Publisher:
         self.release = release
         self.receipt_timeout_s = receipt_timeout_s
         self.max_unreceipted = max_unreceipted
-        self._client = make_client(f"station-{station_id}", settings)
+        self._client = make_client(station_id, settings)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_connect_fail = self._on_connect_fail

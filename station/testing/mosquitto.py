@@ -1,8 +1,11 @@
 """A real Mosquitto broker on a free loopback port, with a generated configuration.
 
-Plain (anonymous) or TLS with client certificates mapped to usernames and an ACL that lets each
-station write only its own topics under ``stations/<its id>/`` and read its commands and
-receipts, which only the backend (``ingest``) writes. ``max_queued_messages`` caps what the
+Plain (anonymous), or TLS with the listener and dynamic-security access list that
+``provisioning`` generates for a real broker (:mod:`provisioning.mosquitto`): certificate CN =
+username = client id, each station writes only its own topics under ``stations/<its id>/`` and
+subscribes only to its commands and receipts, which only backend identities (``ingest``,
+``ingest-2``…) write. A client certificate issued after the broker started is added to the
+running broker over the plugin's ``$CONTROL`` topic, as a fleet tool would. ``max_queued_messages`` caps what the
 broker queues per client (Mosquitto's default 1000; beyond it messages are dropped silently,
 after a PUBACK 0x00 to the publisher): tests of the receipt path set it small.
 ``set_tcp_nodelay true``: stock Mosquitto's Nagle stalls a windowed publisher ~40 ms per
@@ -11,15 +14,18 @@ refill. :meth:`stop` / :meth:`start` again keeps the port, for broker-outage tes
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
-from provisioning.mosquitto import acl as station_acl
+from provisioning import mosquitto as generated
 from station.pipeline.mqtt import BrokerSettings
 from station.testing.ports import free_port
 from station.testing.tls import CertFiles, TestCa
@@ -37,7 +43,9 @@ def mosquitto_binary() -> str | None:
 
 
 class MosquittoBroker:
-    def __init__(self, *, tls: bool = False, acl: str | None = None,
+    ADMIN = "dynsec-admin"
+
+    def __init__(self, *, tls: bool = False,
                  receive_maximum: int | None = None, max_queued_messages: int | None = None,
                  persistence: bool = False) -> None:
         """``receive_maximum``: Mosquitto's ``max_inflight_messages``, which 2.0 announces as
@@ -45,9 +53,7 @@ class MosquittoBroker:
         ``max_queued_messages``: per client, beyond the in-flight ones (default 1000).
         ``persistence``: keep sessions and queued messages across :meth:`stop`/:meth:`start`."""
         self.tls = tls
-        self.acl = station_acl() if acl is None else acl
-        """By default the ACL that provisioning generates for a real broker: the tests check
-        the grants stations get in the field."""
+        self._issued: dict[str, CertFiles] = {}
         self.receive_maximum = receive_maximum
         self.max_queued_messages = max_queued_messages
         self.persistence = persistence
@@ -61,9 +67,58 @@ class MosquittoBroker:
         return self.proc.pid if self.proc is not None else None
 
     def client_cert(self, cn: str) -> CertFiles:
+        """A client certificate for ``cn`` (a backend identity by name, else a station); the
+        running broker learns the new client at once."""
         if self.ca is None:
             raise ValueError("plain broker has no PKI")
-        return self.ca.issue(cn)
+        files = self._issued.get(cn)
+        if files is None:
+            files = self._issued[cn] = self.ca.issue(cn)
+            if self.proc is not None and cn != self.ADMIN:
+                self._add_client(cn)
+        return files
+
+    def _add_client(self, cn: str) -> None:
+        if generated.is_backend_name(cn):
+            commands: list[dict[str, Any]] = [
+                {"command": "createClient", "username": cn, "roles": [{"rolename": "backend"}]}]
+        else:
+            commands = generated.dynsec_commands(cn)
+        self._control(commands)
+
+    def _control(self, commands: list[dict[str, Any]]) -> None:
+        """Send dynamic-security commands as the admin identity and wait for their answers."""
+        from station.pipeline.mqtt import make_client
+
+        client = make_client(f"{self.ADMIN}", self.settings(self.ADMIN))
+        answered = threading.Event()
+        errors: list[str] = []
+
+        def on_message(c: Any, userdata: Any, msg: Any) -> None:
+            for r in json.loads(msg.payload).get("responses", []):
+                if r.get("error"):
+                    errors.append(f"{r.get('command')}: {r['error']}")
+            answered.set()
+
+        subscribed = threading.Event()
+        client.on_message = on_message
+        client.on_subscribe = lambda *a: subscribed.set()
+        client.on_connect = lambda c, *a: c.subscribe(
+            "$CONTROL/dynamic-security/v1/response", qos=1)
+        client.connect("127.0.0.1", self.port)
+        client.loop_start()
+        try:
+            if not subscribed.wait(10):
+                raise BrokerUnavailable("dynamic-security admin could not subscribe")
+            client.publish("$CONTROL/dynamic-security/v1",
+                           json.dumps({"commands": commands}), qos=1)
+            if not answered.wait(10):
+                raise BrokerUnavailable("dynamic-security did not answer")
+        finally:
+            client.disconnect()
+            client.loop_stop()
+        if errors:
+            raise BrokerUnavailable("dynamic-security refused: " + "; ".join(errors))
 
     def settings(self, cn: str | None = None) -> BrokerSettings:
         """Connection settings for a client; with TLS, ``cn`` names its certificate."""
@@ -89,21 +144,27 @@ class MosquittoBroker:
             "log_type error", "log_type warning", "log_type notice",
             *([] if self.receive_maximum is None
               else [f"max_inflight_messages {self.receive_maximum}"]),
-            *([] if self.max_queued_messages is None
-              else [f"max_queued_messages {self.max_queued_messages}"]),
-            f"listener {self.port} 127.0.0.1",
         ]
         if self.tls:
+            # The listener and access list provisioning generates for a real broker: the tests
+            # check the grants stations get in the field.
             assert self.ca is not None
             server = self.ca.issue("localhost", server=True)
-            (self.dir / "acl").write_text(self.acl)
-            lines += [
-                f"cafile {self.ca.ca_file}", f"certfile {server.cert}", f"keyfile {server.key}",
-                "require_certificate true", "use_identity_as_username true",
-                "allow_anonymous false", f"acl_file {self.dir}/acl",
-            ]
-        else:
-            lines.append("allow_anonymous true")
+            self.client_cert(self.ADMIN)
+            known = [cn for cn in self._issued if cn != self.ADMIN]
+            dynsec = self.dir / "dynsec.json"
+            dynsec.write_text(generated.dynsec_config(
+                [cn for cn in known if not generated.is_backend_name(cn)],
+                [cn for cn in known if generated.is_backend_name(cn)], admins=[self.ADMIN]))
+            extra = ({} if self.max_queued_messages is None
+                     else {"max_queued_messages": self.max_queued_messages})
+            return "\n".join(lines) + "\n" + generated.listener_snippet(
+                port=self.port, bind="127.0.0.1", cafile=str(self.ca.ca_file),
+                certfile=str(server.cert), keyfile=str(server.key),
+                dynsec_file=str(dynsec), **extra)
+        lines += [*([] if self.max_queued_messages is None
+                    else [f"max_queued_messages {self.max_queued_messages}"]),
+                  f"listener {self.port} 127.0.0.1", "allow_anonymous true"]
         return "\n".join(lines) + "\n"
 
     def start(self, timeout_s: float = 10.0) -> MosquittoBroker:

@@ -39,7 +39,7 @@ class Worker:
     def __init__(self, tmp: Path, name: str, dsn: str) -> None:
         self.name = name
         self.lines: list[str] = []
-        self.args = [sys.executable, "-m", "station", "--config", str(tmp / "ingest.toml"),
+        self.args = [sys.executable, "-m", "station", "--config", str(tmp / f"{name}.toml"),
                      "ingest", "--db", dsn, "--registry", str(tmp / "registry.json"),
                      "--client-id", name, "--health-port", "0"]
         self.proc: subprocess.Popen[str] | None = None
@@ -91,11 +91,14 @@ def committed(dsn: str) -> set[str]:
 def test_two_workers_one_killed_mid_stream_lose_nothing_and_store_nothing_twice(
         tmp_path: Path, tls_broker: MosquittoBroker, pg_dsn: str) -> None:
     sk, bk = keys.generate_signing_key(), keys.generate_seal_key()
-    ingest_tls = tls_broker.settings("ingest")  # the backend identity of the ACL (CN ingest)
-    (tmp_path / "ingest.toml").write_text(
-        f"[mqtt]\nhost = '127.0.0.1'\nport = {tls_broker.port}\ntls = true\n"
-        f"ca_file = '{ingest_tls.ca_file}'\ncert_file = '{ingest_tls.cert_file}'\n"
-        f"key_file = '{ingest_tls.key_file}'\n")
+    for name in ("ingest-a", "ingest-b"):
+        # Each worker its own backend identity: the broker makes the certificate's CN the
+        # client id, so two workers on one certificate would take each other's session.
+        ingest_tls = tls_broker.settings(name)
+        (tmp_path / f"{name}.toml").write_text(
+            f"[mqtt]\nhost = '127.0.0.1'\nport = {tls_broker.port}\ntls = true\n"
+            f"ca_file = '{ingest_tls.ca_file}'\ncert_file = '{ingest_tls.cert_file}'\n"
+            f"key_file = '{ingest_tls.key_file}'\n")
     registry.save(tmp_path / "registry.json", {STATION: registry.RegistryEntry(
         keys.public_pem(sk.public_key()).decode(), "kid", "", "")})
     keys.save_private_key(bk, tmp_path / "seal.pem")

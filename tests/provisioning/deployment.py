@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -189,6 +190,59 @@ def connect(d: Deployment, cert: Path, key: Path, client_id: str) -> Iterator[Cl
     finally:
         mqtt.disconnect()
         mqtt.loop_stop()
+
+
+def tls_session_survives(d: Deployment, cert: Path, key: Path) -> bool:
+    """Handshake with ``cert`` and see whether the broker keeps the session (it then waits for
+    CONNECT) or tears it down (TLS 1.3 reports a refused client certificate after the
+    handshake, on the first read)."""
+    ctx = ssl.create_default_context(cafile=str(d.ca_dir / "ca.pem"))
+    ctx.load_cert_chain(str(cert), str(key))
+    with socket.create_connection(("127.0.0.1", d.port), timeout=2) as raw:
+        try:
+            with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                tls.settimeout(0.3)
+                return tls.recv(1) != b""
+        except TimeoutError:
+            return True
+        except (ssl.SSLError, ConnectionResetError):
+            return False
+
+
+def add_station(d: Deployment, station_id: str) -> tuple[Path, Path]:
+    """Another station signed by the operator CA the way `sign` does it (its TLS key and CSR
+    made here); returns its certificate and key. Re-run `mosquitto` and restart the broker
+    for the broker to list it."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from station import keys
+
+    where = d.dir / "extra" / station_id
+    where.mkdir(parents=True)
+    tls_key = ec.generate_private_key(ec.SECP256R1())
+    keys.save_private_key(tls_key, where / "client.key")
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, station_id)]))
+           .sign(tls_key, hashes.SHA256()))
+    (where / "client.csr").write_bytes(csr.public_bytes(serialization.Encoding.PEM))
+    keys.save_public(keys.public_pem(keys.generate_signing_key().public_key()),
+                     where / "signing.pub.pem")
+    assert operator(["--dir", str(d.ca_dir), "sign", station_id, "--csr",
+                     str(where / "client.csr"), "--signing-key",
+                     str(where / "signing.pub.pem")]) == 0
+    return d.ca_dir / "stations" / f"{station_id}.pem", where / "client.key"
+
+
+def regenerate(d: Deployment) -> None:
+    """`python -m provisioning mosquitto` again and a broker restart (what the README tells an
+    operator to do after signing or revoking)."""
+    assert operator(["--dir", str(d.ca_dir), "mosquitto", "--out", str(d.mosquitto_dir),
+                     "--port", str(d.port), "--bind", "127.0.0.1"]) == 0
+    d.stop_broker()
+    d.start_broker()
 
 
 def cleanup(d: Deployment) -> None:

@@ -74,15 +74,25 @@ def test_backend_key_installed_is_the_operators(dep: Deployment) -> None:
 def test_generated_acl_and_listener(dep: Deployment) -> None:
     conf = (dep.mosquitto_dir / "conf.d/station.conf").read_text()
     for line in ("require_certificate true", "use_identity_as_username true",
-                 "allow_anonymous false", f"listener {dep.port} 127.0.0.1"):
+                 "use_username_as_clientid true", "allow_anonymous false",
+                 f"listener {dep.port} 127.0.0.1", "max_queued_messages 100000",
+                 f"crlfile {dep.mosquitto_dir}/certs/station/crl.pem"):
         assert line in conf.splitlines()
-    acl = (dep.mosquitto_dir / "station.acl").read_text()
-    assert "pattern write stations/%u/records" in acl
-    assert "topic write stations/+/commands" in acl
-    assert "pattern read stations/%u/receipts" in acl
-    assert "topic write stations/+/receipts" in acl
-    assert "pattern write stations/%u/receipts" not in acl and "%u/#" not in acl
-    assert "max_queued_messages 100000" in conf.splitlines()
+    assert "acl_file" not in conf
+    access = json.loads((dep.mosquitto_dir / "station-dynsec.json").read_text())
+    assert access["defaultACLAccess"]["subscribe"] is False
+    assert access["defaultACLAccess"]["publishClientSend"] is False
+    users = {c["username"]: [r["rolename"] for r in c["roles"]] for c in access["clients"]}
+    assert users == {dep.station_id: [f"station:{dep.station_id}"], "ingest": ["backend"]}
+    roles = {r["rolename"]: {(a["acltype"], a["topic"]) for a in r["acls"]}
+             for r in access["roles"]}
+    sid = dep.station_id
+    assert roles[f"station:{sid}"] == {
+        *(("publishClientSend", f"stations/{sid}/{t}")
+          for t in ("records", "status", "health", "events/#")),
+        ("subscribeLiteral", f"stations/{sid}/commands"),
+        ("subscribeLiteral", f"stations/{sid}/receipts")}
+    assert ("publishClientSend", "stations/+/receipts") in roles["backend"]
 
 
 def test_broker_accepts_the_station_and_enforces_the_acl(dep: Deployment) -> None:
@@ -105,28 +115,11 @@ def test_broker_accepts_the_station_and_enforces_the_acl(dep: Deployment) -> Non
         assert not any(t == "stations/desk-02/records" for t, _ in backend.received)
 
 
-def _tls_session_survives(dep: Deployment, cert: Path, key: Path) -> bool:
-    """Handshake with ``cert`` and see whether the broker keeps the session (it then waits for
-    CONNECT) or tears it down (TLS 1.3 reports a refused client certificate after the
-    handshake, on the first read)."""
-    ctx = ssl.create_default_context(cafile=str(dep.ca_dir / "ca.pem"))
-    ctx.load_cert_chain(str(cert), str(key))
-    with socket.create_connection(("127.0.0.1", dep.port), timeout=2) as raw:
-        try:
-            with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
-                tls.settimeout(0.3)
-                return tls.recv(1) != b""
-        except TimeoutError:
-            return True
-        except (ssl.SSLError, ConnectionResetError):
-            return False
-
-
 def test_broker_refuses_a_certificate_from_another_ca(dep: Deployment, tmp_path: Path) -> None:
     k = keys.KeyPaths.under(dep.state)
-    assert _tls_session_survives(dep, k.client_cert, k.client_key)
+    assert deployment.tls_session_survives(dep, k.client_cert, k.client_key)
     rogue = TestCa(tmp_path / "rogue").issue(dep.station_id)
-    assert not _tls_session_survives(dep, rogue.cert, rogue.key)
+    assert not deployment.tls_session_survives(dep, rogue.cert, rogue.key)
 
 
 def test_show_and_registry_print_key_ids_never_keys(dep: Deployment,
