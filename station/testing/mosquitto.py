@@ -5,8 +5,9 @@ Plain (anonymous), or TLS with the listener and dynamic-security access list tha
 username = client id, each station writes only its own topics under ``stations/<its id>/`` and
 subscribes only to its commands and receipts, which only backend identities (``ingest``,
 ``ingest-2``…) write. A client certificate issued after the broker started is added to the
-running broker over the plugin's ``$CONTROL`` topic, as a fleet tool would. ``max_queued_messages`` caps what the
-broker queues per client (Mosquitto's default 1000; beyond it messages are dropped silently,
+running broker over the plugin's ``$CONTROL`` topic, as a fleet tool would.
+``max_queued_messages`` caps what the broker queues per client (the generated listener's
+100 000 with TLS, Mosquitto's default 1000 plain; beyond it messages are dropped silently,
 after a PUBACK 0x00 to the publisher): tests of the receipt path set it small.
 ``set_tcp_nodelay true``: stock Mosquitto's Nagle stalls a windowed publisher ~40 ms per
 refill. :meth:`stop` / :meth:`start` again keeps the port, for broker-outage tests.
@@ -156,12 +157,11 @@ class MosquittoBroker:
             dynsec.write_text(generated.dynsec_config(
                 [cn for cn in known if not generated.is_backend_name(cn)],
                 [cn for cn in known if generated.is_backend_name(cn)], admins=[self.ADMIN]))
-            extra = ({} if self.max_queued_messages is None
-                     else {"max_queued_messages": self.max_queued_messages})
             return "\n".join(lines) + "\n" + generated.listener_snippet(
                 port=self.port, bind="127.0.0.1", cafile=str(self.ca.ca_file),
                 certfile=str(server.cert), keyfile=str(server.key),
-                dynsec_file=str(dynsec), **extra)
+                dynsec_file=str(dynsec),
+                max_queued_messages=self.max_queued_messages or 100_000)
         lines += [*([] if self.max_queued_messages is None
                     else [f"max_queued_messages {self.max_queued_messages}"]),
                   f"listener {self.port} 127.0.0.1", "allow_anonymous true"]

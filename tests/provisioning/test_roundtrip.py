@@ -4,8 +4,6 @@ snippet: it accepts the provisioned station certificate and enforces the ACL."""
 from __future__ import annotations
 
 import json
-import socket
-import ssl
 import stat
 from collections.abc import Iterator
 from pathlib import Path
