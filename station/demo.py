@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from provisioning.mosquitto import BACKEND_USER
+from station.pipeline.mqtt import BrokerSettings
 from station.testing.embedded_broker import EmbeddedBroker
 from station.testing.mosquitto import MosquittoBroker, mosquitto_binary
 from station.testing.pcscd import PcscdTestbed
@@ -88,8 +90,12 @@ def _started(say: Say, broker_kind: str
             f"pid {testbed.pid})")
         broker: MosquittoBroker | EmbeddedBroker
         if broker_kind == "mosquitto":
-            say("starting Mosquitto on a free loopback port …")
-            broker = stack.enter_context(MosquittoBroker())
+            say("starting Mosquitto on a free loopback port (mTLS, the listener and access "
+                "list `python -m provisioning mosquitto` generates) …")
+            broker = MosquittoBroker(tls=True)
+            broker.client_cert(STATION_ID)  # listed in the access list from the start
+            broker.client_cert(BACKEND_USER)
+            broker = stack.enter_context(broker)
             say(f"  broker up on 127.0.0.1:{broker.port} (Mosquitto, pid {broker.pid})")
         else:
             say("starting the embedded MQTT 5 broker on a free loopback port (Mosquitto "
@@ -100,14 +106,16 @@ def _started(say: Say, broker_kind: str
         yield testbed, broker
 
 
-def _config_text(state: Path, reader: str, port: int) -> str:
+def _config_text(state: Path, reader: str, port: int, mqtt: BrokerSettings) -> str:
     """The station.toml of the demo desk (what `station provision` would write, pointed at the
     demo's pcscd reader and broker)."""
+    tls = (f"tls = true\nca_file = '{mqtt.ca_file}'\ncert_file = '{mqtt.cert_file}'\n"
+           f"key_file = '{mqtt.key_file}'\n" if mqtt.tls else "tls = false\n")
     return (f"[station]\nid = '{STATION_ID}'\nprofile = 'reception'\nstate_dir = '{state}'\n"
             f"[reader]\nname = '{reader}'\n"
             "[camera]\nsource = 'none'\n"  # the demo hands the desk its replay camera
             f"[trust]\npath = '{state / 'trust'}'\n"
-            f"[mqtt]\nhost = '127.0.0.1'\nport = {port}\ntls = false\n"
+            f"[mqtt]\nhost = '127.0.0.1'\nport = {port}\n{tls}"
             "[session]\nresult_hold_s = 0.3\n"
             "[feedback]\nenabled = false\n")
 
@@ -236,7 +244,8 @@ def _run_desk(tmp: Path, testbed: PcscdTestbed, mqtt: MosquittoBroker | Embedded
     say(f"station state in {state}: Ed25519 signing key, backend sealing key, trust store "
         "(synthetic CSCA + CRL)")
     cfg_path = tmp / "station.toml"
-    cfg_path.write_text(_config_text(state, testbed.readers[0], mqtt.port))
+    cfg_path.write_text(_config_text(state, testbed.readers[0], mqtt.port,
+                                     mqtt.settings(STATION_ID)))
     cfg = config.load(cfg_path)
 
     def received(r: Received) -> None:
@@ -250,7 +259,7 @@ def _run_desk(tmp: Path, testbed: PcscdTestbed, mqtt: MosquittoBroker | Embedded
         stages.say(f"acknowledged by the backend (signature verified, {opened} sealed fields "
                    "opened, stored in ingest's database)", stages.by_record.get(rid))
 
-    ingest = Ingest(tmp / "ingest.sqlite3", mqtt.settings(),
+    ingest = Ingest(tmp / "ingest.sqlite3", mqtt.settings(BACKEND_USER),
                     stations={STATION_ID: signing_pub},  # type: ignore[dict-item]
                     backend_key=backend,  # type: ignore[arg-type]
                     client_id="ingest-demo", on_record=received)

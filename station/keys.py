@@ -112,6 +112,20 @@ def public_pem(key: ed25519.Ed25519PublicKey | x25519.X25519PublicKey
 # --- writing --------------------------------------------------------------------------------
 
 
+def private_database(path: Path) -> None:
+    """Create a database file 0600 before SQLite opens it (and narrow a looser existing one):
+    SQLite gives its ``-wal``/``-shm`` files the database file's mode, so they follow. A
+    directory it has to create is made 0700."""
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=DIR_MODE)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_MODE)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, PRIVATE_MODE)
+    finally:
+        os.close(fd)
+
+
 def ensure_key_dir(directory: Path, *, owner: tuple[int, int] | None = None) -> None:
     """Create the keys directory 0700 (and fix a looser mode on an existing one)."""
     directory.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric import x25519
 
+from station import keys
 from station.errors import StoreError
 from station.ingest.verification import Verified
 from station.pipeline.records import Record, open_sealed, parse_unverified
@@ -204,6 +205,8 @@ class SqliteStore:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
+        if str(path) != ":memory:":
+            keys.private_database(self.path)  # citizen data, even sealed: 0600 (+ -wal/-shm)
         self.db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")

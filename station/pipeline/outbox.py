@@ -56,6 +56,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from station import keys
 from station.errors import OutboxFull, StoreError
 from station.log import event
 
@@ -192,7 +193,6 @@ class Outbox:
     def __init__(self, path: Path | str, *, max_bytes: int = DEFAULT_MAX_BYTES,
                  ttl_s: float = 72 * 3600.0, disk_reserve: int = DEFAULT_DISK_RESERVE) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_bytes = max_bytes
         self.ttl_s = ttl_s
         self.disk_reserve = disk_reserve
@@ -219,6 +219,11 @@ class Outbox:
     # --- opening, migrations, quarantine ---------------------------------------------------
 
     def _open(self) -> sqlite3.Connection:
+        try:
+            # Sealed citizen data: the file (and so SQLite's -wal/-shm) 0600, a new dir 0700.
+            keys.private_database(self.path)
+        except OSError as exc:
+            raise StoreError(f"outbox {self.path}: cannot create it: {exc.strerror}") from None
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         try:
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")

@@ -260,3 +260,38 @@ def test_migrations_step_by_step(tmp_path: Path, pg_dsn: str) -> None:
 def test_unreachable_postgres_is_a_typed_error() -> None:
     with pytest.raises(IngestStoreError, match="cannot connect"):
         PostgresStore("postgresql://postgres@127.0.0.1:1/none?connect_timeout=2")
+
+
+def test_sqlite_store_and_outbox_files_are_private(tmp_path: Path) -> None:
+    """Issue 17: the backend's database and the station's outbox hold (sealed) citizen data;
+    they, SQLite's -wal/-shm beside them and a directory made for them are 0600/0700, whatever
+    the umask, and a looser existing file is narrowed."""
+    import os
+    import stat
+
+    from station.ingest.store import SqliteStore
+    from station.pipeline.outbox import Outbox
+
+    old = os.umask(0o022)
+    try:
+        loose = tmp_path / "loose.sqlite3"
+        loose.touch(mode=0o644)
+        for path in (tmp_path / "ingest" / "ingest.sqlite3", loose):
+            store = SqliteStore(path)
+            store.db.execute("CREATE TABLE t (x)")
+            store.db.execute("INSERT INTO t VALUES (1)")
+            modes = {p.name: stat.S_IMODE(p.stat().st_mode)
+                     for p in path.parent.glob(path.name + "*")}
+            assert set(modes) >= {path.name, path.name + "-wal", path.name + "-shm"}
+            assert set(modes.values()) == {0o600}, modes
+            store.db.close()
+        assert stat.S_IMODE((tmp_path / "ingest").stat().st_mode) == 0o700
+        outbox = Outbox(tmp_path / "state" / "outbox.sqlite3")
+        try:
+            files = list((tmp_path / "state").glob("outbox.sqlite3*"))
+            assert files and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in files)
+            assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700
+        finally:
+            outbox.close()
+    finally:
+        os.umask(old)
