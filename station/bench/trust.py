@@ -41,7 +41,7 @@ def run(args: argparse.Namespace, progress: Progress) -> BenchResult:
     from station.sim.chip import ChipOptions
     from station.sim.citizens import generate
     from station.trust.store import TrustStore
-    from station.trust.verification import CLONE_UNCHECKED, verify
+    from station.trust.verification import GENUINE, ChipProof, verify
 
     count = max(1, getattr(args, "count", 50))
     progress("issuing a virtual card under an explicit-parameters CSCA")
@@ -57,8 +57,12 @@ def run(args: argparse.Namespace, progress: Progress) -> BenchResult:
         t0 = time.perf_counter()
         store = TrustStore.load(d)
         load_ms = (time.perf_counter() - t0) * 1000
-    first = verify(files, store)
-    if first.outcome != CLONE_UNCHECKED:
+    # The CCCD advertises CA and AA (EF.SOD lists DG14 and DG15): PA is timed with their
+    # proofs folded in, as at the desk; the protocols themselves are timed below.
+    proofs = {"chip_authentication": ChipProof("CA", True),
+              "active_authentication": ChipProof("AA", True)}
+    first = verify(files, store, **proofs)  # type: ignore[arg-type]
+    if first.outcome != GENUINE:
         raise RuntimeError(f"benchmark card did not verify: {first.reason}")
     progress(f"{count} verifications and chip/active authentications")
     pa: list[float] = []
@@ -67,7 +71,7 @@ def run(args: argparse.Namespace, progress: Progress) -> BenchResult:
     ca_apdus = 0
     for _ in range(count):
         t = time.process_time()
-        verify(files, store)
+        verify(files, store, **proofs)  # type: ignore[arg-type]
         pa.append(time.process_time() - t)
         ca_s, aa_s, ca_apdus = _chip_proofs(image)
         ca_cpu.append(ca_s)

@@ -140,7 +140,8 @@ def _verification(args: argparse.Namespace, data: Any, chip_read: Any) -> dict[s
         if path is not None and path.is_dir():
             store = TrustStore.load(path)
     return verify(data, store, chip_authentication=chip_read.chip_authentication,
-                  active_authentication=chip_read.active_authentication).to_json()
+                  active_authentication=chip_read.active_authentication,
+                  card_access=chip_read.card_access).to_json()
 
 
 def _print_table(out: dict[str, Any]) -> None:

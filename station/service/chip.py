@@ -106,6 +106,8 @@ class ChipReading:
     active_authentication: ChipProof | None = None
     document: Mrz | None = None
     """The MRZ the camera read, when the chip was opened with it (:meth:`DeskKeys.from_mrz`)."""
+    card_access: bytes | None = None
+    """EF.CardAccess as read: what it announces (CA, PACE-CAM) the verifier requires."""
 
     def __repr__(self) -> str:
         return f"ChipReading({self.detail}, files={sorted(self.chip.files)})"
@@ -189,7 +191,7 @@ class PcscChipReader:
         event(log, "chip.read", detail=result.detail, taps=result.taps, apdus=result.apdus)
         return (ChipReading(chip, result.detail, result.taps, result.apdus,
                             result.chip_authentication, result.active_authentication,
-                            keys.document),
+                            keys.document, result.card_access),
                 subject_of(chip.mrz.document_number))
 
 

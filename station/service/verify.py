@@ -3,12 +3,13 @@ authentication of a :class:`~station.service.chip.ChipReading` against the trust
 (:func:`station.trust.verification.verify`), folded into the machine's :class:`Outcome`.
 
 The trust helper's outcomes map one to one: ``genuine`` → GENUINE; ``authentic-data-clone-
-unchecked`` (PA passed, no chip/active authentication) → AUTHENTIC; ``unverified`` (no trust
-store) → UNVERIFIED; ``not-genuine`` → INVALID — except, for a document opened with the MRZ the
-camera read, a ``not-genuine`` whose only failure is an untrusted CSCA, which is UNVERIFIED (the
-lodging desk may record it as such); and an MRZ-only :class:`~station.service.machine.NoChip` is
-UNVERIFIED. The chip/active authentication proofs of the tap are passed in, so a genuine chip
-reaches GENUINE and a clone failing them is INVALID.
+unchecked`` (PA passed, the document advertises no chip/active authentication) → AUTHENTIC;
+``unverified`` (no trust store) → UNVERIFIED; ``not-genuine`` → INVALID — except, for a
+document opened with the MRZ the camera read, a ``not-genuine`` whose only failure is an
+untrusted CSCA, which is UNVERIFIED (the lodging desk may record it as such); and an MRZ-only
+:class:`~station.service.machine.NoChip` is UNVERIFIED. The chip/active authentication proofs
+of the tap and the EF.CardAccess read are passed in, so a genuine chip reaches GENUINE and a
+clone failing or withholding them is INVALID.
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ class TrustVerifier:
             raise TypeError("TrustVerifier verifies ChipReading")
         result = v.verify(reading.chip, None if self.store is None else self.store.current,
                           chip_authentication=reading.chip_authentication,
-                          active_authentication=reading.active_authentication)
+                          active_authentication=reading.active_authentication,
+                          card_access=reading.card_access)
         # Anything the mapping does not know is treated as a failed check, never as a pass.
         outcome = OUTCOMES.get(result.outcome, Outcome.INVALID)
         if (outcome is Outcome.INVALID and is_foreign(reading.document)

@@ -117,6 +117,10 @@ class ChipOptions:
     omit_do99: bool = False
     """Protected responses without DO'99' (the status word only in the trailer), as some
     chips send successful answers; the MAC still covers the data."""
+    withheld: frozenset[int] = frozenset()
+    """File identifiers the chip answers 6A82 ("file not found") to although it holds them:
+    a clone that withholds DG14/DG15 (0x010E/0x010F) so that chip/active authentication
+    cannot run, or a chip hiding EF.CardAccess (0x011C) to push the reader to BAC."""
 
 
 @dataclass(frozen=True, repr=False)
@@ -320,6 +324,8 @@ class CccdChip:
             return b"", SW_OK
         if p1 in (0x00, 0x02) and len(ident) == 2:
             fid = int.from_bytes(ident, "big")
+            if fid in self.options.withheld:
+                return b"", SW_NOT_FOUND
             if fid == EF_CARD_ACCESS:
                 if fid not in self.image.mf_files:
                     return b"", SW_NOT_FOUND  # BAC-only chips (older passports) have none
@@ -355,7 +361,8 @@ class CccdChip:
         elif cmd.p1 & 0x80:
             sfi = cmd.p1 & 0x1F
             fid = SFI.get(sfi)
-            if fid is None or (fid != EF_CARD_ACCESS and fid not in self._files()):
+            if fid is None or fid in self.options.withheld or (
+                    fid != EF_CARD_ACCESS and fid not in self._files()):
                 return b"", SW_NOT_FOUND
             self._current, offset = fid, cmd.p2
         else:

@@ -29,6 +29,8 @@ NOT_PERFORMED = "not-performed"
 CA_FAILED = "chip-authentication-failed"
 AA_FAILED = "active-authentication-failed"
 DG_NOT_VERIFIED = "dg-not-verified"
+CA_WITHHELD = "chip-authentication-withheld"
+AA_WITHHELD = "active-authentication-withheld"
 
 
 class TrustError(VerificationFailed):

@@ -3,15 +3,27 @@
 Outcomes (ICAO 9303-11 §5–§6):
 
 - ``genuine`` — passive authentication passed, and chip or active authentication proved the
-  chip holds the key of a PA-verified DG14 / DG15;
-- ``authentic-data-clone-unchecked`` — PA passed, but no CA/AA was available: the data is what
-  the issuer signed, the chip may be a copy;
+  chip holds the key of a PA-verified DG14 / DG15 — every protection the document advertises
+  (see below);
+- ``authentic-data-clone-unchecked`` — PA passed, and the document advertises no clone
+  protection at all (some foreign passports): the data is what the issuer signed, the chip may
+  be a copy;
 - ``not-genuine`` — a check failed (``reason`` says which: DG hash mismatch, bad signature,
   untrusted CSCA, revoked DSC, CA/AA failed, malformed SOD…);
 - ``unverified`` — no trust store configured, nothing could be verified.
 
 :func:`verify` never raises: anything unexpected is ``not-genuine`` with reason
 ``verification-error`` — never ``genuine``.
+
+Advertised protection is mandatory. EF.SOD listing DG15 advertises active authentication;
+EF.SOD listing DG14 (when the DG14 read carries a chip authentication key, or was not read at
+all), or EF.CardAccess announcing chip authentication or PACE-CAM, advertises chip
+authentication (ICAO 9303-11 §6.2, BSI TR-03110-1 §3.4: a terminal that skips an available
+CA/AA cannot tell the chip from a copy of its files). A clone cannot prove keys it could not
+copy, so it withholds the files instead (6A82 to DG14/DG15): an advertised protection whose
+file was not read or whose protocol did not run is ``chip-authentication-withheld`` /
+``active-authentication-withheld``, never "not performed". A DG15 read but not listed in
+EF.SOD advertises nothing.
 """
 
 from __future__ import annotations
@@ -82,12 +94,14 @@ class HasFiles(Protocol):
 def verify(chip_data: HasFiles | Mapping[str, bytes], store: TrustStore | None, *,
            chip_authentication: ChipProof | None = None,
            active_authentication: ChipProof | None = None,
+           card_access: bytes | None = None,
            now: dt.datetime | None = None) -> Verification:
     """Verify a card read: PA over the files read (``chip_data.files``: "SOD", "DG1"…), then
-    fold in the CA/AA results. Never raises."""
+    fold in the CA/AA results, requiring those the document advertises (EF.SOD's list,
+    ``card_access``: EF.CardAccess as read). Never raises."""
     try:
         files = chip_data if isinstance(chip_data, Mapping) else chip_data.files
-        return _verify(files, store, chip_authentication, active_authentication,
+        return _verify(files, store, chip_authentication, active_authentication, card_access,
                        now or dt.datetime.now(dt.UTC))
     except Exception as exc:  # the service loop must never see an exception from here
         return Verification(NOT_GENUINE, (Check("verification", False, "verification-error",
@@ -95,8 +109,43 @@ def verify(chip_data: HasFiles | Mapping[str, bytes], store: TrustStore | None, 
                             "verification-error")
 
 
+def advertised(files: Mapping[str, bytes], card_access: bytes | None) -> dict[int, str]:
+    """The clone protections a document advertises: {14: why} for chip authentication,
+    {15: why} for active authentication (the why is for the check's detail)."""
+    from station.nfc.lds.secinfo import parse_security_infos
+    from station.nfc.lds.security import parse_dg14, parse_sod
+
+    out: dict[int, str] = {}
+    listed: set[int] = set()
+    if "SOD" in files:
+        try:
+            listed = set(parse_sod(files["SOD"]).dg_hashes)
+        except Exception:  # a malformed SOD fails PA; nothing advertised here
+            listed = set()
+    if 14 in listed:
+        if "DG14" not in files:
+            out[14] = "EF.SOD lists DG14"
+        else:
+            try:
+                if parse_dg14(files["DG14"]).chip_authentication_keys:
+                    out[14] = "EF.SOD lists DG14 with a chip authentication key"
+            except Exception:  # an unparsable listed DG14 hides what it holds
+                out[14] = "EF.SOD lists DG14"
+    if 14 not in out and card_access is not None:
+        try:
+            infos = parse_security_infos(card_access)
+            if infos.chip_authentication or any(p.mapping == "CAM" for p in infos.pace):
+                out[14] = "EF.CardAccess announces chip authentication"
+        except Exception:  # PACE ran on it; an odd entry advertises nothing
+            pass
+    if 15 in listed:
+        out[15] = "EF.SOD lists DG15"
+    return out
+
+
 def _verify(files: Mapping[str, bytes], store: TrustStore | None, ca: ChipProof | None,
-            aa: ChipProof | None, now: dt.datetime) -> Verification:
+            aa: ChipProof | None, card_access: bytes | None,
+            now: dt.datetime) -> Verification:
     from station.trust.pa import passive_authentication
 
     pa = passive_authentication(files, store, now)
@@ -106,9 +155,15 @@ def _verify(files: Mapping[str, bytes], store: TrustStore | None, ca: ChipProof 
         if failed is not None:
             return Verification(NOT_GENUINE, tuple(checks), failed.reason)
         return Verification(UNVERIFIED, tuple(checks), E.NO_TRUST_STORE)
+    wanted = advertised(files, card_access)
     for proof, dg, name in ((ca, 14, "chip-authentication"),
                             (aa, 15, "active-authentication")):
-        if proof is None:
+        if proof is None and dg in wanted:
+            withheld = E.CA_WITHHELD if dg == 14 else E.AA_WITHHELD
+            why = (f"DG{dg} was not read" if f"DG{dg}" not in files
+                   else "the protocol did not run")
+            checks.append(Check(name, False, withheld, f"{wanted[dg]}, but {why}"))
+        elif proof is None:
             checks.append(Check(name, None, E.NOT_PERFORMED))
         elif not proof.ok:
             code = E.CA_FAILED if proof.kind == "CA" else E.AA_FAILED

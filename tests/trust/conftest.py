@@ -12,16 +12,18 @@ from station.sim import pki
 from station.trust.store import TrustStore
 
 DG1 = b"\x61\x5b\x5f\x1f\x58" + b"IDVNM0000000001<<<<<<<<<<<<<<<" * 3 + b"\x00"  # synthetic
-DG14 = b"\x6e\x03\x31\x01\x00"
+DG14 = b"\x6e\x02\x31\x00"  # SecurityInfos without a chip authentication key
 DG15 = b"\x6f\x03\x30\x01\x00"
 
 
-def card_files(signer: pki.Issued, *, hash: str = "sha256", **sod_options: object
-               ) -> dict[str, bytes]:
-    dgs = {1: DG1, 14: DG14, 15: DG15}
+def card_files(signer: pki.Issued, *, hash: str = "sha256", dg15: bool = False,
+               **sod_options: object) -> dict[str, bytes]:
+    """DG1 and a DG14 without a chip authentication key (so nothing advertises CA) and, with
+    ``dg15``, a DG15 listed in EF.SOD (which advertises active authentication)."""
+    dgs = {1: DG1, 14: DG14, **({15: DG15} if dg15 else {})}
     sod = pki.build_sod(pki.hash_data_groups(dgs, hash), signer.key, signer.cert, hash,
                         **sod_options)  # type: ignore[arg-type]
-    return {"DG1": DG1, "DG14": DG14, "DG15": DG15, "SOD": sod}
+    return {f"DG{n}": data for n, data in dgs.items()} | {"SOD": sod}
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,7 @@ def test_genuine_data_without_ca_aa_is_clone_unchecked(test_pki: pki.TestPki,
                                                        store: TrustStore) -> None:
     v = verify(card_files(test_pki.dsc), store)
     assert v.outcome == CLONE_UNCHECKED, v.to_json()
-    assert v.verified_data_groups == {1, 14, 15}
+    assert v.verified_data_groups == {1, 14}
     names = [c.name for c in v.checks]
     assert names[:8] == ["sod", "dsc", "sod-signature", "dsc-issuer", "dsc-validity",
                          "dsc-key-usage", "dsc-revocation", "dg-hashes"]
@@ -36,8 +36,33 @@ def test_genuine_data_without_ca_aa_is_clone_unchecked(test_pki: pki.TestPki,
 def test_ca_pass_makes_it_genuine(test_pki: pki.TestPki, store: TrustStore) -> None:
     v = verify(card_files(test_pki.dsc), store, chip_authentication=ChipProof("CA", True))
     assert v.outcome == GENUINE
-    v = verify(card_files(test_pki.dsc), store, active_authentication=ChipProof("AA", True))
+    v = verify(card_files(test_pki.dsc, dg15=True), store,
+               active_authentication=ChipProof("AA", True))
     assert v.outcome == GENUINE
+
+
+def test_advertised_active_authentication_not_run_is_withheld(test_pki: pki.TestPki,
+                                                              store: TrustStore) -> None:
+    # EF.SOD lists DG15: AA is advertised, so a read without it cannot be "clone unchecked",
+    # whether DG15 was read and AA not run, or DG15 not read at all.
+    files = card_files(test_pki.dsc, dg15=True)
+    for read in (files, {k: v for k, v in files.items() if k != "DG15"}):
+        v = verify(read, store, chip_authentication=ChipProof("CA", True))
+        assert (v.outcome, v.reason) == (NOT_GENUINE, E.AA_WITHHELD), v.to_json()
+
+
+def test_chip_authentication_announced_by_card_access_is_required(
+        test_pki: pki.TestPki, store: TrustStore) -> None:
+    from station.sim import lds
+    from station.sim.lds import PaceOption
+
+    files = card_files(test_pki.dsc)  # its DG14 holds no CA key: EF.SOD advertises nothing
+    assert verify(files, store).outcome == CLONE_UNCHECKED
+    card_access = lds.ef_card_access((PaceOption(),), "AES-128")
+    v = verify(files, store, card_access=card_access)
+    assert (v.outcome, v.reason) == (NOT_GENUINE, E.CA_WITHHELD)
+    v = verify(files, store, card_access=lds.ef_card_access((PaceOption(),), None))
+    assert v.outcome == CLONE_UNCHECKED
 
 
 def test_ca_failure_is_not_genuine(test_pki: pki.TestPki, store: TrustStore) -> None:

@@ -1,0 +1,167 @@
+"""Attacks on the verification layer (issue 16), each through the real reading path: the virtual
+chip on pcscd + vpcd, read by `station read --json` or the service's chip reader, verified
+against a trust store on disk. Each of these read `genuine` or `authentic-data-clone-unchecked`
+before the rule it tests was added."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from station.cli import main
+from station.errors import TagLost
+from station.service.chip import DeskKeys, PcscChipReader
+from station.service.verify import TrustVerifier
+from station.sim import issuer
+from station.sim.chip import CardImage, CccdChip, ChipOptions
+from station.sim.citizens import Citizen, generate
+from station.sim.vpcd import VpcdLink
+from station.testing.pcscd import PcscdTestbed
+from station.trust.store import TrustStoreRef
+
+DG14, DG15, CARD_ACCESS = 0x010E, 0x010F, 0x011C
+FILES = ("COM", "SOD", "DG1", "DG14", "DG15")
+
+
+@pytest.fixture(scope="module")
+def citizen() -> Citizen:
+    return generate(1616)
+
+
+@pytest.fixture(scope="module")
+def image(citizen: Citizen) -> CardImage:
+    return issuer.issue(citizen)
+
+
+@pytest.fixture(scope="module")
+def trust_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("trust")
+    pki = issuer.test_pki()
+    (d / "csca.pem").write_bytes(pki.csca.pem)
+    (d / "csca.crl").write_bytes(pki.crl)
+    return d
+
+
+def _insert(pcscd: PcscdTestbed, image: CardImage, options: ChipOptions,
+            drop_after: int | None = None) -> VpcdLink:
+    link = VpcdLink(CccdChip(image, options), pcscd.slot_port(0))
+    link.drop_after = drop_after
+    link.insert()
+    return link
+
+
+def _tap_again(pcscd: PcscdTestbed, image: CardImage, options: ChipOptions) -> VpcdLink:
+    """Put the card back until pcscd sees it (vpcd quirk: a card reconnecting right after one
+    dropped mid-APDU can land in a socket the driver then closes; see tests/service/test_chip)."""
+    from tests.service.test_chip import _present
+
+    deadline = time.monotonic() + 10.0
+    while True:
+        link = _insert(pcscd, image, options)
+        seen = time.monotonic() + 1.0
+        while time.monotonic() < seen and link.inserted:
+            if _present(pcscd.readers[0]):
+                return link
+            time.sleep(0.05)
+        link.remove()
+        if time.monotonic() > deadline:
+            raise AssertionError("pcscd never saw the card again")
+
+
+@pytest.fixture()
+def card(pcscd: PcscdTestbed, image: CardImage) -> Iterator[Any]:
+    links: list[VpcdLink] = []
+
+    def put(options: ChipOptions, image_: CardImage = image) -> VpcdLink:
+        link = _insert(pcscd, image_, options)
+        links.append(link)
+        return link
+
+    yield put
+    for link in links:
+        link.remove()
+
+
+def read_json(pcscd: PcscdTestbed, capsys: pytest.CaptureFixture[str], trust: Path,
+              *key: str) -> dict[str, Any]:
+    code = main(["read", "--reader", pcscd.readers[0], *key, "--json", "--trust", str(trust),
+                 "--timeout", "10"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+def check(verification: dict[str, Any], name: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(c for c in verification["checks"] if c["name"] == name)
+    return found
+
+
+# --- attack 1: a clone withholding DG14 / DG15 ----------------------------------------------------
+
+
+def test_the_genuine_card_is_genuine(pcscd: PcscdTestbed, capsys: pytest.CaptureFixture[str],
+                                     trust_dir: Path, citizen: Citizen, card: Any) -> None:
+    card(ChipOptions())
+    v = read_json(pcscd, capsys, trust_dir, "--can", citizen.can)["verification"]
+    assert v["outcome"] == "genuine", v
+    assert check(v, "chip-authentication")["ok"] is True
+    assert check(v, "active-authentication")["ok"] is True
+
+
+@pytest.mark.parametrize(("offers", "withheld", "reasons"), [
+    (ChipOptions(aa=None), {DG14}, {"chip-authentication-withheld"}),
+    (ChipOptions(ca_cipher=None), {DG15}, {"active-authentication-withheld"}),
+    (ChipOptions(), {DG14, DG15},
+     {"chip-authentication-withheld", "active-authentication-withheld"}),
+], ids=["DG14", "DG15", "both"])
+def test_a_clone_answering_6a82_to_advertised_files_is_not_genuine(
+        pcscd: PcscdTestbed, capsys: pytest.CaptureFixture[str], trust_dir: Path,
+        citizen: Citizen, card: Any, offers: ChipOptions, withheld: set[int],
+        reasons: set[str]) -> None:
+    # The attacker copied every signed file (PA passes) but cannot copy the chip's keys: the
+    # clone hides the files whose keys it would have to prove (the card offers only those, so
+    # no other proof fails and gives it away).
+    clone = issuer.clone(issuer.issue(citizen, offers), offers)
+    card(replace(offers, withheld=frozenset(withheld)), clone)
+    out = read_json(pcscd, capsys, trust_dir, "--can", citizen.can)
+    v = out["verification"]
+    assert v["outcome"] == "not-genuine", v
+    assert v["reason"] in reasons
+    failed = {c["reason"] for c in v["checks"] if c["ok"] is False}
+    assert failed == reasons
+    assert check(v, "dg-hashes")["ok"] is True  # the copied data itself is what was signed
+
+
+def test_a_clone_withholding_dg15_on_a_resumed_read_is_not_genuine(
+        pcscd: PcscdTestbed, trust_dir: Path, citizen: Citizen) -> None:
+    # The card leaves the field mid-read and comes back: the rule holds across taps.
+    offers = ChipOptions(ca_cipher=None)
+    clone = issuer.clone(issuer.issue(citizen, offers), offers)
+    options = replace(offers, withheld=frozenset({DG15}))
+    keys, _ = DeskKeys.from_qr(citizen.payload())
+    reader = PcscChipReader(FILES)
+    link = _insert(pcscd, clone, options, drop_after=14)
+    try:
+        with pytest.raises(TagLost):
+            reader.read(pcscd.readers[0], keys, lambda f: None, threading.Event())
+    finally:
+        link.remove()
+    link = _tap_again(pcscd, clone, options)
+    try:
+        reading, _ = reader.read(pcscd.readers[0], keys, lambda f: None, threading.Event())
+    finally:
+        link.remove()
+    assert reading.taps == 2
+    assert "DG15" in reading.chip.skipped
+    _outcome, verified = TrustVerifier(TrustStoreRef(trust_dir)).verify(reading)
+    result = verified.verification  # type: ignore[attr-defined]
+    assert result.outcome == "not-genuine"
+    assert result.reason == "active-authentication-withheld"
