@@ -52,7 +52,7 @@ def test_lds_security_object_content_types(test_pki: pki.TestPki, store: TrustSt
     assert content_type in LDS_SECURITY_OBJECT_CONTENT_TYPES
     v = verify(card_files(test_pki.dsc, content_type=content_type), store)
     assert v.outcome == CLONE_UNCHECKED, (seen_on, v.to_json())
-    assert v.verified_data_groups == {1, 14, 15}
+    assert v.verified_data_groups == {1, 14}  # no DG15 unless asked: it advertises AA
 
 
 def test_other_content_types_are_still_refused(test_pki: pki.TestPki, store: TrustStore) -> None:
