@@ -297,7 +297,8 @@ def _sod_signed_parts(data: bytes) -> tuple[bytes, ...] | None:
 
 def _trust_pa(data: bytes) -> object:
     """EF.SOD through :func:`station.trust.verification.verify` with the card's other files and
-    a chip-authentication proof that passed: the seed is ``genuine``. verify never raises; an
+    chip- and active-authentication proofs that passed (the card advertises both): the seed is
+    ``genuine``. verify never raises; an
     internal error ("verification-error") is a crasher, and so is ``genuine`` for a SOD whose
     signed parts differ from the seed's."""
     from station.trust.store import TrustStore
@@ -305,7 +306,8 @@ def _trust_pa(data: bytes) -> object:
 
     files, store, _ = _trust_fixture()
     assert isinstance(store, TrustStore)
-    v = verify({**files, "SOD": data}, store, chip_authentication=ChipProof("CA", True))
+    v = verify({**files, "SOD": data}, store, chip_authentication=ChipProof("CA", True),
+               active_authentication=ChipProof("AA", True))
     if v.reason == "verification-error":
         raise AssertionError(f"verify hit an internal error: {v.checks[0].detail}")
     if v.outcome == GENUINE and data != files["SOD"] and (
