@@ -73,6 +73,14 @@ class UnsupportedCard(CardError):
     """The card is not an eMRTD this station can read."""
 
 
+class PaceUnavailable(UnsupportedCard):
+    """A document that must be read with PACE (a CCCD) offers none: EF.CardAccess missing,
+    unreadable or without a PACEInfo. Refused, never downgraded to BAC, whose key (from the
+    MRZ) is low-entropy enough to be found offline from a recorded session."""
+
+    reason = "pace-unavailable"
+
+
 class LdsFormatError(StationError):
     """A data group or EF is malformed."""
 

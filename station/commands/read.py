@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from station.commands import Subparsers
-from station.errors import AuthFailed, NoCard, QrFormatError, TagLost
+from station.errors import AuthFailed, NoCard, PaceUnavailable, QrFormatError, TagLost
 
 
 def register(sub: Subparsers) -> None:
@@ -23,6 +23,8 @@ def register(sub: Subparsers) -> None:
                     "Chip Authentication runs right after DG14 (the rest is read under its "
                     "keys) and Active Authentication after DG15; with a trust store their "
                     "results decide between 'genuine' and 'not-genuine'. "
+                    "With --qr (a CCCD) a chip offering no PACE is refused (pace-unavailable), "
+                    "never read by BAC. "
                     "Exit 0 when read; 1 on a wrong key (with the tries left), no reader, "
                     "no card, a card removed for good, or an unsupported card.")
     p.add_argument("--reader", default="", metavar="NAME",
@@ -83,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.json and sys.stderr.isatty():
             print(f"\r  {name}: {done}/{total} bytes", end="", file=sys.stderr, flush=True)
 
-    session = ChipSession(key, files, progress=progress)
+    # A QR is a CCCD's: its chip has PACE, and a card offering none is refused, not read by BAC.
+    session = ChipSession(key, files, progress=progress, require_pace=args.qr is not None)
     reader = PcscReader(args.reader)
     deadline = time.monotonic() + args.timeout
     started = time.monotonic()
@@ -103,6 +106,15 @@ def run(args: argparse.Namespace) -> int:
         except AuthFailed as exc:
             hint = "" if exc.tries_left is None else f" ({exc.tries_left} tries left)"
             print(f"station read: wrong access key: {exc}{hint}", file=sys.stderr)
+            return 1
+        except PaceUnavailable as exc:
+            print(f"station read: {exc.reason}: {exc}", file=sys.stderr)
+            if args.json:
+                check = {"name": "access-control", "ok": False, "reason": exc.reason,
+                         "detail": str(exc)}
+                print(json.dumps({"verification": {"outcome": "not-genuine",
+                                                   "reason": exc.reason,
+                                                   "checks": [check]}}, indent=2))
             return 1
         finally:
             conn.close()

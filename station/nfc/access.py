@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from station.drivers.reader import Transport
-from station.errors import AuthFailed, ProtocolError, StatusWordError, UnsupportedCard
+from station.errors import (
+    AuthFailed,
+    PaceUnavailable,
+    ProtocolError,
+    StatusWordError,
+    UnsupportedCard,
+)
 from station.log import event
 from station.mrz import mrz_information
 from station.nfc.files import read_file
@@ -82,11 +88,19 @@ def read_card_access(transport: Transport) -> tuple[bytes | None, SecurityInfos 
     return raw, parse_security_infos(raw)
 
 
-def establish(transport: Transport, key: AccessKey) -> AccessResult:
-    """Run PACE when the card offers it, BAC otherwise, and return the secure channel."""
+def establish(transport: Transport, key: AccessKey, *,
+              require_pace: bool = False) -> AccessResult:
+    """Run PACE when the card offers it, BAC otherwise, and return the secure channel. With
+    ``require_pace`` (a CCCD) a card offering no PACE is refused (:class:`PaceUnavailable`)
+    before any BAC command is sent."""
     from station.nfc import bac, pace
 
     raw, infos = read_card_access(transport)
+    if require_pace and (infos is None or not infos.pace):
+        event(log, "nfc.pace_unavailable", card_access=raw is not None)
+        raise PaceUnavailable("this document must be read with PACE, and its EF.CardAccess is "
+                              + ("missing or unreadable" if raw is None else
+                                 "without a PACEInfo") + "; BAC is not used")
     if infos is not None and infos.pace:
         info = infos.best_pace()
         if info is None:

@@ -91,7 +91,7 @@ class ChipSession:
 
     def __init__(self, key: AccessKey, files: Sequence[str] = DEFAULT_FILES, *,
                  progress: Progress | None = None, extended: bool | None = None,
-                 authenticate_chip: bool = True) -> None:
+                 authenticate_chip: bool = True, require_pace: bool = False) -> None:
         unknown = [f for f in files if f not in FILE_IDS]
         if unknown:
             raise ValueError(f"unknown files: {', '.join(unknown)}")
@@ -111,6 +111,8 @@ class ChipSession:
         self.apdus = 0
         self.taps = 0
         self.authenticate_chip = authenticate_chip
+        self.require_pace = require_pace
+        """Refuse a card offering no PACE (a CCCD); a read that began with PACE always does."""
         self.ca: ChipProof | None = None
         self.aa: ChipProof | None = None
         self.card_security: bytes | None = None
@@ -142,7 +144,8 @@ class ChipSession:
     def _read(self, transport: Transport) -> None:
         current: str | None = None
         try:
-            result = establish(transport, self.key)
+            result = establish(transport, self.key,
+                               require_pace=self.require_pace or self.protocol == "PACE")
             if self.card_access is not None and result.card_access != self.card_access:
                 # A different card on the second tap: never splice two cards' files.
                 raise UnsupportedCard("a different card was presented to resume the reading")
@@ -241,7 +244,7 @@ class ChipSession:
             return outcome.channel
         # The chip dropped secure messaging: authenticate again and read the rest, so the
         # failure is reported with the data (a clone's files are copies of signed ones).
-        result = establish(transport, self.key)
+        result = establish(transport, self.key, require_pace=self.protocol == "PACE")
         select_application(result.channel)
         return result.channel
 

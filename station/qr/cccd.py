@@ -21,10 +21,13 @@ from __future__ import annotations
 import datetime as dt
 import unicodedata
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from station.errors import QrFormatError
 from station.mrz import mrz_information
+
+if TYPE_CHECKING:
+    from station.mrz.parse import Mrz
 
 Sex = Literal["Nam", "Nữ"]
 
@@ -254,3 +257,9 @@ def parse(raw: str, *, today: dt.date | None = None) -> CccdPayload:
     if issued > (today or dt.date.today()):
         raise QrFormatError("issued", "is in the future")
     return payload
+
+
+def is_cccd_mrz(document: Mrz) -> bool:
+    """A Vietnamese citizen identity card's MRZ (or DG1): TD1 issued by VNM. Such a chip has
+    PACE and must be read with it."""
+    return document.format == "TD1" and document.issuer.strip("<") == "VNM"

@@ -6,11 +6,13 @@ read the profile's files, return a :class:`ChipReading`. A tap cut short (the ca
 machine says "hold the card still" and keeps the keys) leaves the :class:`ChipSession` in place,
 so the next tap with the same keys resumes where the first stopped; any other end forgets it.
 
-Keys: a QR gives both the CAN and the MRZ key (:class:`DeskKeys`); PACE is run with the CAN, and
-a card without PACE is opened by BAC with the MRZ key. A CAN typed on the keypad opens PACE
-cards only. The *subject* — how the machine checks that the card is the one whose QR was shown
-— is a keyed hash of the MRZ document number (the last 9 digits of the ID number), which both the
-QR and DG1 carry; the number itself never reaches the machine or the logs.
+Keys: a QR gives both the CAN and the MRZ key (:class:`DeskKeys`); PACE is run with the CAN. A
+CCCD (keys from a QR, or from a TD1 MRZ issued by VNM) whose chip offers no PACE is refused
+(:class:`~station.errors.PaceUnavailable`), never opened by BAC; a foreign document's MRZ key
+opens a BAC-only chip by BAC. A CAN typed on the keypad opens PACE cards only. The *subject*
+— how the machine checks that the card is the one whose QR was shown — is a keyed hash of
+the MRZ document number (the last 9 digits of the ID number), which both the QR and DG1 carry;
+the number itself never reaches the machine or the logs.
 """
 
 from __future__ import annotations
@@ -25,12 +27,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from station.drivers.reader import Transport
-from station.errors import AuthFailed, NoCard, TagLost, UnsupportedCard
+from station.errors import AuthFailed, NoCard, PaceUnavailable, TagLost, UnsupportedCard
 from station.log import event
 from station.mrz.parse import Mrz
 from station.nfc.access import AccessKey, read_card_access
 from station.nfc.lds.chip import ChipData
 from station.nfc.session import ChipSession
+from station.qr.cccd import is_cccd_mrz
 from station.trust.verification import ChipProof
 
 log = logging.getLogger(__name__)
@@ -54,6 +57,8 @@ class DeskKeys:
     can: AccessKey | None
     mrz: AccessKey | None = None
     document: Mrz | None = None
+    cccd: bool = False
+    """The QR or MRZ says CCCD: the chip has PACE and is read with it, never by BAC."""
 
     def __post_init__(self) -> None:
         if self.can is None and self.mrz is None:
@@ -63,14 +68,16 @@ class DeskKeys:
     def from_qr(cls, payload: Any) -> tuple[DeskKeys, str]:
         """From a :class:`station.qr.cccd.CccdPayload`: the keys and the subject."""
         k = payload.chip_keys()
-        return (cls(AccessKey.can(k.can), AccessKey.mrz(k.document_number, k.birth, k.expiry)),
+        return (cls(AccessKey.can(k.can), AccessKey.mrz(k.document_number, k.birth, k.expiry),
+                    cccd=True),
                 subject_of(k.document_number))
 
     @classmethod
     def from_mrz(cls, document: Mrz) -> tuple[DeskKeys, str]:
         """From an MRZ that passed every check digit (:func:`station.mrz.ocr.read_mrz`)."""
         key = AccessKey("MRZ", document.key_information())
-        return cls(None, key, document), subject_of(document.document_number)
+        return (cls(None, key, document, cccd=is_cccd_mrz(document)),
+                subject_of(document.document_number))
 
     @classmethod
     def typed_can(cls, digits: str) -> DeskKeys:
@@ -78,7 +85,12 @@ class DeskKeys:
 
     def for_card(self, has_pace: bool) -> AccessKey:
         # ChipSession runs PACE whenever EF.CardAccess offers it, with whichever password it
-        # is given (CAN or MRZ), and BAC otherwise.
+        # is given (CAN or MRZ), and BAC otherwise — except for a CCCD (ICAO 9303-11 §4.4: a
+        # chip with PACE is read with PACE; a missing EF.CardAccess is an attack, not a quirk).
+        if not has_pace and self.cccd:
+            event(log, "chip.pace_unavailable")
+            raise PaceUnavailable("a CCCD whose chip offers no PACE (EF.CardAccess missing or "
+                                  "without PACEInfo) is refused; BAC is not used")
         if has_pace and self.can is not None:
             return self.can
         if self.mrz is not None:
@@ -173,7 +185,8 @@ class PcscChipReader:
                 _, infos = read_card_access(transport)
                 key = keys.for_card(infos is not None and bool(infos.pace))
                 self._resume = (keys, ChipSession(key, self.files, progress=self._on_progress,
-                                                  extended=self.extended))
+                                                  extended=self.extended,
+                                                  require_pace=keys.cccd))
             session = self._resume[1]
             try:
                 result = session.read(transport)

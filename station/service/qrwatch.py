@@ -31,7 +31,7 @@ from collections.abc import Callable
 from station.drivers.camera import Camera
 from station.errors import CameraError, MrzError
 from station.log import event
-from station.mrz.parse import Mrz
+from station.qr.cccd import is_cccd_mrz as is_cccd
 from station.qr.decode import Decoded, Luma, QrDecoder
 from station.qr.scanner import Debouncer, QrEvent, Scanner
 from station.service import machine as m
@@ -39,11 +39,6 @@ from station.service.chip import DeskKeys
 from station.service.ports import Post
 
 log = logging.getLogger(__name__)
-
-
-def is_cccd(document: Mrz) -> bool:
-    """A Vietnamese citizen identity card's MRZ: TD1 issued by VNM."""
-    return document.format == "TD1" and document.issuer.strip("<") == "VNM"
 
 
 class MrzLookout(QrDecoder):

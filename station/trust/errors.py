@@ -31,6 +31,7 @@ AA_FAILED = "active-authentication-failed"
 DG_NOT_VERIFIED = "dg-not-verified"
 CA_WITHHELD = "chip-authentication-withheld"
 AA_WITHHELD = "active-authentication-withheld"
+PACE_UNAVAILABLE = "pace-unavailable"
 
 
 class TrustError(VerificationFailed):

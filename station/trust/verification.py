@@ -101,12 +101,36 @@ def verify(chip_data: HasFiles | Mapping[str, bytes], store: TrustStore | None, 
     ``card_access``: EF.CardAccess as read). Never raises."""
     try:
         files = chip_data if isinstance(chip_data, Mapping) else chip_data.files
-        return _verify(files, store, chip_authentication, active_authentication, card_access,
-                       now or dt.datetime.now(dt.UTC))
+        protocol = getattr(chip_data, "protocol", None)
+        result = _verify(files, store, chip_authentication, active_authentication, card_access,
+                         now or dt.datetime.now(dt.UTC))
+        return _access_control(result, files, protocol)
     except Exception as exc:  # the service loop must never see an exception from here
         return Verification(NOT_GENUINE, (Check("verification", False, "verification-error",
                                                 type(exc).__name__),),
                             "verification-error")
+
+
+def _access_control(result: Verification, files: Mapping[str, bytes],
+                    protocol: str | None) -> Verification:
+    """A CCCD (DG1: TD1 issued by VNM) read with BAC is refused: its chip has PACE, so BAC
+    means EF.CardAccess was hidden or the read was downgraded (ICAO 9303-11 §4.4)."""
+    from station.nfc.lds.dg1 import parse_dg1
+    from station.qr.cccd import is_cccd_mrz
+
+    if protocol != "BAC" or "DG1" not in files:
+        return result
+    try:
+        cccd = is_cccd_mrz(parse_dg1(files["DG1"]))
+    except Exception:  # a DG1 that does not parse is PA's to judge
+        return result
+    if not cccd:
+        return result
+    check = Check("access-control", False, E.PACE_UNAVAILABLE,
+                  "a CCCD was read with BAC: its chip has PACE")
+    return Verification(NOT_GENUINE, (*result.checks, check),
+                        result.reason if result.outcome == NOT_GENUINE else E.PACE_UNAVAILABLE,
+                        result.verified_data_groups)
 
 
 def advertised(files: Mapping[str, bytes], card_access: bytes | None) -> dict[int, str]:

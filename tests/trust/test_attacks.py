@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from station.cli import main
-from station.errors import TagLost
+from station.errors import PaceUnavailable, TagLost
 from station.service.chip import DeskKeys, PcscChipReader
 from station.service.verify import TrustVerifier
 from station.sim import issuer
@@ -165,3 +165,44 @@ def test_a_clone_withholding_dg15_on_a_resumed_read_is_not_genuine(
     result = verified.verification  # type: ignore[attr-defined]
     assert result.outcome == "not-genuine"
     assert result.reason == "active-authentication-withheld"
+
+
+# --- attack 5: BAC downgrade of a CCCD ----------------------------------------------------------
+
+
+def test_a_cccd_hiding_ef_cardaccess_is_refused_not_read_by_bac(
+        pcscd: PcscdTestbed, citizen: Citizen, image: CardImage, card: Any) -> None:
+    # EF.CardAccess answers 6A82: the desk had the MRZ key from the QR and used to fall back
+    # to BAC, whose session an eavesdropper can brute-force offline.
+    card(ChipOptions(withheld=frozenset({CARD_ACCESS})), image)
+    keys, _ = DeskKeys.from_qr(citizen.payload())
+    with pytest.raises(PaceUnavailable) as exc:
+        PcscChipReader(FILES).read(pcscd.readers[0], keys, lambda f: None, threading.Event())
+    assert exc.value.reason == "pace-unavailable"
+
+
+def test_a_cccd_read_by_bac_with_its_mrz_key_is_not_genuine(
+        pcscd: PcscdTestbed, capsys: pytest.CaptureFixture[str], trust_dir: Path,
+        citizen: Citizen, image: CardImage, card: Any) -> None:
+    # `station read --mrz-key` does not know the document beforehand: DG1 says CCCD, so a BAC
+    # read of it is refused by the verification.
+    card(ChipOptions(withheld=frozenset({CARD_ACCESS})), image)
+    mrz_key = f"{citizen.document_number},{citizen.mrz_birth},{citizen.mrz_expiry}"
+    out = read_json(pcscd, capsys, trust_dir, "--mrz-key", mrz_key)
+    assert out["protocol"] == "BAC"
+    v = out["verification"]
+    assert (v["outcome"], v["reason"]) == ("not-genuine", "pace-unavailable"), v
+    assert check(v, "access-control")["ok"] is False
+
+
+def test_station_read_with_a_qr_refuses_a_chip_without_pace(
+        pcscd: PcscdTestbed, capsys: pytest.CaptureFixture[str], trust_dir: Path,
+        citizen: Citizen, image: CardImage, card: Any) -> None:
+    card(ChipOptions(withheld=frozenset({CARD_ACCESS})), image)
+    code = main(["read", "--reader", pcscd.readers[0], "--qr", citizen.qr_text(), "--json",
+                 "--trust", str(trust_dir), "--timeout", "10"])
+    captured = capsys.readouterr()
+    assert code == 1
+    v = json.loads(captured.out)["verification"]
+    assert (v["outcome"], v["reason"]) == ("not-genuine", "pace-unavailable")
+    assert "pace-unavailable" in captured.err
