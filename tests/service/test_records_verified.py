@@ -18,13 +18,16 @@ from station.sim.chip import EF_COM, EF_SOD, CccdChip, ChipOptions
 from station.sim.vpcd import VpcdLink
 from station.testing.pcscd import PcscdTestbed
 from station.trust.store import TrustStoreRef
+from station.trust.verification import ChipProof
 
 
 def _reading(unlisted: frozenset[int]) -> ChipReading:
     image = issuer.issue(citizens.generate(7), unlisted=unlisted)
     files = {"COM": image.app_files[EF_COM], "SOD": image.app_files[EF_SOD]}
     files.update({f"DG{n}": image.app_files[0x0100 + n] for n in (1, 2, 13, 14, 15)})
-    return ChipReading(ChipData.from_files("PACE", files), "PACE", 1, 30)
+    # The CCCD advertises CA and AA (EF.SOD lists DG14 and DG15): the tap's proofs go along.
+    return ChipReading(ChipData.from_files("PACE", files), "PACE", 1, 30,
+                       ChipProof("CA", True), ChipProof("AA", True))
 
 
 def _record(tmp_path: Path, unlisted: frozenset[int]) -> tuple[Outcome, Reading]:
@@ -35,16 +38,16 @@ def _record(tmp_path: Path, unlisted: frozenset[int]) -> tuple[Outcome, Reading]
 
 def test_all_listed_data_groups_reach_the_record(tmp_path: Path) -> None:
     outcome, record = _record(tmp_path, frozenset())
-    assert outcome is Outcome.AUTHENTIC
+    assert outcome is Outcome.GENUINE
     assert {"id_number", "full_name", "date_of_birth"} <= record.citizen.keys()
 
 
 def test_a_data_group_the_sod_does_not_list_stays_out_of_an_authentic_record(
         tmp_path: Path) -> None:
     # DG13 (the CCCD's personal data) on the chip but not in EF.SOD: DG1, DG2, DG14 and DG15
-    # still verify, so the reading is authentic — but nothing vouches for DG13's fields.
+    # still verify, so the reading is genuine — but nothing vouches for DG13's fields.
     outcome, record = _record(tmp_path, frozenset({13}))
-    assert outcome is Outcome.AUTHENTIC
+    assert outcome is Outcome.GENUINE
     assert not {"id_number", "full_name", "date_of_birth"} & record.citizen.keys()
     assert ("dg-hashes", True, "") in [tuple(vars(c).values()) for c in record.checks]
     assert "DG13" in record.files  # kept for its hash, as every file read

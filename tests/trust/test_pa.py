@@ -94,14 +94,14 @@ def test_dg_not_listed_in_sod_is_unverified_and_the_others_still_verify(
     files = card_files(test_pki.dsc)
     files["DG2"] = b"\x75\x00"
     pa = passive_authentication(files, store, dt.datetime.now(dt.UTC))
-    assert pa.verified_data_groups == {1, 14, 15}
+    assert pa.verified_data_groups == {1, 14}
     assert pa.unverified_data_groups == {2}
     note = next(c for c in pa.checks if c.name == "dg-not-in-sod")
     assert (note.ok, note.reason, note.detail) == (
         None, E.DG_NOT_IN_SOD, "DG2 read but not listed in EF.SOD: unverified")
     v = verify(files, store)
     assert v.outcome == CLONE_UNCHECKED, v.to_json()
-    assert v.verified_data_groups == {1, 14, 15}
+    assert v.verified_data_groups == {1, 14}
 
 
 def test_an_unlisted_dg_does_not_hide_a_tampered_listed_one(test_pki: pki.TestPki,
