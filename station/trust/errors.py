@@ -32,6 +32,8 @@ DG_NOT_VERIFIED = "dg-not-verified"
 CA_WITHHELD = "chip-authentication-withheld"
 AA_WITHHELD = "active-authentication-withheld"
 PACE_UNAVAILABLE = "pace-unavailable"
+CSCA_COUNTRY_MISMATCH = "csca-country-mismatch"
+NOT_MASTER_LIST_SIGNER = "not-master-list-signer"
 
 
 class TrustError(VerificationFailed):

@@ -51,6 +51,8 @@ class PaResult:
     dsc: Certificate | None = None
     unverified_data_groups: frozenset[int] = frozenset()
     """Data groups read that EF.SOD does not list: neither verified nor a failure."""
+    csca: Certificate | None = None
+    """The store's CSCA whose key verified the DSC (None when none did)."""
 
 
 def parse_lds_security_object(der: bytes) -> LdsSecurity:
@@ -206,4 +208,4 @@ def passive_authentication(files: Mapping[str, bytes], store: TrustStore | None,
             checks.append(Check("dsc-revocation", True))
     checks.extend(dg_checks)
     verified = frozenset(matched) if ok and mismatch is None else frozenset()
-    return PaResult(tuple(checks), verified, dsc, unverified)
+    return PaResult(tuple(checks), verified, dsc, unverified, csca)

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from station.trust import errors as E
+from station.trust.certs import Certificate
 from station.trust.store import TrustStore
 
 GENUINE = "genuine"
@@ -115,22 +116,69 @@ def _access_control(result: Verification, files: Mapping[str, bytes],
                     protocol: str | None) -> Verification:
     """A CCCD (DG1: TD1 issued by VNM) read with BAC is refused: its chip has PACE, so BAC
     means EF.CardAccess was hidden or the read was downgraded (ICAO 9303-11 §4.4)."""
-    from station.nfc.lds.dg1 import parse_dg1
-    from station.qr.cccd import is_cccd_mrz
+    from station.nfc import tlv
 
     if protocol != "BAC" or "DG1" not in files:
         return result
     try:
-        cccd = is_cccd_mrz(parse_dg1(files["DG1"]))
+        root = tlv.decode(files["DG1"], trailing=True)
+        td1 = any(c.tag == 0x5F1F and len(c.value) == 90 for c in root.children())
     except Exception:  # a DG1 that does not parse is PA's to judge
         return result
-    if not cccd:
+    if not (td1 and dg1_issuing_state(files["DG1"]) == "VNM"):
         return result
     check = Check("access-control", False, E.PACE_UNAVAILABLE,
                   "a CCCD was read with BAC: its chip has PACE")
     return Verification(NOT_GENUINE, (*result.checks, check),
                         result.reason if result.outcome == NOT_GENUINE else E.PACE_UNAVAILABLE,
                         result.verified_data_groups)
+
+
+def _country(files: Mapping[str, bytes], dsc: Certificate, csca: Certificate) -> Check:
+    """``csca-country``: the DSC's issuer and subject countryName and the CSCA's equal the
+    issuing state DG1 names (ICAO 9303-12 §7.1.1), so a trusted CSCA vouches for its own state's
+    documents only (see :mod:`station.trust.countries`)."""
+    from station.trust.countries import alpha2
+
+    if "DG1" not in files:
+        return Check("csca-country", None, E.NOT_PERFORMED, "DG1 was not read")
+    state = dg1_issuing_state(files["DG1"])
+    if state is None:  # PA judges the DG1 itself; without its state nothing is scoped
+        return Check("csca-country", False, E.CSCA_COUNTRY_MISMATCH,
+                     "DG1 names no issuing state")
+    want = alpha2(state)
+    found = {"DSC issuer": _c(dsc.asn1.issuer), "DSC subject": _c(dsc.asn1.subject),
+             "CSCA": _c(csca.asn1.subject)}
+    if want is None:
+        return Check("csca-country", False, E.CSCA_COUNTRY_MISMATCH,
+                     f"issuing state {state} has no country code to match certificates with")
+    wrong = [f"{where} C={c or '(none)'}" for where, c in found.items() if c != want]
+    if wrong:
+        return Check("csca-country", False, E.CSCA_COUNTRY_MISMATCH,
+                     f"the document's issuing state is {state} ({want}), but "
+                     + ", ".join(wrong))
+    return Check("csca-country", True, None, f"{state} = C {want}")
+
+
+def dg1_issuing_state(dg1: bytes) -> str | None:
+    """The issuing state of DG1's MRZ (positions 3-5 in every format, ICAO 9303-3 §4.2), read
+    without the check-digit validation of :func:`station.nfc.lds.dg1.parse_dg1`: the signed
+    bytes decide whose anchor applies, whatever else the MRZ holds."""
+    from station.nfc import tlv
+
+    try:
+        root = tlv.decode(dg1, trailing=True)
+        mrz = next(c for c in root.children() if c.tag == 0x5F1F).value.decode("ascii")
+    except Exception:
+        return None
+    if root.tag != 0x61 or len(mrz) not in (72, 88, 90):
+        return None
+    return mrz[2:5].strip("<") or None
+
+
+def _c(name: Any) -> str:
+    value = name.native.get("country_name", "") if hasattr(name, "native") else ""
+    return str(value).strip().upper()
 
 
 def advertised(files: Mapping[str, bytes], card_access: bytes | None) -> dict[int, str]:
@@ -179,6 +227,8 @@ def _verify(files: Mapping[str, bytes], store: TrustStore | None, ca: ChipProof 
         if failed is not None:
             return Verification(NOT_GENUINE, tuple(checks), failed.reason)
         return Verification(UNVERIFIED, tuple(checks), E.NO_TRUST_STORE)
+    if pa.dsc is not None and pa.csca is not None:
+        checks.append(_country(files, pa.dsc, pa.csca))
     wanted = advertised(files, card_access)
     for proof, dg, name in ((ca, 14, "chip-authentication"),
                             (aa, 15, "active-authentication")):

@@ -19,7 +19,7 @@ from station.cli import main
 from station.errors import PaceUnavailable, TagLost
 from station.service.chip import DeskKeys, PcscChipReader
 from station.service.verify import TrustVerifier
-from station.sim import issuer
+from station.sim import issuer, pki
 from station.sim.chip import CardImage, CccdChip, ChipOptions
 from station.sim.citizens import Citizen, generate
 from station.sim.vpcd import VpcdLink
@@ -206,3 +206,33 @@ def test_station_read_with_a_qr_refuses_a_chip_without_pace(
     v = json.loads(captured.out)["verification"]
     assert (v["outcome"], v["reason"]) == ("not-genuine", "pace-unavailable")
     assert "pace-unavailable" in captured.err
+
+
+# --- attack 2: any CSCA vouching for any country ------------------------------------------------
+
+
+def test_a_vnm_document_signed_under_another_states_csca_is_not_genuine(
+        pcscd: PcscdTestbed, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        citizen: Citizen, card: Any) -> None:
+    # The lodging desk trusts many states; one of them (its CSCA legitimately in the store)
+    # issues a DSC and signs a card whose DG1 says VNM. Its DSC even names itself VN.
+    other = pki.make_csca(country="FR", common_name="CSCA FR TEST", curve="secp384r1",
+                          hash="sha384")
+    dsc = pki.make_dsc(other, common_name="DS FR TEST")
+    (tmp_path / "csca-vn.pem").write_bytes(issuer.test_pki().csca.pem)
+    (tmp_path / "csca-fr.pem").write_bytes(other.pem)
+    card(ChipOptions(), issuer.issue(citizen, signer=dsc))
+    v = read_json(pcscd, capsys, tmp_path, "--can", citizen.can)["verification"]
+    assert (v["outcome"], v["reason"]) == ("not-genuine", "csca-country-mismatch"), v
+    assert check(v, "dsc-issuer")["ok"] is True  # the chain itself is sound
+    assert "FR" in check(v, "csca-country")["detail"]
+
+
+def test_the_genuine_card_names_its_state(pcscd: PcscdTestbed,
+                                          capsys: pytest.CaptureFixture[str], trust_dir: Path,
+                                          citizen: Citizen, card: Any) -> None:
+    card(ChipOptions())
+    v = read_json(pcscd, capsys, trust_dir, "--can", citizen.can)["verification"]
+    assert check(v, "csca-country") == {"name": "csca-country", "ok": True, "reason": None,
+                                        "detail": "VNM = C VN"}
+
