@@ -3,8 +3,10 @@
 - Loose CA certificates (PEM or DER, any name) are trust anchors: the operator put them there.
   Loose non-CA certificates are Document Signers, used when an EF.SOD does not carry its DSC.
 - Master lists (ICAO 9303-12 §9, CMS) are accepted only when their signature verifies with the
-  Master List Signer certificate *and* that signer was issued by a loose CA certificate: a master
-  list cannot vouch for itself. The CSCAs it lists become anchors.
+  Master List Signer certificate, that signer carries the master-list-signer extended key usage
+  (2.23.136.1.1.3, 9303-12 §4.4: a Document Signer of a trusted CSCA is not one), is valid now,
+  *and* was issued by a loose CSCA certificate (a CA for certificate signing): a master list
+  cannot vouch for itself. The CSCAs it lists become anchors.
 - CRLs count only when signed by a CSCA of the store; a DSC is revoked when a CRL verified by
   the very key that issued the DSC lists its serial.
 
@@ -23,9 +25,15 @@ from pathlib import Path
 
 from asn1crypto import pem
 
-from station.trust.asn1 import OID_CSCA_MASTER_LIST, CscaMasterList
+from station.trust.asn1 import OID_CSCA_MASTER_LIST, OID_ML_SIGNING_KEY, CscaMasterList
 from station.trust.certs import Certificate, Crl, parse_certificate, parse_crl
-from station.trust.errors import MALFORMED_SOD, UNTRUSTED_CSCA, TrustError
+from station.trust.errors import (
+    KEY_USAGE,
+    MALFORMED_SOD,
+    NOT_MASTER_LIST_SIGNER,
+    UNTRUSTED_CSCA,
+    TrustError,
+)
 from station.trust.signeddata import (
     find_signer,
     open_signed_data,
@@ -207,9 +215,18 @@ def verify_master_list(der: bytes, anchors: list[Certificate], source: str = "")
     sd = open_signed_data(der, OID_CSCA_MASTER_LIST, what)
     signer, _where = find_signer(sd, (), what)
     verify_signer(sd, signer)
+    if OID_ML_SIGNING_KEY not in signer.extended_key_usage:
+        raise TrustError(NOT_MASTER_LIST_SIGNER,
+                         f"{what}: its signer (serial {signer.serial:X}) lacks the master list "
+                         "signer extended key usage 2.23.136.1.1.3 (ICAO 9303-12 §4.4); a "
+                         "Document Signer cannot publish CSCAs")
+    if signer.key_usage and "digital_signature" not in signer.key_usage:
+        raise TrustError(KEY_USAGE, f"{what}: its signer's key usage lacks digitalSignature")
     anchor: Certificate | None = None
     last: TrustError | None = None
     for csca in anchors:
+        if not csca.is_ca or (csca.key_usage and "key_cert_sign" not in csca.key_usage):
+            continue
         if (signer.aki is not None and csca.ski == signer.aki) or \
                 csca.asn1.subject == signer.asn1.issuer:
             try:

@@ -236,3 +236,47 @@ def test_the_genuine_card_names_its_state(pcscd: PcscdTestbed,
     assert check(v, "csca-country") == {"name": "csca-country", "ok": True, "reason": None,
                                         "detail": "VNM = C VN"}
 
+
+# --- attack 3: a master list signed by a Document Signer ----------------------------------------
+
+
+def test_a_master_list_signed_by_a_document_signer_adds_no_csca(
+        pcscd: PcscdTestbed, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        citizen: Citizen, card: Any) -> None:
+    # Anyone holding a DSC key of a trusted CSCA (every issuing office has one) "publishes" a
+    # master list carrying a CSCA of their own, then signs cards under it.
+    good = issuer.test_pki()
+    rogue = pki.make_csca(common_name="CSCA VN TEST")  # Vietnam's name, the attacker's key
+    rogue_dsc = pki.make_dsc(rogue, common_name="DS VN TEST 1")
+    ml = tmp_path / "masterlist.ml"
+    ml.write_bytes(pki.make_master_list(good.dsc, [rogue.der], [good.csca.der]))
+    store = tmp_path / "trust"
+    store.mkdir()
+    (store / "csca.pem").write_bytes(good.csca.pem)
+    (store / "csca.crl").write_bytes(good.crl)
+
+    assert main(["trust", "--path", str(store), "import", str(ml)]) == 1
+    out = capsys.readouterr().out
+    assert "not-master-list-signer" in out and "nothing imported" in out
+    assert not (store / "masterlist.ml").exists()
+
+    # Dropped into the directory by hand, it is reported unusable and vouches for nothing.
+    (store / "masterlist.ml").write_bytes(ml.read_bytes())
+    assert main(["trust", "--path", str(store), "list", "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    assert listing["master_lists"] == []
+    assert [p["file"] for p in listing["problems"]] == ["masterlist.ml"]
+    assert "not-master-list-signer" in listing["problems"][0]["problem"]
+    card(ChipOptions(), issuer.issue(citizen, signer=rogue_dsc))
+    v = read_json(pcscd, capsys, store, "--can", citizen.can)["verification"]
+    assert (v["outcome"], v["reason"]) == ("not-genuine", "untrusted-csca"), v
+
+
+def test_a_master_list_by_its_signer_still_counts(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    good = issuer.test_pki()
+    (tmp_path / "csca.pem").write_bytes(good.csca.pem)
+    ml = tmp_path.parent / f"{tmp_path.name}-ml.ml"
+    ml.write_bytes(good.master_list)
+    assert main(["trust", "--path", str(tmp_path), "import", str(ml)]) == 0
+    assert "1 master list(s) with 1 CSCA(s)" in capsys.readouterr().out
