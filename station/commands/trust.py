@@ -26,7 +26,10 @@ def register(sub: Subparsers) -> None:
         description="Check each file against the store (and the other files given) before "
                     "copying any: certificates must parse with a usable key, DSCs must be "
                     "issued by a CSCA of the store, CRLs signed by one, master lists signed by "
-                    "a signer a CSCA of the store issued. Nothing is copied if one fails.")
+                    "a master list signer (EKU 2.23.136.1.1.3) a CSCA of the store issued. "
+                    "Nothing is copied if one fails. A file never replaces a different one "
+                    "of the same name (it is kept under a name with its digest); an identical "
+                    "one is reported as already present.")
     imp.add_argument("files", type=Path, nargs="+", metavar="FILE")
     imp.set_defaults(func=run_import)
     ls = acts.add_parser("list", help="show what the store holds and what it could not use")
@@ -53,10 +56,20 @@ def run_import(args: argparse.Namespace) -> int:
         if not f.is_file():
             print(f"station trust import: {f}: not a file")
             return 1
-    names = [f.name for f in args.files]
-    if len(set(names)) != len(names):
+    if len({f.name for f in args.files}) != len(args.files):
         print("station trust import: two files have the same name")
         return 1
+    # A file is never replaced because its name matches (another state's "csca.der" must not
+    # remove ours): an identical one is already present, a different one gets its own name.
+    targets: dict[Path, str] = {}
+    present: list[str] = []
+    for f in args.files:
+        name = _store_name(root, f)
+        if name is None:
+            present.append(f.name)
+        else:
+            targets[f] = name
+    names = list(targets.values())
     # Load the store as it would be with the new files, in a scratch copy.
     with tempfile.TemporaryDirectory(prefix="station-trust-") as scratch:
         stage = Path(scratch)
@@ -64,8 +77,8 @@ def run_import(args: argparse.Namespace) -> int:
             for existing in root.iterdir():
                 if existing.is_file() and not existing.name.startswith("."):
                     shutil.copyfile(existing, stage / existing.name)
-        for f in args.files:
-            shutil.copyfile(f, stage / f.name)
+        for f, name in targets.items():
+            shutil.copyfile(f, stage / name)
         staged = TrustStore.load(stage)
     bad = [(name, why) for name, why in staged.problems if name in names]
     dsc_names = {c.source for c in staged.dscs}
@@ -81,11 +94,16 @@ def run_import(args: argparse.Namespace) -> int:
         print("station trust import: nothing imported")
         return 1
     root.mkdir(parents=True, exist_ok=True)
-    for f in args.files:
-        tmp = root / f".{f.name}.tmp"
+    for f, name in targets.items():
+        tmp = root / f".{name}.tmp"
         shutil.copyfile(f, tmp)
         tmp.chmod(0o644)
-        tmp.replace(root / f.name)
+        tmp.replace(root / name)
+        if name != f.name:
+            print(f"station trust import: {f.name}: the store has a different file of that "
+                  f"name; kept both, this one as {name}")
+    for name in present:
+        print(f"station trust import: {name}: already present (identical file)")
     counts = {
         "csca": sum(1 for c in staged.cscas if c.source in names),
         "dsc": sum(1 for n in dsc_names if n in names),
@@ -97,6 +115,23 @@ def run_import(args: argparse.Namespace) -> int:
           f"{counts['master_list']} master list(s) with {listed} CSCA(s), "
           f"{counts['dsc']} document signer(s), {counts['crl']} CRL(s)")
     return 0
+
+
+def _store_name(root: Path, f: Path) -> str | None:
+    """The name ``f`` takes in the store: its own, or — when the store has a different file of
+    that name — the name with a digest of its content; None when an identical file is there."""
+    import hashlib
+
+    data = f.read_bytes()
+    candidates = [f.name, f"{f.stem}-{hashlib.sha256(data).hexdigest()[:12]}{f.suffix}"]
+    for name in candidates:
+        existing = root / name
+        if not existing.exists():
+            return name
+        if existing.is_file() and existing.read_bytes() == data:
+            return None
+    raise ConfigError("trust.path", f"{f.name}: the store holds different files under both "
+                                    f"{candidates[0]} and {candidates[1]}")
 
 
 def run_list(args: argparse.Namespace) -> int:

@@ -46,6 +46,30 @@ def test_import_then_list(tmp_path: Path, pki_dir: Path,
     assert listing["problems"] == []
 
 
+def test_import_never_replaces_a_different_file_of_the_same_name(
+        tmp_path: Path, pki_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = tmp_path / "store"
+    assert main(["trust", "--path", str(store), "import", str(pki_dir / "csca.der")]) == 0
+    capsys.readouterr()
+    # Another state's CSCA, shipped as "csca.der" too: it used to silently replace ours.
+    other = pki.make_csca(country="FR", common_name="CSCA FR TEST", curve="secp384r1",
+                          hash="sha384")
+    theirs = tmp_path / "fr" / "csca.der"
+    theirs.parent.mkdir()
+    theirs.write_bytes(other.der)
+    assert main(["trust", "--path", str(store), "import", str(theirs)]) == 0
+    out = capsys.readouterr().out
+    assert "kept both" in out
+    assert (store / "csca.der").read_bytes() == issuer.test_pki().csca.der
+    assert main(["trust", "--path", str(store), "list", "--json"]) == 0
+    subjects = {c["subject"] for c in json.loads(capsys.readouterr().out)["cscas"]}
+    assert len(subjects) == 2
+    # The same file again is already there: nothing is added.
+    assert main(["trust", "--path", str(store), "import", str(pki_dir / "csca.der")]) == 0
+    assert "already present" in capsys.readouterr().out
+    assert len(list(store.iterdir())) == 2
+
+
 def _read_json(pcscd: PcscdTestbed, image: CardImage, options: ChipOptions, trust: Path,
                capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     link = VpcdLink(CccdChip(image, options), pcscd.slot_port(1))
