@@ -151,6 +151,10 @@ class ProfileSection:
     mrz_fallback: bool = True
     """Every desk's camera also reads a CCCD's MRZ (TD1, issuer VNM) when no QR is in view:
     the BAC/PACE-MRZ key when the QR is damaged or missing. Lodging reads MRZs regardless."""
+    revocation: Literal["", "require", "prefer"] = ""
+    """DSC revocation: "require" refuses a card whose DSC's CSCA has no current CRL in the
+    store (status unknown); "prefer" records the unknown status and goes on. Empty = the
+    profile's own (bank: require, not lowerable; others: prefer)."""
 
     def validate(self, key: str) -> None:
         if self.key_cache_s < 0 or self.key_cache_s > 3600:

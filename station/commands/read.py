@@ -46,6 +46,10 @@ def register(sub: Subparsers) -> None:
                    help="trust store directory (CSCA certificates, master lists, CRLs) for "
                         "passive authentication; adds 'verification' to the output (default: "
                         "trust.path from the configuration when that directory exists)")
+    p.add_argument("--revocation", choices=("prefer", "require"), default="prefer",
+                   help="with --trust: 'require' refuses a DSC whose revocation status is "
+                        "unknown (no current CRL of its CSCA in the store), as the bank "
+                        "profile does; 'prefer' (default) reports it as revocation-unknown")
     p.add_argument("--timeout", type=float, default=30.0, metavar="S",
                    help="seconds to wait for the card (and for a re-tap after removal)")
     p.set_defaults(func=run)
@@ -153,7 +157,8 @@ def _verification(args: argparse.Namespace, data: Any, chip_read: Any) -> dict[s
             store = TrustStore.load(path)
     return verify(data, store, chip_authentication=chip_read.chip_authentication,
                   active_authentication=chip_read.active_authentication,
-                  card_access=chip_read.card_access).to_json()
+                  card_access=chip_read.card_access,
+                  revocation=args.revocation).to_json()
 
 
 def _print_table(out: dict[str, Any]) -> None:

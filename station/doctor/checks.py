@@ -298,6 +298,44 @@ def check_trust(ctx: Context) -> list[Finding]:
     return [Finding("trust", "ok", detail)]
 
 
+def check_revocation(ctx: Context) -> list[Finding]:
+    """One warning for every CSCA of the store without a CRL and for every one whose CRLs are
+    all past their nextUpdate (with the date): cards under it have an unknown DSC revocation
+    status, which a profile with ``revocation = "require"`` (bank) refuses."""
+    from station.trust.errors import TrustError
+    from station.trust.store import TrustStore
+
+    root = ctx.cfg.trust_dir()
+    if root is None or not root.is_dir():
+        return []  # check_trust reports it
+    try:
+        store = TrustStore.load(root)
+    except TrustError:
+        return []
+    now = ctx.now
+    findings: list[Finding] = []
+    current = 0
+    for csca in store.cscas:
+        crls = store.crls_for(csca)
+        if not crls:
+            findings.append(Finding("crl", "warn", f"no CRL for CSCA {csca.subject} "
+                                    f"[{csca.source}]: DSC revocation unknown",
+                                    "station trust import that state's current CRL"))
+            continue
+        latest = max(crls, key=lambda c: c.next_update or c.this_update)
+        if latest.next_update is None or latest.next_update < now:
+            when = ("has no nextUpdate" if latest.next_update is None
+                    else f"expired {latest.next_update:%Y-%m-%d}")
+            findings.append(Finding("crl", "warn", f"CRL {latest.source} of CSCA "
+                                    f"{csca.subject} {when}: DSC revocation unknown",
+                                    "station trust import a current CRL of that CSCA"))
+            continue
+        current += 1
+    if not findings and current:
+        findings.append(Finding("crl", "ok", f"{current} CSCA(s), each with a current CRL"))
+    return findings
+
+
 def check_outbox(ctx: Context) -> list[Finding]:
     path = ctx.cfg.state_path(ctx.cfg.outbox.path)
     found = [_disk(ctx, path)]
@@ -350,5 +388,5 @@ def _disk(ctx: Context, path: Path) -> Finding:
 
 ALL: tuple[Callable[[Context], list[Finding]], ...] = (
     check_keys, check_pcsc, check_camera, check_clock, check_certificate, check_broker,
-    check_trust, check_outbox,
+    check_trust, check_revocation, check_outbox,
 )

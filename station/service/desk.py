@@ -68,7 +68,8 @@ def build(cfg: Config, *, camera: Callable[[], Camera] | None = None,
     trust_dir = cfg.trust_dir()
     if trust_dir is None:
         raise ConfigError("trust.path", "is empty: a desk cannot verify cards without a store")
-    verifier = TrustVerifier(TrustStoreRef(trust_dir))  # TrustError: no store, no desk
+    # TrustError: no store, no desk.
+    verifier = TrustVerifier(TrustStoreRef(trust_dir), revocation=profile.revocation)
     commands = DeskCommands(profile)
     if store is None:
         # Bookings come from the commands topic unless the caller hands its own source in.

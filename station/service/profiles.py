@@ -21,7 +21,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 from station.config import Config, ProfileSection
 from station.errors import ConfigError
@@ -57,6 +57,8 @@ class ProfileSpec:
     require: Outcome
     floor: Outcome
     """The lowest ``require`` the configuration may set (bank: genuine, by directive)."""
+    revocation: Literal["require", "prefer"] = "prefer"
+    """DSC revocation status: "require" (a current CRL; bank, not lowerable) or "prefer"."""
 
 
 SPECS: Mapping[str, ProfileSpec] = MappingProxyType({
@@ -76,7 +78,7 @@ SPECS: Mapping[str, ProfileSpec] = MappingProxyType({
         frozenset({"id_number", "full_name", "date_of_birth", "sex", "nationality",
                    "place_of_residence"}), Outcome.AUTHENTIC, Outcome.UNVERIFIED),
     "bank": ProfileSpec(
-        "bank", FIELDS, frozenset(FIELDS), Outcome.GENUINE, Outcome.GENUINE),
+        "bank", FIELDS, frozenset(FIELDS), Outcome.GENUINE, Outcome.GENUINE, "require"),
 })
 
 
@@ -96,6 +98,9 @@ class Profile:
     mrz_only: bool = False
     mrz_fallback: bool = True
     """The camera also reads a CCCD's MRZ when no QR is in view (``[profile] mrz_fallback``)."""
+    revocation: Literal["require", "prefer"] = "prefer"
+    """Whether an unknown DSC revocation status (no current CRL) is refused
+    (``[profile] revocation``)."""
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -164,6 +169,11 @@ def build(name: str, section: ProfileSection) -> Profile:
     if require < spec.floor:
         raise ConfigError("profile.require",
                           f"the {name} profile requires at least {spec.floor.name.lower()}")
+    revocation = section.revocation or spec.revocation
+    if spec.revocation == "require" and revocation != "require":
+        raise ConfigError("profile.revocation",
+                          f"the {name} profile requires a current CRL (revocation = "
+                          '"require")')
     if name == "lodging" and not section.establishment_id:
         raise ConfigError("profile.establishment_id", "required by the lodging profile")
     foreign: tuple[str, ...] = ()
@@ -174,7 +184,7 @@ def build(name: str, section: ProfileSection) -> Profile:
                           "guests")
     return Profile(name, fields, require, section.key_cache_s, section.keypad,
                    section.service_code, section.establishment_id, foreign,
-                   section.mrz_only and bool(foreign), section.mrz_fallback)
+                   section.mrz_only and bool(foreign), section.mrz_fallback, revocation)
 
 
 def _foreign_fields(listed: tuple[str, ...]) -> tuple[str, ...]:

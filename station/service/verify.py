@@ -61,8 +61,11 @@ def _anchor_missing(result: v.Verification) -> bool:
 
 
 class TrustVerifier:
-    def __init__(self, store: TrustStoreRef | None) -> None:
+    def __init__(self, store: TrustStoreRef | None, *,
+                 revocation: v.Revocation = "prefer") -> None:
         self.store = store
+        self.revocation: v.Revocation = revocation
+        """The profile's ``revocation``: "require" refuses an unknown DSC status."""
 
     def verify(self, reading: object) -> tuple[Outcome, object]:
         if isinstance(reading, NoChip):
@@ -75,7 +78,7 @@ class TrustVerifier:
         result = v.verify(reading.chip, None if self.store is None else self.store.current,
                           chip_authentication=reading.chip_authentication,
                           active_authentication=reading.active_authentication,
-                          card_access=reading.card_access)
+                          card_access=reading.card_access, revocation=self.revocation)
         # Anything the mapping does not know is treated as a failed check, never as a pass.
         outcome = OUTCOMES.get(result.outcome, Outcome.INVALID)
         if (outcome is Outcome.INVALID and is_foreign(reading.document)

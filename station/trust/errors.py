@@ -34,6 +34,7 @@ AA_WITHHELD = "active-authentication-withheld"
 PACE_UNAVAILABLE = "pace-unavailable"
 CSCA_COUNTRY_MISMATCH = "csca-country-mismatch"
 NOT_MASTER_LIST_SIGNER = "not-master-list-signer"
+REVOCATION_UNKNOWN = "revocation-unknown"
 
 
 class TrustError(VerificationFailed):

@@ -8,7 +8,9 @@ Steps, each recorded as a :class:`Check`:
 4. ``dsc-issuer``: a CSCA in the store verifies the DSC's signature (signatures and key
    identifiers, never names alone); the CSCA is a CA for certificate signing;
 5. ``dsc-validity`` and ``dsc-key-usage`` (digitalSignature);
-6. ``dsc-revocation``: not on a CRL of that CSCA;
+6. ``dsc-revocation``: ok (a current CRL of that CSCA does not list it), ``revoked`` (a CRL of
+   that CSCA lists it, current or not) or ``revocation-unknown`` (no CRL of that CSCA, or only
+   ones past their nextUpdate: not a pass, see ``verify(revocation=…)``);
 7. ``dg-hashes``: every data group read that the SOD lists hashes to the SOD's value;
    ``dg-not-in-sod`` (not a pass, not a failure) names those read that it does not list —
    they are unverified and stay out of ``verified_data_groups``.
@@ -80,6 +82,25 @@ def parse_lds_security_object(der: bytes) -> LdsSecurity:
     except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
         raise TrustError(E.MALFORMED_SOD, f"LDSSecurityObject is malformed "
                                           f"({type(exc).__name__})") from None
+
+
+def revocation_status(store: TrustStore, csca: Certificate, now: dt.datetime) -> Check:
+    """A DSC not listed: ok only if a CRL of its CSCA is current (RFC 5280 §5.1.2.5: after
+    nextUpdate a CRL says nothing about revocations since; ICAO 9303-12 §7.1.4 requires the
+    field). No CRL, or only stale ones, is unknown — never silently ok."""
+    crls = store.crls_for(csca)
+    if not crls:
+        return Check("dsc-revocation", None, E.REVOCATION_UNKNOWN, "no CRL for this CSCA")
+    current = [c for c in crls if c.next_update is not None and c.next_update >= now]
+    if not current:
+        latest = max(crls, key=lambda c: c.this_update)
+        when = ("has no nextUpdate" if latest.next_update is None
+                else f"expired {latest.next_update:%Y-%m-%d}")
+        return Check("dsc-revocation", None, E.REVOCATION_UNKNOWN,
+                     f"the CRL of this CSCA ({latest.source}) {when}")
+    best = max(current, key=lambda c: c.this_update)
+    return Check("dsc-revocation", True, None,
+                 f"not in {best.source} (next update {best.next_update:%Y-%m-%d})")
 
 
 def _dg_number(name: str) -> int | None:
@@ -202,10 +223,8 @@ def passive_authentication(files: Mapping[str, bytes], store: TrustStore | None,
             checks.append(Check("dsc-revocation", False, E.REVOKED,
                                 f"DSC serial {dsc.serial:X} is listed in {crl.source}"))
             ok = False
-        elif store.crl_for(csca) is None:
-            checks.append(Check("dsc-revocation", True, None, "no CRL for this CSCA"))
         else:
-            checks.append(Check("dsc-revocation", True))
+            checks.append(revocation_status(store, csca, now))
     checks.extend(dg_checks)
     verified = frozenset(matched) if ok and mismatch is None else frozenset()
     return PaResult(tuple(checks), verified, dsc, unverified, csca)

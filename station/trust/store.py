@@ -94,11 +94,9 @@ class TrustStore:
                 return crl
         return None
 
-    def crl_for(self, issuer: Certificate) -> Crl | None:
-        for crl in self.crls:
-            if crl.issuer.key_id == issuer.key_id:
-                return crl
-        return None
+    def crls_for(self, issuer: Certificate) -> list[Crl]:
+        """Every CRL the key of ``issuer`` signed."""
+        return [crl for crl in self.crls if crl.issuer.key_id == issuer.key_id]
 
     # --- loading --------------------------------------------------------------------------
 

@@ -31,11 +31,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from station.trust import errors as E
 from station.trust.certs import Certificate
 from station.trust.store import TrustStore
+
+Revocation = Literal["require", "prefer"]
 
 GENUINE = "genuine"
 CLONE_UNCHECKED = "authentic-data-clone-unchecked"
@@ -96,15 +98,18 @@ def verify(chip_data: HasFiles | Mapping[str, bytes], store: TrustStore | None, 
            chip_authentication: ChipProof | None = None,
            active_authentication: ChipProof | None = None,
            card_access: bytes | None = None,
+           revocation: Revocation = "prefer",
            now: dt.datetime | None = None) -> Verification:
     """Verify a card read: PA over the files read (``chip_data.files``: "SOD", "DG1"…), then
     fold in the CA/AA results, requiring those the document advertises (EF.SOD's list,
-    ``card_access``: EF.CardAccess as read). Never raises."""
+    ``card_access``: EF.CardAccess as read). ``revocation``: "require" refuses a DSC whose
+    revocation status is unknown (no current CRL of its CSCA); "prefer" records it as unknown
+    and goes on. Never raises."""
     try:
         files = chip_data if isinstance(chip_data, Mapping) else chip_data.files
         protocol = getattr(chip_data, "protocol", None)
         result = _verify(files, store, chip_authentication, active_authentication, card_access,
-                         now or dt.datetime.now(dt.UTC))
+                         revocation, now or dt.datetime.now(dt.UTC))
         return _access_control(result, files, protocol)
     except Exception as exc:  # the service loop must never see an exception from here
         return Verification(NOT_GENUINE, (Check("verification", False, "verification-error",
@@ -216,12 +221,17 @@ def advertised(files: Mapping[str, bytes], card_access: bytes | None) -> dict[in
 
 
 def _verify(files: Mapping[str, bytes], store: TrustStore | None, ca: ChipProof | None,
-            aa: ChipProof | None, card_access: bytes | None,
+            aa: ChipProof | None, card_access: bytes | None, revocation: Revocation,
             now: dt.datetime) -> Verification:
     from station.trust.pa import passive_authentication
 
     pa = passive_authentication(files, store, now)
     checks = list(pa.checks)
+    if revocation == "require":
+        # The profile demands a known status (bank): unknown becomes a failure.
+        checks = [Check(c.name, False, c.reason, c.detail + "; this profile requires a "
+                        "current CRL") if c.name == "dsc-revocation"
+                  and c.reason == E.REVOCATION_UNKNOWN else c for c in checks]
     if store is None:
         failed = next((c for c in checks if c.ok is False), None)
         if failed is not None:

@@ -5,6 +5,7 @@ before the rule it tests was added."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 import time
@@ -280,3 +281,81 @@ def test_a_master_list_by_its_signer_still_counts(tmp_path: Path,
     ml.write_bytes(good.master_list)
     assert main(["trust", "--path", str(tmp_path), "import", str(ml)]) == 0
     assert "1 master list(s) with 1 CSCA(s)" in capsys.readouterr().out
+
+
+# --- attack 4: revocation failing open ----------------------------------------------------------
+
+
+def _store_with(tmp_path: Path, crl: bytes | None) -> Path:
+    d = tmp_path / "trust"
+    d.mkdir()
+    (d / "csca.pem").write_bytes(issuer.test_pki().csca.pem)
+    if crl is not None:
+        (d / "csca.crl").write_bytes(crl)
+    return d
+
+
+def _stale_crl(revoked: tuple[int, ...] = ()) -> bytes:
+    # Its nextUpdate passed a year ago.
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    return pki.make_crl(issuer.test_pki().csca, revoked,
+                        this_update=now - dt.timedelta(days=400), days=35)
+
+
+@pytest.mark.parametrize("crl", ["none", "stale"])
+@pytest.mark.parametrize("setting", ["prefer", "require"])
+def test_a_dsc_without_a_current_crl_has_an_unknown_status(
+        pcscd: PcscdTestbed, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        citizen: Citizen, card: Any, crl: str, setting: str) -> None:
+    # The revoked DSC signs the card; the store has no CRL, or one a year out of date.
+    store = _store_with(tmp_path, None if crl == "none" else _stale_crl())
+    card(ChipOptions(), issuer.issue(citizen, signer=issuer.test_pki().revoked_dsc))
+    v = read_json(pcscd, capsys, store, "--can", citizen.can, "--revocation",
+                  setting)["verification"]
+    status = check(v, "dsc-revocation")
+    assert status["reason"] == "revocation-unknown", status
+    assert ("expired" in status["detail"]) == (crl == "stale")
+    if setting == "require":
+        assert status["ok"] is False
+        assert (v["outcome"], v["reason"]) == ("not-genuine", "revocation-unknown")
+    else:
+        assert status["ok"] is None  # recorded, not a pass
+        assert v["outcome"] == "genuine"
+
+
+def test_a_stale_crl_that_lists_the_dsc_still_revokes_it(
+        pcscd: PcscdTestbed, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        citizen: Citizen, card: Any) -> None:
+    revoked = issuer.test_pki().revoked_dsc
+    store = _store_with(tmp_path, _stale_crl((revoked.serial,)))
+    card(ChipOptions(), issuer.issue(citizen, signer=revoked))
+    v = read_json(pcscd, capsys, store, "--can", citizen.can)["verification"]
+    assert (v["outcome"], v["reason"]) == ("not-genuine", "revoked")
+
+
+def test_the_bank_profile_refuses_an_unknown_revocation_status(
+        pcscd: PcscdTestbed, tmp_path: Path, citizen: Citizen, image: CardImage,
+        card: Any) -> None:
+    from station.config import ProfileSection
+    from station.errors import ConfigError
+    from station.service.machine import Outcome
+    from station.service.profiles import build
+
+    bank = build("bank", ProfileSection())
+    assert bank.revocation == "require"
+    with pytest.raises(ConfigError, match="revocation"):
+        build("bank", ProfileSection(revocation="prefer"))
+    assert build("reception", ProfileSection()).revocation == "prefer"
+
+    card(ChipOptions(), image)
+    keys, _ = DeskKeys.from_qr(citizen.payload())
+    reading, _ = PcscChipReader(bank.files).read(pcscd.readers[0], keys, lambda f: None,
+                                                 threading.Event())
+    no_crl = _store_with(tmp_path, None)
+    outcome, _ = TrustVerifier(TrustStoreRef(no_crl), revocation=bank.revocation).verify(reading)
+    assert outcome is Outcome.INVALID
+    outcome, _ = TrustVerifier(TrustStoreRef(no_crl)).verify(reading)
+    assert outcome is Outcome.GENUINE  # a desk that only prefers a CRL takes it, recorded
+    (no_crl / "csca.crl").write_bytes(issuer.test_pki().crl)  # current
+    outcome, _ = TrustVerifier(TrustStoreRef(no_crl), revocation=bank.revocation).verify(reading)
+    assert outcome is Outcome.GENUINE
