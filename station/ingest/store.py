@@ -196,7 +196,7 @@ def decide(rows: list[tuple[str, bytes]], record_id: str, sha: bytes) -> Added:
 def open_token(token: bytes, backend_key: x25519.X25519PrivateKey) -> dict[str, Any]:
     """The citizen fields of a stored token (verified when it was received)."""
     _header, payload, _si, _sig = parse_unverified(token)
-    return open_sealed(Record.from_json(json.loads(payload)), backend_key)
+    return open_sealed(Record.from_json(json.loads(payload)), backend_key).citizen
 
 
 class SqliteStore:

@@ -36,6 +36,9 @@ class Verified:
     record: Record
     token: bytes
     citizen: Mapping[str, Any] | None
+    dg_hashes: Mapping[str, str] | None = None
+    """The sealed SHA-256 of each file read (checked to be SHA-256 values); None without the
+    backend key. Sealed since record version 2: in clear they would link a person's visits."""
 
 
 @dataclass(frozen=True)
@@ -72,10 +75,10 @@ class Verifier:
             return Refused("malformed")
         if record.station_id != station_id:
             return Refused("station_mismatch")
-        citizen: dict[str, Any] | None = None
-        if self.backend_key is not None:
-            try:
-                citizen = open_sealed(record, self.backend_key)
-            except RecordError:
-                return Refused("unsealable")
-        return Verified(record, token, citizen)
+        if self.backend_key is None:
+            return Verified(record, token, None)
+        try:
+            opened = open_sealed(record, self.backend_key)
+        except RecordError:
+            return Refused("unsealable")
+        return Verified(record, token, opened.citizen, opened.dg_hashes)

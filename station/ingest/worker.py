@@ -63,6 +63,8 @@ class Received:
     duplicate: bool
     citizen: Mapping[str, Any] | None
     """The opened citizen fields; None when this instance has no backend key."""
+    dg_hashes: Mapping[str, str] | None = None
+    """The sealed SHA-256 of each file read ("DG1", "SOD", …); None without the backend key."""
 
 
 OnRecord = Callable[[Received], None]
@@ -195,7 +197,8 @@ class Ingest:
             if added is Added.REPLAY:
                 received = None
             else:
-                received = Received(checked.record, added is Added.DUPLICATE, checked.citizen)
+                received = Received(checked.record, added is Added.DUPLICATE, checked.citizen,
+                                    checked.dg_hashes)
                 if not self._batch:
                     self._batch_since = time.monotonic()
                 self._batch.append(received)

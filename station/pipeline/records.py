@@ -9,21 +9,26 @@ verify with joserfc). The citizen fields the profile keeps are **sealed** to the
 X25519 public key with HPKE (RFC 9180, base mode, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256,
 AES-256-GCM; ``info`` binds the ciphertext to this station and record id), so the station
 cannot read them back from its own outbox. Everything else — ids, sequence, times, profile,
-protocol, the verification outcome with each check, and SHA-256 hashes of the raw data groups —
-stays in clear for routing and audit.
+protocol, the verification outcome with each check — stays in clear for routing and audit.
 
-Payload (version 1)::
+Nothing in the clear part is stable per person or per card (issue 16): the SHA-256 hashes of
+the raw data groups, which would link one person's visits across stations and confirm an
+identity from a copied QR/MRZ (hash a rebuilt DG1), travel inside the sealed part, where only
+the backend reads them; each record's HPKE encapsulation is fresh, so ciphertexts do not link.
+
+Payload (version 2)::
 
     {"v": 1, "id": "<UUIDv7>", "station": "<station id>", "seq": 42,
      "time": {"wall": "2026-11-23T08:00:00.123Z", "mono_ns": 123456789, "boot": "<boot id>"},
      "profile": "reception", "context": {...},            # non-citizen desk context
      "protocol": "PACE",
      "verification": {"outcome": "authentic", "checks": [{"name": "...", "ok": true}]},
-     "dg_hashes": {"alg": "sha-256", "DG1": "<hex>", ...},
      "sealed": {"alg": "HPKE-Base-X25519-SHA256-AES256GCM", "kid": "<backend key id>",
                 "ct": "<base64url(enc || ciphertext)>"}}
 
-The sealed plaintext is the JSON object of the profile's fields (``face`` as base64).
+A check's ``ok`` is true, false, or null (not a pass: e.g. ``dsc-revocation`` with detail
+``revocation-unknown``). The sealed plaintext is ``{"fields": {…the profile's fields…},
+"dg_hashes": {"alg": "sha-256", "DG1": "<hex>", …}}`` (``face`` as base64).
 Building a record (seal + sign, ~0.15 ms) happens on the caller's thread — the reading
 worker — never on the publisher's: the outbox stores the finished token.
 
@@ -55,7 +60,7 @@ from cryptography.hazmat.primitives.hpke import AEAD, KDF, KEM, Suite
 
 from station.errors import StationError
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2
 SEAL_ALG = "HPKE-Base-X25519-SHA256-AES256GCM"
 _SUITE = Suite(KEM.X25519, KDF.HKDF_SHA256, AEAD.AES_256_GCM)
 _HEADER_TYPE = "station-record+jws"
@@ -121,7 +126,9 @@ class Check:
     """One verification check (``pa.sod_signature``, ``ca``, ``aa`` …): never citizen data."""
 
     name: str
-    ok: bool
+    ok: bool | None
+    """True passed, False failed, None neither (a status the profile tolerates, e.g. an
+    unknown revocation status)."""
     detail: str = ""
 
 
@@ -154,7 +161,6 @@ class Record:
     protocol: str
     outcome: str
     checks: tuple[Check, ...]
-    dg_hashes: Mapping[str, str]
     context: Mapping[str, Any]
     sealed_kid: str
     sealed_ct: bytes
@@ -171,7 +177,6 @@ class Record:
             "protocol": self.protocol,
             "verification": {"outcome": self.outcome,
                              "checks": [_check_json(c) for c in self.checks]},
-            "dg_hashes": {"alg": "sha-256", **self.dg_hashes},
             "sealed": {"alg": SEAL_ALG, "kid": self.sealed_kid, "ct": b64url(self.sealed_ct)},
         }
 
@@ -183,18 +188,16 @@ class Record:
             t, ver, sealed = d["time"], d["verification"], d["sealed"]
             if sealed["alg"] != SEAL_ALG:
                 raise RecordError("unsupported sealing algorithm")
-            hashes = dict(d["dg_hashes"])
-            if hashes.pop("alg") != "sha-256":
-                raise RecordError("unsupported data-group hash")
+            if "dg_hashes" in d:
+                raise RecordError("data-group hashes travel sealed, never in clear")
             seq = d["seq"]
             if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
                 raise RecordError("sequence must be a positive integer")
             return cls(
                 str(d["id"]), str(d["station"]), seq, str(t["wall"]), int(t["mono_ns"]),
                 str(t["boot"]), str(d["profile"]), str(d["protocol"]), str(ver["outcome"]),
-                tuple(Check(str(c["name"]), bool(c["ok"]), str(c.get("detail", "")))
+                tuple(Check(str(c["name"]), _ok(c["ok"]), str(c.get("detail", "")))
                       for c in ver["checks"]),
-                MappingProxyType({str(k): str(v) for k, v in hashes.items()}),
                 MappingProxyType(dict(d["context"])), str(sealed["kid"]),
                 b64url_decode(sealed["ct"]),
             )
@@ -202,6 +205,12 @@ class Record:
             raise
         except (KeyError, TypeError, ValueError, AttributeError):
             raise RecordError("record payload does not follow version 1") from None
+
+
+def _ok(value: Any) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    raise RecordError("a check's ok is true, false or null")
 
 
 def _check_json(c: Check) -> dict[str, Any]:
@@ -216,9 +225,10 @@ def seal_info(station_id: str, record_id: str) -> bytes:
     return f"station-record/v{RECORD_VERSION} {station_id} {record_id}".encode()
 
 
-def _citizen_json(citizen: Mapping[str, Any]) -> bytes:
-    return _json({k: {"b64": b64url(bytes(v))} if isinstance(v, bytes | bytearray) else v
-                  for k, v in citizen.items()}).encode()
+def _sealed_json(citizen: Mapping[str, Any], hashes: Mapping[str, str]) -> bytes:
+    fields = {k: {"b64": b64url(bytes(v))} if isinstance(v, bytes | bytearray) else v
+              for k, v in citizen.items()}
+    return _json({"fields": fields, "dg_hashes": {"alg": "sha-256", **hashes}}).encode()
 
 
 @functools.lru_cache(maxsize=256)
@@ -279,30 +289,25 @@ class RecordSigner:
             prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
             self._wall_second = (sec, prefix)  # one assignment: safe across threads
         wall = f"{prefix}.{milli:03d}Z"
-        sealed = _SUITE.encrypt(_citizen_json(reading.citizen), self._backend_key,
-                                info=self._info_prefix + record_id.encode())
         hashes = {name: hashlib.sha256(data).hexdigest()
-                  for name, data in sorted(reading.files.items())}
+                  for name, data in sorted(reading.files.items()) if name != "alg"}
+        sealed = _SUITE.encrypt(_sealed_json(reading.citizen, hashes), self._backend_key,
+                                info=self._info_prefix + record_id.encode())
         checks = tuple(reading.checks)
         context = reading.context
         record = Record(
             record_id, self.station_id, seq, wall, mono_ns, BOOT_ID, reading.profile,
-            reading.protocol, reading.outcome, checks, hashes, context, self.backend_kid, sealed)
-        if "alg" in hashes:  # a file named "alg" would replace the hash name: generic path
-            payload = _json(record.to_json())
-        else:
-            hash_part = "".join([f',{_json_str(n)}:"{h}"' for n, h in hashes.items()])
-            payload = (
-                f'{{"v":{RECORD_VERSION},"id":"{record_id}","station":{self._station_json},'
-                f'"seq":{seq},"time":{{"wall":"{wall}","mono_ns":{mono_ns},'
-                f'"boot":{self._boot_json}}},"profile":{_json_str(reading.profile)},'
-                f'"context":{_json(dict(context)) if context else "{}"},'
-                f'"protocol":{_json_str(reading.protocol)},'
-                f'"verification":{{"outcome":{_json_str(reading.outcome)},'
-                f'"checks":{_checks_json(checks)}}},'
-                f'"dg_hashes":{{"alg":"sha-256"{hash_part}}},'
-                f'"sealed":{{"alg":"{SEAL_ALG}","kid":{self._backend_kid_json},'
-                f'"ct":"{b64url(sealed)}"}}}}')
+            reading.protocol, reading.outcome, checks, context, self.backend_kid, sealed)
+        payload = (
+            f'{{"v":{RECORD_VERSION},"id":"{record_id}","station":{self._station_json},'
+            f'"seq":{seq},"time":{{"wall":"{wall}","mono_ns":{mono_ns},'
+            f'"boot":{self._boot_json}}},"profile":{_json_str(reading.profile)},'
+            f'"context":{_json(dict(context)) if context else "{}"},'
+            f'"protocol":{_json_str(reading.protocol)},'
+            f'"verification":{{"outcome":{_json_str(reading.outcome)},'
+            f'"checks":{_checks_json(checks)}}},'
+            f'"sealed":{{"alg":"{SEAL_ALG}","kid":{self._backend_kid_json},'
+            f'"ct":"{b64url(sealed)}"}}}}')
         signing_input = self._header_dot + b64url_bytes(payload.encode())
         signature = self._signing_key.sign(signing_input)
         return SignedRecord(record, signing_input + b"." + b64url_bytes(signature))
@@ -344,13 +349,40 @@ def verify(token: bytes, public_key: ed25519.Ed25519PublicKey) -> Record:
     return Record.from_json(body)
 
 
-def open_sealed(record: Record, backend_key: x25519.X25519PrivateKey) -> dict[str, Any]:
-    """Backend side: decrypt the sealed citizen fields (bytes fields come back as bytes)."""
+@dataclass(frozen=True, repr=False)
+class Opened:
+    """A record's sealed part, opened by the backend."""
+
+    citizen: dict[str, Any]
+    """The profile's fields (bytes fields as bytes)."""
+    dg_hashes: Mapping[str, str]
+    """SHA-256 (hex) of each raw file read, by name ("DG1", "SOD", …)."""
+
+    def __repr__(self) -> str:
+        return f"Opened(fields={sorted(self.citizen)}, files={sorted(self.dg_hashes)})"
+
+
+def open_sealed(record: Record, backend_key: x25519.X25519PrivateKey) -> Opened:
+    """Backend side: decrypt the sealed part — the citizen fields (bytes fields come back as
+    bytes) and the data-group hashes, which must be SHA-256 hex values."""
     try:
         plain = _SUITE.decrypt(record.sealed_ct, backend_key,
                                info=seal_info(record.station_id, record.record_id))
         data = json.loads(plain)
     except Exception:  # the library raises InvalidTag or ValueError; say only what failed
         raise RecordError("sealed fields cannot be opened with this backend key") from None
-    return {k: b64url_decode(v["b64"]) if isinstance(v, dict) and set(v) == {"b64"} else v
-            for k, v in data.items()}
+    try:
+        fields, hashes = data["fields"], dict(data["dg_hashes"])
+        if hashes.pop("alg") != "sha-256":
+            raise RecordError("unsupported data-group hash")
+        if not isinstance(fields, dict) or not all(
+                isinstance(k, str) and isinstance(h, str) and len(h) == 64
+                and all(c in "0123456789abcdef" for c in h) for k, h in hashes.items()):
+            raise ValueError
+    except RecordError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise RecordError("sealed part does not follow version 2") from None
+    citizen = {k: b64url_decode(v["b64"]) if isinstance(v, dict) and set(v) == {"b64"} else v
+               for k, v in fields.items()}
+    return Opened(citizen, MappingProxyType(hashes))

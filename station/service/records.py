@@ -28,6 +28,7 @@ from station.service.profiles import (
     minimise,
 )
 from station.service.verify import MrzOnlyReading, VerifiedReading, is_foreign
+from station.trust.errors import REVOCATION_UNKNOWN
 from station.trust.verification import Verification
 
 OUTCOME_NAMES = {Outcome.GENUINE: "genuine", Outcome.AUTHENTIC: "authentic",
@@ -47,8 +48,11 @@ def reading_of(profile: Profile, verified: object, outcome: Outcome,
         raise TypeError("a record is built from a VerifiedReading")
     reading = verified.reading
     chip = _verified_part(reading.chip, verified.verification, outcome)
-    checks = tuple(Check(c.name, bool(c.ok), c.reason or "")
-                   for c in verified.verification.checks if c.ok is not None)
+    # Every check made, and an unknown revocation status the profile tolerated ("prefer"):
+    # neither a pass nor a failure (ok null), but what the outcome rests on.
+    checks = tuple(Check(c.name, c.ok, c.reason or "")
+                   for c in verified.verification.checks
+                   if c.ok is not None or c.reason == REVOCATION_UNKNOWN)
     left_out = sorted(set(reading.chip.files) - set(chip.files))
     if left_out:
         # Said in the record too: the backend sees these files' hashes, not their fields.

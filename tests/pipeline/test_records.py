@@ -57,11 +57,12 @@ def test_round_trip(station_key: ed25519.Ed25519PrivateKey,
     assert (rec.station_id, rec.seq, rec.profile, rec.protocol, rec.outcome) == (
         "desk-1", 7, "reception", "PACE", "authentic")
     assert [c.name for c in rec.checks] == ["passive_authentication", "chip_authentication"]
-    assert len(rec.dg_hashes["DG1"]) == 64
     assert dict(rec.context) == {"service_code": "A1"}
     assert rec.record_id[14] == "7"  # UUIDv7
-    citizen = open_sealed(rec, backend_key)
-    assert citizen == {"id_number": ID_NUMBER, "full_name": NAME, "face": b"\xff\xd8jpeg"}
+    opened = open_sealed(rec, backend_key)
+    assert opened.citizen == {"id_number": ID_NUMBER, "full_name": NAME,
+                              "face": b"\xff\xd8jpeg"}
+    assert set(opened.dg_hashes) == {"DG1", "SOD"}
 
 
 def test_dg_hash_is_sha256_of_the_raw_file(station_key: ed25519.Ed25519PrivateKey,
@@ -69,7 +70,11 @@ def test_dg_hash_is_sha256_of_the_raw_file(station_key: ed25519.Ed25519PrivateKe
     import hashlib
 
     signed = RecordSigner("desk-1", station_key, backend_key.public_key()).build(reading(), 1)
-    assert signed.record.dg_hashes["SOD"] == hashlib.sha256(b"sod bytes").hexdigest()
+    digest = hashlib.sha256(b"sod bytes").hexdigest()
+    assert open_sealed(signed.record, backend_key).dg_hashes["SOD"] == digest
+    # Sealed, never in clear: a stable per-card value would link visits (issue 16).
+    payload = b64url_decode(signed.token.split(b".")[1])
+    assert digest.encode() not in payload and b"dg_hashes" not in payload
 
 
 def test_no_citizen_data_in_clear(station_key: ed25519.Ed25519PrivateKey,
@@ -134,7 +139,7 @@ def test_pyhpke_opens_the_sealed_fields(station_key: ed25519.Ed25519PrivateKey,
     skr = KEMKey.from_pem(keys.private_pem(backend_key))
     enc, ct = rec.sealed_ct[:32], rec.sealed_ct[32:]  # RFC 9180: Nenc = 32 for X25519
     ctx = suite.create_recipient_context(enc, skr, info=seal_info("desk-1", rec.record_id))
-    assert json.loads(ctx.open(ct))["full_name"] == NAME
+    assert json.loads(ctx.open(ct))["fields"]["full_name"] == NAME
 
 
 def test_station_cannot_open_its_own_record(station_key: ed25519.Ed25519PrivateKey,

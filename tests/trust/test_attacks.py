@@ -354,8 +354,54 @@ def test_the_bank_profile_refuses_an_unknown_revocation_status(
     no_crl = _store_with(tmp_path, None)
     outcome, _ = TrustVerifier(TrustStoreRef(no_crl), revocation=bank.revocation).verify(reading)
     assert outcome is Outcome.INVALID
-    outcome, _ = TrustVerifier(TrustStoreRef(no_crl)).verify(reading)
-    assert outcome is Outcome.GENUINE  # a desk that only prefers a CRL takes it, recorded
+    outcome, verified = TrustVerifier(TrustStoreRef(no_crl)).verify(reading)
+    assert outcome is Outcome.GENUINE  # a desk that only prefers a CRL takes it, recorded:
+    from station.pipeline.records import Check as RecordCheck
+    from station.service.records import reading_of
+
+    record = reading_of(build("reception", ProfileSection()), verified, outcome)
+    assert RecordCheck("dsc-revocation", None, "revocation-unknown") in record.checks
     (no_crl / "csca.crl").write_bytes(issuer.test_pki().crl)  # current
     outcome, _ = TrustVerifier(TrustStoreRef(no_crl), revocation=bank.revocation).verify(reading)
     assert outcome is Outcome.GENUINE
+
+
+# --- attack 6: linkable records -----------------------------------------------------------------
+
+
+def test_the_record_payload_carries_no_data_group_hash(
+        pcscd: PcscdTestbed, trust_dir: Path, citizen: Citizen, image: CardImage,
+        card: Any) -> None:
+    # The broker operator holds every token: a per-card hash in clear would link one person's
+    # visits across stations, and a DG1 rebuilt from a copied QR/MRZ would confirm an identity.
+    import base64
+    import hashlib
+
+    from station import keys
+    from station.config import ProfileSection
+    from station.pipeline.records import RecordSigner, b64url_decode, open_sealed
+    from station.service.profiles import build
+    from station.service.records import reading_of
+
+    card(ChipOptions(), image)
+    keys_, _ = DeskKeys.from_qr(citizen.payload())
+    profile = build("reception", ProfileSection())
+    reading, _ = PcscChipReader(profile.files).read(pcscd.readers[0], keys_, lambda f: None,
+                                                    threading.Event())
+    outcome, verified = TrustVerifier(TrustStoreRef(trust_dir)).verify(reading)
+    backend = keys.generate_seal_key()
+    signer = RecordSigner("desk-1", keys.generate_signing_key(), backend.public_key())
+    signed = signer.build(reading_of(profile, verified, outcome), 1)
+    payload = b64url_decode(signed.token.split(b".")[1])
+    assert reading.chip.files
+    for name, raw in reading.chip.files.items():
+        for algorithm in ("sha1", "sha224", "sha256", "sha384", "sha512"):
+            d = hashlib.new(algorithm, raw).digest()
+            for form in (d.hex(), d.hex().upper(), base64.b64encode(d).decode(),
+                         base64.urlsafe_b64encode(d).decode().rstrip("=")):
+                assert form.encode() not in payload, (name, algorithm)
+    for secret in (citizen.document_number, citizen.id_number, citizen.can):
+        assert secret.encode() not in payload
+    # The backend still gets them, sealed.
+    opened = open_sealed(signed.record, backend)
+    assert opened.dg_hashes["DG1"] == hashlib.sha256(reading.chip.files["DG1"]).hexdigest()
