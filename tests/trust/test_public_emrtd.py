@@ -89,10 +89,14 @@ def test_real_sod_verifies(store: TrustStore, country: str) -> None:
     d = _root() / "sod" / country
     sod = (d / "EF.SOD").read_bytes()
     pa = passive_authentication({"SOD": sod}, store, AT)
-    assert [(c.name, c.ok) for c in pa.checks] == [(n, True) for n in PA_CHECKS], \
+    # The data ships no CRLs: the revocation status is unknown (issue 16), every other check
+    # passes.
+    assert [(c.name, c.ok) for c in pa.checks] == [
+        (n, None if n == "dsc-revocation" else True) for n in PA_CHECKS], \
         [c for c in pa.checks if c.ok is not True]
     # The reader's own parse of the file (ChipData) reads it too (it refused CN's before).
     assert set(parse_sod(sod).dg_hashes) >= {1, 2}
+    assert pa.checks[PA_CHECKS.index("dsc-revocation")].reason == E.REVOCATION_UNKNOWN
     assert pa.dsc is not None
     csca, _alg = store.issuer_of(pa.dsc)
     if (d / "expected-dsc.der").exists():
@@ -137,7 +141,7 @@ def test_imported_document_verifies_dg1_and_dg2(gb: Document) -> None:
     # recording PA fails on that alone; while the DSC was valid, DG1 and DG2 verify.
     today = passive_authentication(gb.files, gb.anchor, AT)
     assert [(c.name, c.reason) for c in today.checks if c.ok is not True] == \
-        [("dsc-validity", E.EXPIRED)]
+        [("dsc-validity", E.EXPIRED), ("dsc-revocation", E.REVOCATION_UNKNOWN)]
     assert not today.verified_data_groups
     then = passive_authentication(gb.files, gb.anchor, dt.datetime(2022, 6, 1, tzinfo=dt.UTC))
     assert then.verified_data_groups == {1, 2}, [c for c in then.checks if c.ok is not True]
@@ -302,3 +306,13 @@ def test_bsi_tr03105_reference_data_set_dg15_is_unverified() -> None:
     assert result["dg-hashes"] == (True, "DG1, DG14")
     assert pa.unverified_data_groups == {15}
     assert not [c for c in pa.checks if c.ok is False]
+
+
+def test_the_imported_documents_state_matches_its_anchor(gb: Document) -> None:
+    # Issue 16: the CSCA must be the issuing state's. The real UK DG1 says GBR; its DSC and
+    # CSCA say C=GB (checked while the DSC was valid).
+    from station.trust.verification import verify
+
+    v = verify(gb.files, gb.anchor, now=dt.datetime(2022, 6, 1, tzinfo=dt.UTC))
+    check = v.check("csca-country")
+    assert check is not None and (check.ok, check.detail) == (True, "GBR = C GB")
