@@ -295,6 +295,19 @@ def check_trust(ctx: Context) -> list[Finding]:
     if bad:
         return [Finding("trust", "warn", f"{detail}; unreadable: {', '.join(bad)}",
                         "remove or replace those files")]
+    from station.trust.errors import TrustError
+    from station.trust.store import TrustStore
+
+    try:
+        # What the verifier will make of them: e.g. a master list signed by a Document Signer
+        # parses as one, but vouches for nothing (ICAO 9303-12 §4.4).
+        problems = TrustStore.load(root).problems
+    except TrustError:
+        problems = ()
+    if problems:
+        unusable = "; ".join(f"{name}: {why}" for name, why in problems)
+        return [Finding("trust", "warn", f"{detail}; unusable: {unusable}",
+                        "station trust list shows why; remove or replace those files")]
     return [Finding("trust", "ok", detail)]
 
 

@@ -44,3 +44,17 @@ def test_a_warning_per_csca_without_a_current_crl(tmp_path: Path) -> None:
     findings = check_revocation(_ctx(tmp_path, trust))
     assert [(f.status, f.detail) for f in findings] == [
         ("ok", "3 CSCA(s), each with a current CRL")]
+
+
+def test_a_master_list_signed_by_a_document_signer_is_reported_unusable(tmp_path: Path) -> None:
+    from station.doctor.checks import check_trust
+    from station.sim import issuer
+
+    good = issuer.test_pki()
+    trust = tmp_path / "trust"
+    trust.mkdir()
+    (trust / "csca.pem").write_bytes(good.csca.pem)
+    (trust / "rogue.ml").write_bytes(pki.make_master_list(good.dsc, [good.rogue_csca.der]))
+    (finding,) = check_trust(_ctx(tmp_path, trust))
+    assert finding.status == "warn"
+    assert "rogue.ml" in finding.detail and "not-master-list-signer" in finding.detail
