@@ -57,6 +57,10 @@ def register(sub: Subparsers) -> None:
                       help="accept extended-length APDUs and advertise them in the ATR")
     card.add_argument("--max-read", type=lambda v: int(v, 0), default=None, metavar="N",
                       help="quirk: at most N bytes per READ BINARY (e.g. 0xDF, 0x80)")
+    card.add_argument("--withhold", default="", metavar="FILES",
+                      help="comma-separated files the chip answers 6A82 to although it holds "
+                           "them (DG14, DG15, CardAccess): a clone hiding its advertised "
+                           "protection, or a CCCD hiding EF.CardAccess to invite BAC")
     card.add_argument("--latency-ms", type=float, default=0.0,
                       help="modelled air-interface round trip per APDU")
     card.add_argument("--bit-rate", type=int, default=0,
@@ -130,6 +134,7 @@ def run_card(args: argparse.Namespace) -> int:
                     pace=() if args.bac_only else (PaceOption(args.pace_curve, args.pace_cipher),),
                     aa=None if args.aa == "none" else args.aa, face_format=args.face,
                     extended_length=args.extended, max_read=args.max_read,
+                    withheld=_withheld(args.withhold),
                 )
                 card = CccdChip(issue(citizen, options), options)
                 label = f"CCCD chip, CAN {citizen.can}"
@@ -145,6 +150,17 @@ def run_card(args: argparse.Namespace) -> int:
         for link in links:
             link.remove()
     return 0
+
+
+def _withheld(names: str) -> frozenset[int]:
+    fids = {"DG14": 0x010E, "DG15": 0x010F, "CARDACCESS": 0x011C}
+    out: set[int] = set()
+    for name in (n.strip().upper() for n in names.split(",") if n.strip()):
+        if name not in fids:
+            raise SystemExit(f"station sim card: --withhold takes DG14, DG15, CardAccess "
+                             f"(not {name!r})")
+        out.add(fids[name])
+    return frozenset(out)
 
 
 def run_pki(args: argparse.Namespace) -> int:
