@@ -58,7 +58,7 @@ def signature(secret: bytes, timestamp: int, body: bytes) -> str:
 def body_of(token: bytes, backend_key: x25519.X25519PrivateKey) -> bytes:
     payload = json.loads(parse_unverified(token)[1])
     record = Record.from_json(payload)
-    opened = open_sealed(record, backend_key)
+    opened = open_sealed(record, backend_key).citizen
     doc: dict[str, Any] = {
         "id": record.record_id, "station": record.station_id, "profile": record.profile,
         "outcome": record.outcome, "record": payload,

@@ -27,7 +27,7 @@ def _registry() -> Registry:
 
 
 def validator(ref: str) -> Draft7Validator:
-    """``ref`` as the AsyncAPI document names it: ``schemas/record-v1.json``."""
+    """``ref`` as the AsyncAPI document names it: ``schemas/record-v2.json``."""
     return Draft7Validator(load(ref), registry=_registry(),
                            format_checker=Draft7Validator.FORMAT_CHECKER)
 

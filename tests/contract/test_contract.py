@@ -86,7 +86,7 @@ def test_every_example_validates_against_its_schema() -> None:
         if name == "record":
             for example in message["examples"]:
                 payload = json.loads(parse_unverified(example["payload"].encode())[1])
-                check("schemas/record-v1.json", payload)
+                check("schemas/record-v2.json", payload)
                 assert payload["v"] == RECORD_VERSION
     assert n >= 7
 
@@ -104,7 +104,11 @@ def _record(profile: str, citizen: dict[str, Any], context: dict[str, Any]
     signed = RecordSigner("desk-1", sk, bk.public_key()).build(Reading(
         profile, "PACE", "genuine", (Check("passive_authentication", True),), citizen,
         {"DG1": b"x", "DG13": b"y"}, context), 7)
-    return signed.token, open_sealed(verify(signed.token, sk.public_key()), bk)
+    opened = open_sealed(verify(signed.token, sk.public_key()), bk)
+    # The sealed plaintext as the backend decrypts it follows sealed-v2.json.
+    check("schemas/sealed-v2.json", {"fields": _wire(opened.citizen),
+                                     "dg_hashes": {"alg": "sha-256", **opened.dg_hashes}})
+    return signed.token, opened.citizen
 
 
 BOOKING = Booking("BK-1", "203", dt.date(2030, 1, 2), dt.date(2030, 1, 4))
@@ -123,7 +127,7 @@ def test_records_the_station_builds_validate(name: str) -> None:
                             profiles.context(profile, BOOKING if name == "lodging" else None))
     check("schemas/record-jws.json", token.decode())
     payload = json.loads(parse_unverified(token)[1])
-    check("schemas/record-v1.json", payload)
+    check("schemas/record-v2.json", payload)
     assert payload["v"] == RECORD_VERSION and payload["profile"] == name
     assert opened and set(opened) <= set(profile.fields)
     check(f"schemas/opened-{name}.json", _wire(opened))
@@ -144,11 +148,14 @@ def test_a_foreign_guest_validates_as_lodging() -> None:
 def test_the_schema_catches_a_citizen_field_in_clear() -> None:
     token, _ = _record("hospital", {"id_number": "001099012345"}, {"profile": "hospital"})
     payload = json.loads(parse_unverified(token)[1])
-    assert validator("schemas/record-v1.json").is_valid(payload)
+    assert validator("schemas/record-v2.json").is_valid(payload)
     leaked = {**payload, "id_number": "001099012345"}  # a leak into the clear part
-    assert not validator("schemas/record-v1.json").is_valid(leaked)
+    assert not validator("schemas/record-v2.json").is_valid(leaked)
+    # Issue 16: a per-card value in clear (version 1's data-group hashes) fails too.
+    hashed = {**payload, "dg_hashes": {"alg": "sha-256", "DG1": "0" * 64}}
+    assert not validator("schemas/record-v2.json").is_valid(hashed)
     unversioned = {k: v for k, v in payload.items() if k != "v"}
-    assert not validator("schemas/record-v1.json").is_valid(unversioned)
+    assert not validator("schemas/record-v2.json").is_valid(unversioned)
     assert not validator("schemas/opened-hospital.json").is_valid({"full_name": "x"})
     assert not validator("schemas/opened-hospital.json").is_valid({"id_number": "12345"})
 
@@ -212,4 +219,4 @@ def test_what_publisher_and_ingest_send_on_mosquitto_validates(
     assert records
     for token in records:
         check("schemas/record-jws.json", token.decode())
-        check("schemas/record-v1.json", json.loads(parse_unverified(token)[1]))
+        check("schemas/record-v2.json", json.loads(parse_unverified(token)[1]))

@@ -24,7 +24,7 @@ def _opened(fields: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         "hospital", "PACE", "genuine", (Check("passive_authentication", True),), fields), 1
     ).token
     record = verify(token, sk.public_key())
-    return record, open_sealed(record, bk)
+    return record, open_sealed(record, bk).citizen
 
 
 def test_hospital_record_as_a_valid_r4_patient() -> None:

@@ -172,7 +172,7 @@ def test_qr_then_tap_gives_a_verified_record_with_only_the_profile_fields(bed: B
     # What the desk sent follows the published contract (contract/schemas).
     sent = _token(bed, got)
     contract.check("schemas/record-jws.json", sent.decode())
-    contract.check("schemas/record-v1.json", json.loads(parse_unverified(sent)[1]))
+    contract.check("schemas/record-v2.json", json.loads(parse_unverified(sent)[1]))
     contract.check(f"schemas/opened-{profile.name}.json",
                    {k: {"b64": b64url(v)} if isinstance(v, bytes) else v
                     for k, v in got.citizen.items()})
