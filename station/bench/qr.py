@@ -5,8 +5,8 @@ Three sources, each scored and reported on its own, peers of the same run next t
 1. **photos** (``--photos DIR``): real photographs from elsewhere — any directory tree of images
    each with its truth beside it (``name.txt``: the symbol's text; or ``name.bin``: its bytes),
    the layout of zxing-cpp's regression samples (``test/samples/qrcode-*``, Apache-2.0). Not
-   shipped with the project: point the option at a local copy. ``--photo-rotations`` adds the
-   images turned by 90/180/270° as zxing-cpp's own test runner does.
+   shipped with the project: point the option at a local copy. ``--photo-variants`` adds the
+   images turned by 90/180/270° (as zxing-cpp's own test runner does), mirrored, or inverted.
 2. **deskcam**: 1280×720 frames of a CCCD-like card held by hand under a desk camera, drawn by
    the independent camera model (``station.bench.deskcam``: 3-D pose, lens distortion, defocus
    and motion PSFs, Bayer noise, glare, fingers, JPEG) — not by the generator we tuned on.
@@ -50,9 +50,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--photos", metavar="DIR",
                         help="real photographs with truth beside them (name.txt / name.bin), "
                              "e.g. a copy of zxing-cpp's test/samples/qrcode-* directories")
-    parser.add_argument("--photo-rotations", default="0", metavar="DEGREES",
-                        help="comma-separated turns of each photo (default 0; zxing-cpp's "
-                             "runner uses 0,90,180,270)")
+    parser.add_argument("--photo-variants", default="0", metavar="LIST",
+                        help="comma-separated variants of each photo from 0, 90, 180, 270 "
+                             "(turns; zxing-cpp's runner uses the four), mirrored, inverted "
+                             "(default 0: as shot)")
     parser.add_argument("--frames", type=int, default=60,
                         help="desk-camera model frames (default 60)")
     parser.add_argument("--count", type=int, default=20,
@@ -85,12 +86,27 @@ class Sample:
         return False
 
 
-def photo_samples(root: Path, rotations: Sequence[int] = (0,)) -> Iterator[Sample]:
+PHOTO_VARIANTS = ("0", "90", "180", "270", "mirrored", "inverted")
+
+
+def _variant(y: NDArray[np.uint8], variant: str) -> NDArray[np.uint8]:
+    if variant == "mirrored":
+        return np.ascontiguousarray(y[:, ::-1])
+    if variant == "inverted":
+        return 255 - y
+    return np.ascontiguousarray(np.rot90(y, -(int(variant) // 90)))
+
+
+def photo_samples(root: Path, variants: Sequence[str] = ("0",)) -> Iterator[Sample]:
     """Every image under ``root`` with a ``.bin`` or ``.txt`` truth of the same stem (images
-    without one, e.g. parts of a structured-append set, are skipped), turned by each of
-    ``rotations`` (multiples of 90°)."""
+    without one, e.g. parts of a structured-append set, are skipped), in each of ``variants``
+    (:data:`PHOTO_VARIANTS`)."""
     from station.drivers.camera.replay import IMAGE_SUFFIXES, load_luma
 
+    unknown = set(variants) - set(PHOTO_VARIANTS)
+    if unknown:
+        raise ValueError(f"unknown photo variant(s) {sorted(unknown)}; "
+                         f"choose from {', '.join(PHOTO_VARIANTS)}")
     for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES):
         data: bytes | None = None
         text: str | None = None
@@ -103,9 +119,9 @@ def photo_samples(root: Path, rotations: Sequence[int] = (0,)) -> Iterator[Sampl
             continue
         y = load_luma(path)
         group = str(path.parent.relative_to(root)) if path.parent != root else root.name
-        for turn in rotations:
-            yield Sample(group if turn == 0 else f"{group} {turn}°",
-                         np.ascontiguousarray(np.rot90(y, -(turn // 90))), data, text)
+        for v in variants:
+            label = group if v == "0" else f"{group} {v}°" if v.isdigit() else f"{group} {v}"
+            yield Sample(label, _variant(y, v), data, text)
 
 
 def deskcam_samples(count: int, seed0: int) -> Iterator[Sample]:
@@ -194,11 +210,9 @@ def run(args: argparse.Namespace, progress: Progress) -> BenchResult:
     photos = getattr(args, "photos", None)
     sets: dict[str, list[Sample]] = {}
     if "photos" in wanted and photos:
-        rotations = [int(t) % 360 for t in str(getattr(args, "photo_rotations", "0")).split(",")]
-        if any(t % 90 for t in rotations):
-            raise ValueError("--photo-rotations takes multiples of 90")
+        variants = [v.strip() for v in str(getattr(args, "photo_variants", "0")).split(",")]
         progress(f"loading photographs under {photos}")
-        sets["photos"] = list(photo_samples(Path(photos), rotations))
+        sets["photos"] = list(photo_samples(Path(photos), variants))
         if not sets["photos"]:
             raise ValueError(f"{photos}: no images with a .txt or .bin truth beside them")
     if "deskcam" in wanted and getattr(args, "frames", 60) > 0:

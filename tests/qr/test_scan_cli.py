@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import segno
 from PIL import Image
@@ -87,7 +88,7 @@ def test_bench_qr_reports_each_source_with_all_three_engines_in_one_run(tmp_path
     segno.make_qr("other", error="m").save(str(tmp_path / "c.png"), scale=4)
     (tmp_path / "c.txt").write_bytes(b"not what it says")
     segno.make_qr("no truth", error="m").save(str(tmp_path / "d.png"), scale=4)
-    result = bench_qr.run(argparse.Namespace(photos=str(tmp_path), photo_rotations="0,90",
+    result = bench_qr.run(argparse.Namespace(photos=str(tmp_path), photo_variants="0,90",
                                              frames=2, count=1, seed=1), lambda msg: None)
     assert [r[:2] for r in result.rows] == [
         (source, engine) for source in ("photos", "deskcam", "generator")
@@ -121,3 +122,19 @@ def test_sim_qr_writes_a_labelled_set_that_scan_decodes(
     raws = [json.loads(line)["raw"] for line in capsys.readouterr().out.splitlines()]
     assert raws == [lab["payload"] for lab in labels]
     assert cli.main(["sim", "qr", "--out", str(tmp_path), "--distortion", "nope"]) == 2
+
+
+def test_photo_variants_turn_mirror_and_invert_the_image(tmp_path: Path) -> None:
+    img = np.zeros((4, 6), np.uint8)
+    img[0, 0] = 200
+    Image.fromarray(img).save(tmp_path / "a.png")
+    (tmp_path / "a.bin").write_bytes(b"x")
+    got = {s.group: s.y for s in bench_qr.photo_samples(tmp_path, bench_qr.PHOTO_VARIANTS)}
+    name = tmp_path.name
+    assert got[name][0, 0] == 200
+    assert got[f"{name} 90°"].shape == (6, 4) and got[f"{name} 90°"][0, 3] == 200  # clockwise
+    assert got[f"{name} 180°"][3, 5] == 200
+    assert got[f"{name} mirrored"][0, 5] == 200
+    assert got[f"{name} inverted"][0, 0] == 55 and got[f"{name} inverted"][1, 1] == 255
+    with pytest.raises(ValueError, match="variant"):
+        list(bench_qr.photo_samples(tmp_path, ("45",)))
