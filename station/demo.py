@@ -228,7 +228,6 @@ def _run_desk(tmp: Path, testbed: PcscdTestbed, mqtt: MosquittoBroker | Embedded
 
     from station import config
     from station.ingest import Ingest, Received
-    from station.pipeline.publisher import wait_until
     from station.service import machine as m
     from station.service.desk import build
     from station.sim import issuer
@@ -237,6 +236,7 @@ def _run_desk(tmp: Path, testbed: PcscdTestbed, mqtt: MosquittoBroker | Embedded
     from station.sim.qrimage import render
     from station.sim.vpcd import VpcdLink
     from station.testing.desk import DeskCamera, prepare_state
+    from station.testing.wait import wait_until
 
     stages = _Stages(say)
     state = tmp / "state"

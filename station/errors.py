@@ -126,10 +126,6 @@ class OutboxFull(StoreError):
     """The outbox refuses new records rather than lose queued ones."""
 
 
-class PublishError(StationError):
-    """The MQTT publisher could not deliver."""
-
-
 # --- keys and provisioning -----------------------------------------------------------------
 
 
@@ -156,10 +152,6 @@ class KeyFormatError(KeyStoreError):
 
 class ProvisioningError(StationError):
     """Provisioning cannot go on (an identity exists already, a CSR does not match...)."""
-
-
-class NotImplementedYet(StationError):
-    """A subcommand whose issue has not landed yet."""
 
 
 class FeedbackUnavailable(StationError):

@@ -255,13 +255,6 @@ def load_backend_seal_key(path: Path) -> x25519.X25519PublicKey:
     return key
 
 
-def load_signing_public_key(path: Path) -> ed25519.Ed25519PublicKey:
-    key = _load_public(path)
-    if not isinstance(key, ed25519.Ed25519PublicKey):
-        raise KeyFormatError(str(path), "is not an Ed25519 public key")
-    return key
-
-
 def parse_backend_seal_key(pem: bytes, source: str = "backend key") -> x25519.X25519PublicKey:
     try:
         key = serialization.load_pem_public_key(pem)

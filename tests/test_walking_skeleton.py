@@ -17,7 +17,7 @@ from station.drivers.reader.pcsc import PcscReader
 from station.ingest import Ingest, Received
 from station.nfc.session import read_plain
 from station.pipeline.outbox import Outbox
-from station.pipeline.publisher import Publisher, wait_until
+from station.pipeline.publisher import Publisher
 from station.pipeline.records import Check, Reading, RecordSigner, SignedRecord
 from station.pipeline.store import OutboxStore
 from station.sim.citizens import skeleton_citizen, skeleton_files
@@ -25,6 +25,7 @@ from station.sim.filecard import FileCard
 from station.sim.vpcd import VpcdLink
 from station.testing.mosquitto import MosquittoBroker
 from station.testing.pcscd import PcscdTestbed
+from station.testing.wait import wait_until
 
 
 def test_card_to_ingest(tmp_path: Path, pcscd: PcscdTestbed, broker: MosquittoBroker) -> None:

@@ -72,7 +72,7 @@ class BenchResult:
 def environment() -> dict[str, Any]:
     libs: dict[str, str | None] = {}
     for dist in ("cryptography", "paho-mqtt", "pyscard", "Pillow", "zxing-cpp", "pyzbar",
-                 "asn1crypto", "sqlite-utils"):
+                 "asn1crypto"):
         try:
             libs[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

@@ -26,7 +26,7 @@ from station.bench import BenchResult, Goal, Progress
 
 DESCRIPTION = "station run cold start to READY=1 and idle RSS; import cost of the CLI"
 
-HEAVY = ("numpy", "PIL", "cryptography", "paho", "smartcard", "sqlite_utils", "zxingcpp",
+HEAVY = ("numpy", "PIL", "cryptography", "paho", "smartcard", "zxingcpp",
          "pyzbar", "asn1crypto", "segno", "gpiozero", "luma")
 # What a running service needs (the run path), for the idle-RSS floor.
 RUN_PATH = ("station.config", "station.service.runtime", "station.service.machine",

@@ -3,19 +3,19 @@
 States: ``pending`` → (in flight) → ``delivered`` → ``acked``. A record is *stored* once its insert
 transaction committed. *In flight* — published, PUBACK awaited — lives only in the publisher's
 memory (:meth:`Outbox.claim` reads, it writes nothing): it could never outlive the process anyway
-(a restart must send such a record again). ``delivered`` means the broker answered PUBACK
-success: that only says the broker *queued* it (Mosquitto PUBACKs 0x00 and may still drop the
-message beyond ``max_queued_messages`` for the backend's session), so the payload is kept. A
-delivery is a row in the narrow ``deliveries`` table (sequence, time), not a change to the
-record's own ~2 KB row: rewriting that row and its page cost ~15 µs per record, a fifth of the
-publisher's CPU (the record stays ``pending`` in ``records``; :meth:`Outbox.counts` tells them
-apart). ``acked`` means the backend's application-level receipt named the record
+(a restart must send such a record again). ``delivered`` means the broker answered PUBACK success:
+that only says the broker *queued* it (Mosquitto PUBACKs 0x00 and may still drop the message beyond
+``max_queued_messages`` for the backend's session), so the payload is kept. A delivery is a row in
+the narrow ``deliveries`` table (sequence, time), not a change to the record's own row, whose
+rewrite (row and page) was a large part of the publisher's CPU (README's benchmark section has the
+figures; the record stays ``pending`` in ``records``; :meth:`Outbox.counts` tells them apart).
+``acked`` means the backend's application-level receipt named the record
 (:meth:`Outbox.mark_received`): only then is the payload *deleted* (set NULL, freeing the pages)
 and the delivery forgotten, in one transaction, leaving a non-citizen audit row (id, sequence,
 times, outcome, size) until ``purge --acked``. A delivered record without a receipt after the
-publisher's timeout goes back to ``pending`` (:meth:`Outbox.requeue_unreceipted`) and is re-sent
-in sequence order; the backend dedupes. For a backend that sends no receipts the publisher can
-release on PUBACK instead (:meth:`Outbox.mark_acked`, ``mqtt.release = "puback"``).
+publisher's timeout goes back to ``pending`` (:meth:`Outbox.requeue_unreceipted`) and is re-sent in
+sequence order; the backend dedupes. For a backend that sends no receipts the publisher can release
+on PUBACK instead (:meth:`Outbox.mark_acked`, ``mqtt.release = "puback"``).
 
 Deliveries survive a restart (their receipt may be queued for us at the broker) until the timeout
 re-sends them (files written by older versions may hold ``in_flight`` rows: they go back to
@@ -25,7 +25,7 @@ with ``synchronous=NORMAL``: in WAL mode such a commit survives a crash of the p
 made durable by the next ``FULL`` commit's WAL sync or the next checkpoint; a power cut before
 then can only bring a delivered or acknowledged record back to an earlier state, to be re-sent
 and deduplicated by the backend (QoS 1 is at-least-once anyway) — never lose one. It keeps the
-fsync of every batch (1–20 ms on a Pi's flash) from holding the write lock a tap's commit waits
+fsync of every batch (slow on a Pi's flash) from holding the write lock a tap's commit waits
 for.
 
 Checkpoints stay off the tap's path: the writer's connection only checkpoints as a safety net
@@ -108,9 +108,9 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX records_pending ON records(state, seq);
     CREATE INDEX records_delivered ON records(sent_at) WHERE state = 'delivered';
     """,
-    # 4: deliveries in a narrow table of their own — marking one there costs ~1.6 µs where
-    # rewriting the record's ~2 KB row (and its page) cost ~15 µs; records keep 'pending' until
-    # the receipt. Version 3's delivered rows move over.
+    # 4: deliveries in a narrow table of their own — marking one there is far cheaper than
+    # rewriting the record's row and its page; records keep 'pending' until the receipt.
+    # Version 3's delivered rows move over.
     """
     CREATE TABLE deliveries (seq INTEGER PRIMARY KEY, sent_at REAL NOT NULL);
     CREATE INDEX deliveries_sent ON deliveries(sent_at);

@@ -43,9 +43,9 @@ receipts sent while the station was away are delivered.
 One thread does everything: it drives paho's network loop itself (``select`` on the broker's
 socket and a wake-up socket, then ``loop_read``/``loop_write``/``loop_misc``), so paho's
 callbacks run on it, PUBACKs are taken without a hand-over between threads, and no second
-thread competes for the GIL (with paho's own network thread the same drain needed ~1.5× the CPU
-per record). It also connects and reconnects, with the backoff above. Records arrive already
-signed and sealed: this thread never does crypto.
+thread competes for the GIL (with paho's own network thread the same drain needed markedly more
+CPU per record: README's benchmark section). It also connects and reconnects, with the backoff
+above. Records arrive already signed and sealed: this thread never does crypto.
 """
 
 from __future__ import annotations
@@ -574,12 +574,3 @@ def _receipt_ids(raw: bytes) -> list[str] | None:
             or not all(isinstance(i, str) and 0 < len(i) <= 100 for i in ids)):
         return None
     return ids
-
-
-def wait_until(predicate: Callable[[], bool], timeout_s: float, step_s: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step_s)
-    return predicate()

@@ -49,7 +49,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -311,10 +311,6 @@ class RecordSigner:
         signing_input = self._header_dot + b64url_bytes(payload.encode())
         signature = self._signing_key.sign(signing_input)
         return SignedRecord(record, signing_input + b"." + b64url_bytes(signature))
-
-    def build_many(self, readings: Sequence[Reading], first_seq: int) -> list[SignedRecord]:
-        """Records for consecutive sequence numbers from ``first_seq``."""
-        return [self.build(r, first_seq + n) for n, r in enumerate(readings)]
 
 
 def parse_unverified(token: bytes) -> tuple[dict[str, Any], bytes, bytes, bytes]:

@@ -89,8 +89,6 @@ class GuideBox:
                  round(w * self.left):round(w * self.right)]
 
 
-FULL_FRAME = GuideBox(0, 0, 1, 1)
-
 _BLOCK = 8
 """Edge-density cells, in half-resolution pixels (16 frame pixels)."""
 _EDGE_STEP = 24

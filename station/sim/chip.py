@@ -69,7 +69,6 @@ SW_WRONG_P1P2 = 0x6B00
 SW_END_OF_FILE = 0x6282
 SW_INS = 0x6D00
 SW_CLA = 0x6E00
-SW_AUTH_FAILED = 0x6300
 
 _CIPHERS: dict[str, tuple[crypto.CipherKind, int]] = {
     "3DES": ("3DES", 128), "AES-128": ("AES", 128), "AES-192": ("AES", 192),

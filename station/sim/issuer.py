@@ -20,9 +20,6 @@ from station.sim import lds, pki
 from station.sim.chip import EF_CARD_ACCESS, EF_COM, EF_SOD, CardImage, ChipOptions
 from station.sim.citizens import Citizen
 
-DATA_GROUPS = (1, 2, 3, 13, 14, 15)
-"""What a CCCD carries (no DG11)."""
-
 
 @functools.cache
 def test_pki() -> pki.TestPki:

@@ -10,8 +10,9 @@ from typing import Any
 
 from station.pipeline.mqtt import make_client
 from station.pipeline.outbox import Outbox
-from station.pipeline.publisher import Command, Publisher, wait_until
+from station.pipeline.publisher import Command, Publisher
 from station.testing.mosquitto import MosquittoBroker
+from station.testing.wait import wait_until
 
 
 def test_commands_reach_the_callback(tmp_path: Path, broker: MosquittoBroker) -> None:

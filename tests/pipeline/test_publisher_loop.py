@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from station.pipeline.outbox import Outbox
-from station.pipeline.publisher import Publisher, records_topic, wait_until
+from station.pipeline.publisher import Publisher, records_topic
 from station.testing.mosquitto import MosquittoBroker
+from station.testing.wait import wait_until
 
 pytestmark = pytest.mark.mqtt
 

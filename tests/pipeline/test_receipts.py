@@ -20,10 +20,11 @@ from station import keys
 from station.ingest import Ingest
 from station.pipeline.mqtt import BrokerSettings, make_client
 from station.pipeline.outbox import Outbox
-from station.pipeline.publisher import Publisher, _receipt_ids, wait_until
+from station.pipeline.publisher import Publisher, _receipt_ids
 from station.pipeline.records import Check, Reading, RecordSigner
 from station.pipeline.store import OutboxStore
 from station.testing.mosquitto import MosquittoBroker
+from station.testing.wait import wait_until
 
 pytestmark = pytest.mark.mqtt
 

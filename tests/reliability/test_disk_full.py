@@ -21,11 +21,12 @@ from station import keys
 from station.errors import OutboxFull
 from station.ingest import Ingest
 from station.pipeline.outbox import Outbox
-from station.pipeline.publisher import Publisher, wait_until
+from station.pipeline.publisher import Publisher
 from station.pipeline.records import Check, Reading, RecordSigner
 from station.pipeline.store import OutboxStore
 from station.testing.mosquitto import MosquittoBroker
 from station.testing.reliability import Tally, scale
+from station.testing.wait import wait_until
 
 ID_NUMBER = "001099012345"
 NAME = "Nguyễn Văn Thử"

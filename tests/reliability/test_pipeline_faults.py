@@ -20,11 +20,12 @@ from station import keys
 from station.ingest import Ingest, Received
 from station.pipeline.mqtt import make_client
 from station.pipeline.outbox import Outbox
-from station.pipeline.publisher import Publisher, wait_until
+from station.pipeline.publisher import Publisher
 from station.pipeline.records import Check, Reading, RecordSigner
 from station.pipeline.store import OutboxStore
 from station.testing.mosquitto import MosquittoBroker
 from station.testing.reliability import Tally, scale
+from station.testing.wait import wait_until
 
 pytestmark = pytest.mark.mqtt
 

@@ -17,10 +17,11 @@ from station import keys
 from station.ingest import Ingest, Received
 from station.pipeline.mqtt import make_client
 from station.pipeline.outbox import Outbox
-from station.pipeline.publisher import Publisher, wait_until
+from station.pipeline.publisher import Publisher
 from station.pipeline.records import Check, Reading, RecordSigner
 from station.pipeline.store import OutboxStore
 from station.testing.embedded_broker import EmbeddedBroker, topic_matches
+from station.testing.wait import wait_until
 
 
 @pytest.fixture

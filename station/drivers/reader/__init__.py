@@ -1,4 +1,5 @@
-"""The card reader edge: a :class:`Transport` moves raw APDUs, a :class:`Reader` yields them.
+"""The card reader edge: a :class:`Transport` moves raw APDUs; a :class:`CardConnection` is a
+transport to a card present on a reader.
 
 ``Transport`` is deliberately byte-level (C-APDU in, R-APDU with SW1SW2 out) so that secure
 messaging can wrap a transport and be one itself (ICAO 9303-11 §9.8).
@@ -25,9 +26,3 @@ class CardConnection(Transport, Protocol):
     def reader_name(self) -> str: ...
 
     def close(self) -> None: ...
-
-
-class Reader(Protocol):
-    """A source of card connections (PC/SC in production and in tests via vpcd)."""
-
-    def wait_for_card(self, timeout_s: float) -> CardConnection: ...
