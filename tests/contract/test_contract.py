@@ -22,7 +22,7 @@ from station.mrz.parse import parse_mrz
 from station.nfc.lds.chip import ChipData
 from station.pipeline.mqtt import make_client
 from station.pipeline.outbox import Outbox
-from station.pipeline.publisher import Publisher, wait_until
+from station.pipeline.publisher import Publisher
 from station.pipeline.records import (
     RECORD_VERSION,
     Check,
@@ -42,6 +42,7 @@ from station.sim import issuer, lds, passport
 from station.sim.chip import ChipOptions
 from station.sim.citizens import generate
 from station.testing.mosquitto import MosquittoBroker
+from station.testing.wait import wait_until
 from tests.contract.schemas import check, load, validator
 
 DOC = load("asyncapi.json")

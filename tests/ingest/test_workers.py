@@ -22,10 +22,11 @@ import pytest
 from provisioning import registry
 from station import keys
 from station.pipeline.outbox import Outbox
-from station.pipeline.publisher import Publisher, wait_until
+from station.pipeline.publisher import Publisher
 from station.pipeline.records import Check, Reading, RecordSigner
 from station.pipeline.store import OutboxStore
 from station.testing.mosquitto import MosquittoBroker
+from station.testing.wait import wait_until
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
 
