@@ -52,7 +52,8 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +62,21 @@ from station.errors import OutboxFull, StoreError
 from station.log import event
 
 log = logging.getLogger(__name__)
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """The one way into a write transaction: ``BEGIN IMMEDIATE`` (the write lock up front, so a
+    busy wait happens here and not at the first write), ``COMMIT`` on success, ``ROLLBACK`` on
+    any error — unless SQLite already rolled back itself (e.g. on SQLITE_FULL) — and re-raise."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: records
@@ -263,12 +279,11 @@ class Outbox:
             # any desk reads).
             last_seq = max(last_seq, time.time_ns() // 1_000_000)
         conn = self._open()
-        conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(
-            "INSERT OR IGNORE INTO records (id, seq, created_at, topic, state, payload, "
-            "outcome, size) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)", rows)
-        conn.execute("UPDATE meta SET value=MAX(value, ?) WHERE key='last_seq'", (last_seq,))
-        conn.execute("COMMIT")
+        with _transaction(conn):
+            conn.executemany(
+                "INSERT OR IGNORE INTO records (id, seq, created_at, topic, state, payload, "
+                "outcome, size) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)", rows)
+            conn.execute("UPDATE meta SET value=MAX(value, ?) WHERE key='last_seq'", (last_seq,))
         message = (f"outbox {self.path.name} was unusable ({exc}); moved to {moved.name}, "
                    f"recovered {len(rows)} pending record(s)"
                    + ("" if salvage_ok else ", the rest may need manual recovery"))
@@ -309,16 +324,13 @@ class Outbox:
                                  f"({self._last_seq})")
             self._check_room(incoming)
             try:
-                self.conn.execute("BEGIN IMMEDIATE")
-                self.conn.executemany(
-                    "INSERT INTO records (id, seq, created_at, topic, state, payload, outcome, "
-                    "size) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)", values)
-                last = max(v[1] for v in values)
-                self.conn.execute("UPDATE meta SET value=? WHERE key='last_seq'", (last,))
-                self.conn.execute("COMMIT")
+                with _transaction(self.conn):
+                    self.conn.executemany(
+                        "INSERT INTO records (id, seq, created_at, topic, state, payload, "
+                        "outcome, size) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)", values)
+                    last = max(v[1] for v in values)
+                    self.conn.execute("UPDATE meta SET value=? WHERE key='last_seq'", (last,))
             except sqlite3.Error as exc:
-                if self.conn.in_transaction:
-                    self.conn.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.OperationalError) and _is_full(exc):
                     self._alarm_full("the disk is full")
                     raise OutboxFull("outbox refused the record: the disk is full; queued "
@@ -382,15 +394,12 @@ class Outbox:
         with self._lock:
             self.conn.execute("PRAGMA synchronous=NORMAL")
             try:
-                self.conn.execute("BEGIN IMMEDIATE")
-                changed = 0
-                for n, (sql, rows) in enumerate(statements):
-                    count = self.conn.executemany(sql, rows).rowcount
-                    changed = count if n == 0 else changed
-                self.conn.execute("COMMIT")
+                with _transaction(self.conn):
+                    changed = 0
+                    for n, (sql, rows) in enumerate(statements):
+                        count = self.conn.executemany(sql, rows).rowcount
+                        changed = count if n == 0 else changed
             except sqlite3.Error as exc:
-                if self.conn.in_transaction:  # SQLite may have rolled back already (FULL)
-                    self.conn.execute("ROLLBACK")
                 raise StoreError(f"outbox could not record {what}: {exc}") from None
             finally:
                 self.conn.execute("PRAGMA synchronous=FULL")
@@ -542,10 +551,9 @@ class Outbox:
         """Delete audit rows of acknowledged records (never a pending one)."""
         cutoff = time.time() - older_than_s
         with self._lock:
-            self.conn.execute("BEGIN IMMEDIATE")
-            cur = self.conn.execute(
-                "DELETE FROM records WHERE state='acked' AND acked_at <= ?", (cutoff,))
-            self.conn.execute("COMMIT")
+            with _transaction(self.conn):
+                cur = self.conn.execute(
+                    "DELETE FROM records WHERE state='acked' AND acked_at <= ?", (cutoff,))
             return int(cur.rowcount)
 
     def close(self) -> None:

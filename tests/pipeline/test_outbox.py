@@ -1,3 +1,4 @@
+import sqlite3
 import time
 from pathlib import Path
 
@@ -115,6 +116,24 @@ def test_purge_keeps_pending(tmp_path: Path) -> None:
     box.mark_acked([1])
     assert box.purge_acked() == 1
     assert box.counts()["pending"] == 2
+
+
+def test_a_failed_purge_rolls_back_and_the_outbox_stays_writable(tmp_path: Path) -> None:
+    # A purge whose DELETE fails (here a trigger aborts it; in the field an I/O error) used to
+    # leave its BEGIN IMMEDIATE open: the connection kept the write lock and every later
+    # insert failed with "cannot start a transaction within a transaction".
+    box = Outbox(tmp_path / "o.sqlite3")
+    fill(box, 3)
+    box.mark_acked([1, 2])
+    box.conn.execute("CREATE TRIGGER no_delete BEFORE DELETE ON records "
+                     "BEGIN SELECT RAISE(ABORT, 'refused'); END")
+    with pytest.raises(sqlite3.IntegrityError):
+        box.purge_acked()
+    assert not box.conn.in_transaction
+    box.conn.execute("DROP TRIGGER no_delete")
+    box.add("r4", 4, "t", b"p4")
+    assert box.counts() == {"pending": 2, "delivered": 0, "acked": 2}
+    assert box.purge_acked() == 2
 
 
 def test_entries_show_no_payload(tmp_path: Path) -> None:
