@@ -33,6 +33,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from station.errors import MrzError, MrzNotFound
 from station.mrz import locate
+from station.mrz.font import ocr_b, ocr_b_size
 from station.mrz.parse import Mrz, parse_mrz
 
 Array = NDArray[np.float32]
@@ -88,8 +89,6 @@ class _Line:
 @lru_cache(maxsize=1)
 def _templates() -> tuple[Array, Array]:
     """Normalised OCR-B glyph templates, sharp and defocused: arrays (2, 37, GRID_H*GRID_W)."""
-    from station.sim.mrzimage import ocr_b, ocr_b_size
-
     pitch = 96
     font = ocr_b(ocr_b_size(pitch))
     top, bottom = round(_CELL_TOP * pitch), round(_CELL_BOTTOM * pitch)

@@ -11,16 +11,14 @@ from __future__ import annotations
 import io
 import random
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from station.mrz import check_digit
+from station.mrz.font import ocr_b, ocr_b_size
 
-OCR_B = Path("/usr/share/fonts/opentype/ocr-b/OCRB.otf")
-"""Debian ``fonts-ocr-b``: the OCR-B typeface ICAO 9303-3 prescribes for the MRZ."""
 TEXT_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 FRAME = (1280, 720)
 
@@ -39,22 +37,6 @@ _DOC = {30: (33.7, 21.3), 36: (41.3, 29.1), 44: (49.2, 34.6)}
 _LINE_PITCH = 1.66
 _PITCH_PX = 24
 """Character pitch of the high-resolution document render, before it is placed in a frame."""
-
-
-class FontMissing(RuntimeError):
-    """The OCR-B font is not installed (Debian package ``fonts-ocr-b``)."""
-
-
-@lru_cache(maxsize=8)
-def ocr_b(size: int) -> ImageFont.FreeTypeFont:
-    if not OCR_B.exists():
-        raise FontMissing(f"{OCR_B} not found: install the Debian package fonts-ocr-b")
-    return ImageFont.truetype(str(OCR_B), size)
-
-
-def ocr_b_size(pitch: float) -> int:
-    """Font size whose advance width is ``pitch`` pixels (OCR-B is monospaced)."""
-    return max(4, round(pitch / (ocr_b(100).getlength("M") / 100)))
 
 
 @dataclass(frozen=True)
