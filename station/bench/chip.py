@@ -18,8 +18,8 @@ from dataclasses import dataclass, replace
 
 from station.bench import BenchResult, Goal, Progress
 from station.nfc import tlv
-from station.nfc.access import AccessKey
 from station.nfc.crypto import SessionKeys
+from station.nfc.password import AccessKey
 from station.nfc.session import DEFAULT_FILES, FILE_IDS, ChipSession
 from station.nfc.sm import max_plain_read
 from station.sim.chip import CardImage, CccdChip, ChipOptions

@@ -126,9 +126,10 @@ def _chip_proofs(image: object) -> tuple[float, float, int]:
     """Terminal CPU seconds of one CA and one AA exchange (after PACE, which is not counted),
     and the APDUs CA took."""
     from station.nfc import aa, ca
-    from station.nfc.access import AccessKey, establish
+    from station.nfc.access import establish
     from station.nfc.files import select_application
     from station.nfc.lds.security import parse_dg14, parse_dg15
+    from station.nfc.password import AccessKey
     from station.sim.chip import CardImage, CccdChip
 
     assert isinstance(image, CardImage)

@@ -56,7 +56,7 @@ def register(sub: Subparsers) -> None:
 
 
 def _key(args: argparse.Namespace) -> Any:
-    from station.nfc.access import AccessKey
+    from station.nfc.password import AccessKey
 
     try:
         if args.can is not None:

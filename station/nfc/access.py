@@ -1,4 +1,4 @@
-"""Access keys (what the operator gives: CAN, MRZ key) and the choice of access control.
+"""The choice of access control for an access key (:mod:`station.nfc.password`).
 
 PACE first (ICAO 9303-11 §4.4: a chip with PACE must be accessed with PACE when the terminal
 supports it); BAC only when the card's EF.CardAccess offers no PACE at all. The protocol used is
@@ -20,51 +20,15 @@ from station.errors import (
     UnsupportedCard,
 )
 from station.log import event
-from station.mrz import mrz_information
+from station.nfc import bac, pace
 from station.nfc.files import read_file
 from station.nfc.lds.secinfo import SecurityInfos, parse_security_infos
+from station.nfc.password import AccessKey
 from station.nfc.sm import SecureMessaging
 
 log = logging.getLogger(__name__)
 
 EF_CARD_ACCESS = 0x011C
-
-
-@dataclass(frozen=True, repr=False)
-class AccessKey:
-    """A PACE/BAC password. ``value`` is the CAN digits or the MRZ information; repr hides it
-    (it is citizen data)."""
-
-    kind: Literal["CAN", "MRZ"]
-    value: str
-
-    def __repr__(self) -> str:
-        return f"AccessKey({self.kind})"
-
-    @classmethod
-    def can(cls, digits: str) -> AccessKey:
-        if not (digits.isascii() and digits.isdigit() and len(digits) == 6):
-            raise ValueError("a CAN is 6 digits")
-        return cls("CAN", digits)
-
-    @classmethod
-    def mrz(cls, document_number: str, birth: str, expiry: str) -> AccessKey:
-        """From the MRZ fields (YYMMDD dates; 991231 for a card without expiry)."""
-        for name, d in (("date of birth", birth), ("date of expiry", expiry)):
-            if not (d.isascii() and d.isdigit() and len(d) == 6):
-                raise ValueError(f"{name} must be YYMMDD")
-        doc = document_number.strip().upper()
-        if not doc or len(doc) > 9 or not all(c.isalnum() or c == "<" for c in doc):
-            raise ValueError("document number must be 1-9 letters or digits")
-        return cls("MRZ", mrz_information(doc, birth, expiry))
-
-    @classmethod
-    def parse_mrz_key(cls, text: str) -> AccessKey:
-        """``DOCNO,YYMMDD,YYMMDD`` as the CLI takes it."""
-        parts = [p.strip() for p in text.split(",")]
-        if len(parts) != 3:
-            raise ValueError("MRZ key must be DOCNO,YYMMDD,YYMMDD")
-        return cls.mrz(*parts)
 
 
 @dataclass
@@ -93,8 +57,6 @@ def establish(transport: Transport, key: AccessKey, *,
     """Run PACE when the card offers it, BAC otherwise, and return the secure channel. With
     ``require_pace`` (a CCCD) a card offering no PACE is refused (:class:`PaceUnavailable`)
     before any BAC command is sent."""
-    from station.nfc import bac, pace
-
     raw, infos = read_card_access(transport)
     if require_pace and (infos is None or not infos.pace):
         event(log, "nfc.pace_unavailable", card_access=raw is not None)

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from station.drivers.reader import Transport
 from station.errors import AuthFailed, ProtocolError, StatusWordError
 from station.nfc import crypto
-from station.nfc.access import AccessKey
 from station.nfc.apdu import CommandApdu, transceive
 from station.nfc.crypto import SessionKeys
+from station.nfc.password import AccessKey
 from station.nfc.sm import SecureMessaging
 
 

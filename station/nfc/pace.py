@@ -13,10 +13,10 @@ from collections.abc import Callable
 from station.drivers.reader import Transport
 from station.errors import AuthFailed, LdsFormatError, ProtocolError, StatusWordError
 from station.nfc import crypto, tlv
-from station.nfc.access import AccessKey
 from station.nfc.apdu import CommandApdu, ResponseApdu, transceive
 from station.nfc.crypto import Curve, SessionKeys
 from station.nfc.lds.secinfo import PaceInfo
+from station.nfc.password import AccessKey
 from station.nfc.sm import SecureMessaging
 
 PASSWORD_REFERENCE = {"MRZ": 0x01, "CAN": 0x02}

@@ -19,7 +19,7 @@ from station.drivers.reader import Transport
 from station.errors import LdsFormatError, ProtocolError, StatusWordError, TagLost, UnsupportedCard
 from station.log import event
 from station.nfc import aa, ca
-from station.nfc.access import AccessKey, establish
+from station.nfc.access import establish
 from station.nfc.files import (
     Progress,
     ReadStrategy,
@@ -29,6 +29,7 @@ from station.nfc.files import (
 )
 from station.nfc.lds.secinfo import SecurityInfos, parse_security_infos
 from station.nfc.lds.security import parse_dg14, parse_dg15
+from station.nfc.password import AccessKey
 from station.nfc.sm import SecureMessaging, max_plain_read
 from station.trust.errors import AA_FAILED, CA_FAILED
 from station.trust.verification import ChipProof

@@ -30,8 +30,9 @@ from station.drivers.reader import Transport
 from station.errors import AuthFailed, NoCard, PaceUnavailable, TagLost, UnsupportedCard
 from station.log import event
 from station.mrz.parse import Mrz
-from station.nfc.access import AccessKey, read_card_access
+from station.nfc.access import read_card_access
 from station.nfc.lds.chip import ChipData
+from station.nfc.password import AccessKey
 from station.nfc.session import ChipSession
 from station.qr.cccd import is_cccd_mrz
 from station.trust.verification import ChipProof

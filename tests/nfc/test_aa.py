@@ -11,8 +11,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from station.nfc import aa, tlv
-from station.nfc.access import AccessKey
 from station.nfc.lds.secinfo import parse_security_infos
+from station.nfc.password import AccessKey
 from station.nfc.session import ChipSession
 from station.sim import issuer, lds
 from station.sim.chip import CccdChip, ChipOptions, iso9796_2_sign

@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from station.errors import TagLost
 from station.nfc import ca, tlv
-from station.nfc.access import AccessKey
 from station.nfc.lds.secinfo import parse_security_infos
 from station.nfc.lds.security import parse_dg14
+from station.nfc.password import AccessKey
 from station.nfc.session import ChipSession
 from station.sim import issuer, lds
 from station.sim.chip import CccdChip, ChipOptions

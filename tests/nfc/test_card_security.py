@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from station.nfc.access import AccessKey
 from station.nfc.lds.secinfo import (
     ChipAuthenticationInfo,
     PaceInfo,
@@ -11,6 +10,7 @@ from station.nfc.lds.secinfo import (
     TerminalAuthenticationInfo,
     parse_security_infos,
 )
+from station.nfc.password import AccessKey
 from station.nfc.session import ChipSession
 from station.sim import issuer
 from station.sim.chip import CccdChip

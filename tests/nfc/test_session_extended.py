@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from station.errors import TagLost
-from station.nfc.access import AccessKey
 from station.nfc.apdu import CommandApdu
 from station.nfc.files import supports_extended_length
+from station.nfc.password import AccessKey
 from station.nfc.session import ChipSession
 from station.sim import issuer
 from station.sim.chip import CccdChip, ChipOptions

@@ -7,9 +7,9 @@ import pytest
 
 from station.errors import AuthFailed
 from station.nfc import crypto, pace
-from station.nfc.access import AccessKey
 from station.nfc.lds.dg13 import parse_dg13
 from station.nfc.lds.secinfo import parse_security_infos
+from station.nfc.password import AccessKey
 from station.nfc.session import ChipSession
 from station.sim import issuer, lds
 from station.sim.chip import CardImage, CccdChip, ChipOptions, Randomness

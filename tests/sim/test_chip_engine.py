@@ -14,9 +14,10 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from station.errors import ProtocolError, TagLost
 from station.nfc import crypto, sm, tlv
-from station.nfc.access import AccessKey, establish
+from station.nfc.access import establish
 from station.nfc.apdu import CommandApdu, transceive
 from station.nfc.files import read_binary, read_file, select_application
+from station.nfc.password import AccessKey
 from station.nfc.session import DEFAULT_FILES, FILE_IDS, ChipSession
 from station.sim import issuer, lds
 from station.sim.chip import CardImage, CccdChip, ChipOptions

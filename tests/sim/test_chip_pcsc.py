@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from station.drivers.reader.pcsc import PcscReader
-from station.nfc.access import AccessKey
 from station.nfc.lds.dg13 import parse_dg13
+from station.nfc.password import AccessKey
 from station.nfc.session import ChipSession
 from station.sim import issuer
 from station.sim.chip import CccdChip, ChipOptions

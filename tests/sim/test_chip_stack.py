@@ -17,7 +17,7 @@ import pytest
 from station.cli import main
 from station.drivers.reader.pcsc import PcscConnection, PcscReader
 from station.errors import TagLost
-from station.nfc.access import AccessKey
+from station.nfc.password import AccessKey
 from station.nfc.session import DEFAULT_FILES, FILE_IDS, ChipSession
 from station.sim import issuer, lds
 from station.sim.chip import CardImage, CccdChip, ChipOptions

@@ -15,8 +15,8 @@ from cryptography.x509.oid import NameOID
 
 from station.drivers.reader.pcsc import PcscReader
 from station.mrz.parse import parse_mrz
-from station.nfc.access import AccessKey
 from station.nfc.lds.chip import ChipData
+from station.nfc.password import AccessKey
 from station.nfc.session import ChipSession
 from station.sim import passport, pki
 from station.sim.chip import EF_CARD_ACCESS, EF_SOD, CccdChip, ChipOptions

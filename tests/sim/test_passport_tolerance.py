@@ -15,11 +15,12 @@ import pytest
 from station.drivers.reader.pcsc import PcscConnection, PcscReader
 from station.errors import LdsFormatError, ProtocolError, StatusWordError
 from station.nfc import sm
-from station.nfc.access import AccessKey, establish
+from station.nfc.access import establish
 from station.nfc.apdu import ResponseApdu
 from station.nfc.crypto import SessionKeys
 from station.nfc.files import read_binary, read_file, select_application, select_file
 from station.nfc.lds.chip import ChipData
+from station.nfc.password import AccessKey
 from station.nfc.session import ChipSession
 from station.sim import passport
 from station.sim.chip import CccdChip, ChipOptions

@@ -18,9 +18,10 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 from station.drivers.reader.pcsc import PcscReader
 from station.errors import ProtocolError, StationError, StatusWordError, TagLost
 from station.nfc import crypto, tlv
-from station.nfc.access import AccessKey, establish
+from station.nfc.access import establish
 from station.nfc.files import read_file, select_application, supports_extended_length
 from station.nfc.lds.security import parse_dg14, parse_dg15
+from station.nfc.password import AccessKey
 from station.nfc.session import ChipSession
 from station.nfc.sm import SecureMessaging
 from station.sim import issuer, lds
