@@ -29,7 +29,7 @@ bench: bootstrap
 # The full fault/fuzz campaign (tests/reliability with RELIABILITY_FULL=1) and its summary:
 # runs, faults injected, records committed/delivered, lost, duplicates, crashes (all must be 0).
 reliability: bootstrap
-	$(PY) -m station.testing.reliability --json reliability.json
+	$(PY) -m tests.reliability.campaign --json reliability.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache bench.json reliability.json

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from station.testing.reliability import Tally
+from tests.reliability.campaign import Tally
 
 
 @pytest.fixture(scope="session")

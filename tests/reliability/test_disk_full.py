@@ -25,8 +25,8 @@ from station.pipeline.publisher import Publisher
 from station.pipeline.records import Check, Reading, RecordSigner
 from station.pipeline.store import OutboxStore
 from station.testing.mosquitto import MosquittoBroker
-from station.testing.reliability import Tally, scale
 from station.testing.wait import wait_until
+from tests.reliability.campaign import Tally, scale
 
 ID_NUMBER = "001099012345"
 NAME = "Nguyễn Văn Thử"

@@ -1,6 +1,6 @@
 """Bad input: every parser that meets untrusted bytes raises only typed station errors.
 
-Three drivers over the targets of ``station.testing.fuzz``: the regression corpus (replayed
+Three drivers over the targets of ``tests.reliability.fuzz``: the regression corpus (replayed
 always), hypothesis (raw bytes and mutated seeds) and the deterministic mutation fuzzer;
 atheris too when it is installed. Reduced under ``make test``, long under ``make reliability``.
 """
@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from station.testing import fuzz
-from station.testing.reliability import Tally, full, scale
+from tests.reliability import fuzz
+from tests.reliability.campaign import Tally, full, scale
 
 CORPUS = Path(__file__).parent / "corpus"
 NAMES = sorted(fuzz.TARGETS)
@@ -110,9 +110,10 @@ def test_atheris(name: str, tmp_path: Path, tally: Tally) -> None:
         (work / fuzz.corpus_name(data)).write_bytes(data)
     runs = scale(300, 30_000)
     proc = subprocess.run(
-        [sys.executable, "-m", "station.testing.fuzz", "atheris", name, f"-runs={runs}",
+        [sys.executable, "-m", "tests.reliability.fuzz", "atheris", name, f"-runs={runs}",
          f"-artifact_prefix={tmp_path}/", "-max_len=4096", str(work)],
         capture_output=True, text=True, timeout=scale(60, 900),
+        cwd=Path(__file__).resolve().parents[2],  # where ``tests`` is importable
     )
     crashes = sorted(tmp_path.glob("crash-*"))
     tally.record(f"fuzz: atheris {name}", runs=runs, crashes=len(crashes) + (proc.returncode != 0))

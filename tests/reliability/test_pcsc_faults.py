@@ -48,7 +48,7 @@ from station.testing.desk import prepare_state
 from station.testing.mosquitto import BrokerUnavailable, MosquittoBroker
 from station.testing.pcscd import PcscdTestbed
 from station.testing.pcscd import TestbedUnavailable as Unavailable
-from station.testing.reliability import Tally, full
+from tests.reliability.campaign import Tally, full
 
 pytestmark = pytest.mark.mqtt
 

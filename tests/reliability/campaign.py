@@ -3,7 +3,7 @@
 Every scenario in ``tests/reliability/`` reports what it did through :class:`Tally` — runs,
 faults injected, records committed and delivered, lost, duplicates after dedupe, crashes —
 into a JSON-lines file named by ``RELIABILITY_REPORT``. The runner
-(``python -m station.testing.reliability``) runs the full campaign (``RELIABILITY_FULL=1``)
+(``python -m tests.reliability.campaign``) runs the full campaign (``RELIABILITY_FULL=1``)
 under pytest and prints the summary; it exits non-zero if any test failed or if anything was
 lost, duplicated or crashed. Under plain ``make test`` the same tests run in their reduced form
 and the tally goes nowhere.
@@ -90,7 +90,7 @@ def summarize(entries: Sequence[Entry]) -> tuple[str, dict[str, int]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m station.testing.reliability",
+        prog="python -m tests.reliability.campaign",
         description="Run the full reliability campaign (tests/reliability) and print its summary.")
     parser.add_argument("--reduced", action="store_true",
                         help="run the reduced form (as in make test) instead of the full one")

@@ -7,7 +7,7 @@ anything else — ``IndexError``, ``ValueError``, ``RecursionError``, … — is
 
 Three drivers share these targets: hypothesis (``tests/reliability/test_fuzz.py``), the
 deterministic mutation fuzzer below (:func:`campaign`, used by ``make reliability``), and
-atheris when it is installed (``python -m station.testing.fuzz atheris TARGET -runs=N``).
+atheris when it is installed (``python -m tests.reliability.fuzz atheris TARGET -runs=N``).
 Crashers are kept in ``tests/reliability/corpus/<target>/`` and replayed by the tests.
 
 All seed inputs are synthetic (``station.sim``); nothing here comes from a real card.
@@ -611,6 +611,6 @@ if __name__ == "__main__":  # pragma: no cover
     if len(sys.argv) >= 3 and sys.argv[1] == "atheris":
         _atheris_main(sys.argv[2:])
     else:
-        print("usage: python -m station.testing.fuzz atheris TARGET [libFuzzer flags]",
+        print("usage: python -m tests.reliability.fuzz atheris TARGET [libFuzzer flags]",
               file=sys.stderr)
         sys.exit(2)
