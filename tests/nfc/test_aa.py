@@ -18,7 +18,7 @@ from station.sim import issuer, lds
 from station.sim.chip import CccdChip, ChipOptions, iso9796_2_sign
 from station.sim.citizens import generate
 from station.trust.errors import AA_FAILED
-from tests.sim.test_chip_engine import Direct
+from tests.fakes import Direct
 
 CHALLENGE = bytes.fromhex("0102030405060708")
 

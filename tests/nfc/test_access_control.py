@@ -12,7 +12,7 @@ from station.nfc import access, bac, crypto, pace
 from station.nfc.files import ReadStrategy, read_file
 from station.nfc.lds.secinfo import parse_security_infos
 from station.nfc.password import AccessKey
-from tests.nfc.script import Script
+from tests.fakes import Script
 from tests.nfc.test_crypto import (
     C_EPH_PUB,
     C_MAP_PUB,

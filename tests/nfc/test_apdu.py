@@ -2,6 +2,7 @@ import pytest
 
 from station.errors import ProtocolError, StatusWordError
 from station.nfc.apdu import CommandApdu, ResponseApdu, transceive
+from tests.fakes import Replies
 
 
 @pytest.mark.parametrize(
@@ -22,20 +23,8 @@ def test_encode(cmd: CommandApdu, encoded: str) -> None:
     assert cmd.encode().hex().upper() == encoded
 
 
-class Script:
-    """A transport answering from a list and recording what it was sent."""
-
-    def __init__(self, answers: list[str]) -> None:
-        self.answers = [bytes.fromhex(a) for a in answers]
-        self.sent: list[str] = []
-
-    def transmit(self, apdu: bytes) -> bytes:
-        self.sent.append(apdu.hex().upper())
-        return self.answers.pop(0)
-
-
 def test_get_response_chaining() -> None:
-    t = Script(["AABB6104", "CCDDEEFF6102", "11229000"])
+    t = Replies(["AABB6104", "CCDDEEFF6102", "11229000"])
     r = transceive(t, CommandApdu(0x00, 0xB0, 0, 0, le=0))
     assert r.data == bytes.fromhex("AABBCCDDEEFF1122")
     assert r.ok
@@ -43,7 +32,7 @@ def test_get_response_chaining() -> None:
 
 
 def test_wrong_le_is_resent() -> None:
-    t = Script(["6C05", "01020304059000"])
+    t = Replies(["6C05", "01020304059000"])
     r = transceive(t, CommandApdu(0x00, 0xB0, 0, 0, le=0x10))
     assert r.data == bytes.fromhex("0102030405")
     assert t.sent[1] == "00B0000005"

@@ -22,7 +22,7 @@ from station.sim import issuer, lds
 from station.sim.chip import CccdChip, ChipOptions
 from station.sim.citizens import generate
 from station.trust.errors import CA_FAILED
-from tests.sim.test_chip_engine import Direct
+from tests.fakes import Direct
 
 
 @pytest.mark.parametrize("cipher,curve", [

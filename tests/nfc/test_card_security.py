@@ -15,6 +15,7 @@ from station.nfc.session import ChipSession
 from station.sim import issuer
 from station.sim.chip import CccdChip
 from station.sim.citizens import generate
+from tests.fakes import Direct
 
 GM = PaceInfo("0.4.0.127.0.7.2.2.4.2.2", 2, 13, "ECDH", "GM", "AES", 128)
 CAM = PaceInfo("0.4.0.127.0.7.2.2.4.6.2", 2, 13, "ECDH", "CAM", "AES", 128)
@@ -33,22 +34,11 @@ def test_which_cards_have_card_security() -> None:
     assert SecurityInfos((GM, ta2)).has_card_security
 
 
-class Recorder:
-    def __init__(self, chip: CccdChip) -> None:
-        self.chip = chip
-        self.apdus: list[bytes] = []
-        chip.power_on()
-
-    def transmit(self, apdu: bytes) -> bytes:
-        self.apdus.append(apdu)
-        return self.chip.process(apdu)
-
-
 def test_cccd_read_spends_no_apdu_on_card_security() -> None:
     image = issuer.issue(generate(71))
     infos = parse_security_infos(image.mf_files[0x011C])
     assert not infos.has_card_security
-    link = Recorder(CccdChip(image))
+    link = Direct(CccdChip(image))
     ChipSession(AccessKey.can(image.can)).read(link)
     # EF.CardSecurity and EF.SOD share FID 011D (SFI 1D): the first lives in the MF and would
     # be read before the eMRTD application is selected; EF.SOD only after. Header bytes stay

@@ -14,6 +14,7 @@ from station.nfc import sm
 from station.nfc.apdu import CommandApdu
 from station.nfc.crypto import SessionKeys
 from station.nfc.files import ReadStrategy, read_file
+from tests.fakes import Script
 
 H = bytes.fromhex
 KEYS_D = SessionKeys("3DES", H("979EC13B1CBFE9DCD01AB0FED307EAE5"),
@@ -33,18 +34,6 @@ TRANSCRIPT_D = [
      "871901FB9235F4E4037F2327DCC8964F1F9B8C30F42C8E2FFF224A990290008E08C8B2787EAEA07D749000"),
 ]
 EF_COM_D = H("60145F0104303130365F36063034303030305C026175")
-
-
-class Script:
-    def __init__(self, pairs: list[tuple[str, str]]) -> None:
-        self.pairs = [(H(a), H(b)) for a, b in pairs]
-        self.sent: list[bytes] = []
-
-    def transmit(self, apdu: bytes) -> bytes:
-        self.sent.append(apdu)
-        expected, answer = self.pairs.pop(0)
-        assert apdu.hex().upper() == expected.hex().upper()
-        return answer
 
 
 def test_appendix_d_protect_each_command() -> None:

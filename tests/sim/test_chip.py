@@ -14,6 +14,7 @@ from station.nfc.session import ChipSession
 from station.sim import issuer, lds
 from station.sim.chip import CardImage, CccdChip, ChipOptions, Randomness
 from station.sim.citizens import generate
+from tests.fakes import Direct
 from tests.nfc.test_crypto import (
     C_EPH_PRIV,
     C_EPH_PUB,
@@ -30,16 +31,6 @@ H = bytes.fromhex
 CURVE = crypto.BRAINPOOL_P256R1
 CARD_ACCESS_G = H("31143012060A04007F0007020204020202010202010D")
 SELECT_EMRTD = "00A4040C07A0000002471001"
-
-
-class Direct:
-    """The chip called directly (the contract tests show pcscd + vpcd answer the same)."""
-
-    def __init__(self, chip: CccdChip) -> None:
-        self.chip = chip
-
-    def transmit(self, apdu: bytes) -> bytes:
-        return self.chip.process(apdu)
 
 
 def _ask(chip: CccdChip, apdu: str) -> str:

@@ -22,25 +22,9 @@ from station.nfc.session import DEFAULT_FILES, FILE_IDS, ChipSession
 from station.sim import issuer, lds
 from station.sim.chip import CardImage, CccdChip, ChipOptions
 from station.sim.citizens import generate
+from tests.fakes import Direct
 
 H = bytes.fromhex
-
-
-class Direct:
-    """The chip as a terminal-side transport (power-on on creation = a new tap); raises
-    :class:`TagLost` after ``drop_after`` APDUs, as the PC/SC transport does."""
-
-    def __init__(self, chip: CccdChip, drop_after: int | None = None) -> None:
-        self.chip = chip
-        self.drop_after = drop_after
-        self.count = 0
-        chip.power_on()
-
-    def transmit(self, apdu: bytes) -> bytes:
-        if self.drop_after is not None and self.count >= self.drop_after:
-            raise TagLost("card removed")
-        self.count += 1
-        return self.chip.process(apdu)
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ from station.sim.chip import CardImage, CccdChip, ChipOptions
 from station.sim.citizens import Citizen, generate
 from station.sim.vpcd import Latency, VpcdLink
 from station.testing.pcscd import PcscdTestbed
-from tests.sim.test_chip import Direct
+from tests.fakes import Direct
 
 FILES = ("COM", "DG1", "DG2", "DG13", "DG14", "DG15", "SOD")
 

@@ -14,15 +14,7 @@ from station.sim.citizens import skeleton_citizen, skeleton_files, td1_mrz
 from station.sim.filecard import FileCard
 from station.sim.vpcd import Latency, VpcdLink, contactless_atr
 from station.testing.pcscd import PcscdTestbed
-
-
-class Direct:
-    def __init__(self, card: FileCard) -> None:
-        self.card = card
-        card.power_on()
-
-    def transmit(self, apdu: bytes) -> bytes:
-        return self.card.process(apdu)
+from tests.fakes import Direct
 
 
 @pytest.fixture(params=["direct", "pcsc"])
