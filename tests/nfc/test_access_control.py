@@ -13,15 +13,16 @@ from station.nfc.files import ReadStrategy, read_file
 from station.nfc.lds.secinfo import parse_security_infos
 from station.nfc.password import AccessKey
 from tests.fakes import Script
-from tests.nfc.test_crypto import (
+from tests.nfc.icao_vectors import (
     C_EPH_PUB,
     C_MAP_PUB,
+    EF_COM_D,
     T_EPH_PRIV,
     T_EPH_PUB,
     T_MAP_PRIV,
     T_MAP_PUB,
+    TRANSCRIPT_D,
 )
-from tests.nfc.test_sm import EF_COM_D, TRANSCRIPT_D
 
 H = bytes.fromhex
 CURVE = crypto.BRAINPOOL_P256R1

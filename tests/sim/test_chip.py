@@ -15,17 +15,18 @@ from station.sim import issuer, lds
 from station.sim.chip import CardImage, CccdChip, ChipOptions, Randomness
 from station.sim.citizens import generate
 from tests.fakes import Direct
-from tests.nfc.test_crypto import (
+from tests.nfc.icao_vectors import (
     C_EPH_PRIV,
     C_EPH_PUB,
     C_MAP_PRIV,
     C_MAP_PUB,
+    EF_COM_D,
     T_EPH_PRIV,
     T_EPH_PUB,
     T_MAP_PRIV,
     T_MAP_PUB,
+    TRANSCRIPT_D,
 )
-from tests.nfc.test_sm import EF_COM_D, TRANSCRIPT_D
 
 H = bytes.fromhex
 CURVE = crypto.BRAINPOOL_P256R1
