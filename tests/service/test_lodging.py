@@ -21,7 +21,7 @@ from station.sim.qrimage import render
 from station.sim.vpcd import VpcdLink
 from station.testing.mosquitto import MosquittoBroker
 from station.testing.pcscd import PcscdTestbed
-from tests.service.test_desk import Backend, Bed, _outbox, _tap, _token, _wait, running
+from tests.service.desk_bed import Backend, Bed, ingest_token, outbox_files, running, tap, wait
 
 ENTRY = {"visa_number": "VN1234567", "entry_date": "2030-01-02", "entry_port": "SGN",
          "purpose": "tourism", "stay_until": "2030-01-09"}
@@ -32,12 +32,12 @@ def _show_mrz(bed: Bed, t: passport.Traveller) -> None:
     mrzimage.render_frame(t.mrz(), seed=t.seed).save(png)
     bed.phases.clear()
     bed.camera.show(png)
-    assert _wait(lambda: bed.session.phase is m.Phase.WAITING
+    assert wait(lambda: bed.session.phase is m.Phase.WAITING
                  and bed.session.source is m.KeySource.MRZ), bed.session
 
 
 def _settled(bed: Bed, timeout: float = 20) -> m.Session:
-    assert _wait(lambda: any(s.phase in (m.Phase.SUCCESS, m.Phase.FAILED) for s in bed.phases),
+    assert wait(lambda: any(s.phase in (m.Phase.SUCCESS, m.Phase.FAILED) for s in bed.phases),
                  timeout), bed.session
     return next(s for s in bed.phases if s.phase in (m.Phase.SUCCESS, m.Phase.FAILED))
 
@@ -79,30 +79,30 @@ def test_foreign_guests_by_mrz_then_chip_or_mrz_only_and_a_citizen_by_qr(
             # 1. A BAC-only French passport: MRZ, then the chip.
             _show_mrz(bed, fra.traveller)
             _tap_passport(bed, fra)
-            assert _wait(lambda: len(bed.received) == 1, 15), bed.phases[-1]
-            assert _wait(lambda: bed.session.phase is m.Phase.IDLE)
+            assert wait(lambda: len(bed.received) == 1, 15), bed.phases[-1]
+            assert wait(lambda: bed.session.phase is m.Phase.IDLE)
 
             # 2. A Japanese passport with PACE-MRZ, its state's CSCA not in the store.
             _show_mrz(bed, jpn.traveller)
             _tap_passport(bed, jpn)
-            assert _wait(lambda: len(bed.received) == 2, 15), bed.phases[-1]
-            assert _wait(lambda: bed.session.phase is m.Phase.IDLE)
+            assert wait(lambda: len(bed.received) == 2, 15), bed.phases[-1]
+            assert wait(lambda: bed.session.phase is m.Phase.IDLE)
 
             # 3. A US passport whose chip answers garbage: after the wait, the MRZ alone.
             _show_mrz(bed, usa.traveller)
             _tap_passport(bed, usa, faults={i: "garbage" for i in range(1, 400)})
-            assert _wait(lambda: len(bed.received) == 3, 20), bed.phases[-1]
-            assert _wait(lambda: bed.session.phase is m.Phase.IDLE)
+            assert wait(lambda: len(bed.received) == 3, 20), bed.phases[-1]
+            assert wait(lambda: bed.session.phase is m.Phase.IDLE)
 
             # 4. A Vietnamese citizen at the same desk: QR, then the CCCD.
             png = tmp_path / "qr.png"
             Image.fromarray(render(citizen.qr_text())).save(png)
             bed.phases.clear()
             bed.camera.show(png)
-            assert _wait(lambda: bed.session.phase is m.Phase.WAITING
+            assert wait(lambda: bed.session.phase is m.Phase.WAITING
                          and bed.session.source is m.KeySource.QR), bed.session
-            _tap(bed, citizen)
-            assert _wait(lambda: len(bed.received) == 4, 15), bed.phases[-1]
+            tap(bed, citizen)
+            assert wait(lambda: len(bed.received) == 4, 15), bed.phases[-1]
     finally:
         backend.close()
 
@@ -142,7 +142,7 @@ def test_foreign_guests_by_mrz_then_chip_or_mrz_only_and_a_citizen_by_qr(
 
     # What the lodging profile leaves out of a foreign guest (DG11's address, telephone,
     # profession; the face) is nowhere: not in the outbox, not in what MRZ carried.
-    blobs = [*_outbox(bed), *(_token(bed, r) for r in bed.received)]
+    blobs = [*outbox_files(bed), *(ingest_token(bed, r) for r in bed.received)]
     face = fra.image.app_files[0x0102]
     for blob in blobs:
         for value in (t1.address, t1.telephone, t1.profession):

@@ -23,7 +23,7 @@ from station.sim.citizens import generate
 from station.testing.desk import DeskCamera, prepare_state
 from station.testing.mosquitto import MosquittoBroker
 from station.testing.pcscd import PcscdTestbed
-from tests.service.test_desk import Bed, _tap, _wait, running
+from tests.service.desk_bed import Bed, running, tap, wait
 
 
 def _frame(text: str, seed: int) -> np.ndarray:
@@ -97,10 +97,10 @@ def test_a_reception_desk_reads_a_cccd_by_its_mrz_when_there_is_no_qr(
     mrzimage.render_frame(citizen.mrz(), seed=74).save(png)
     with running(bed):
         bed.camera.show(png)
-        assert _wait(lambda: bed.session.phase is m.Phase.WAITING
+        assert wait(lambda: bed.session.phase is m.Phase.WAITING
                      and bed.session.source is m.KeySource.MRZ), bed.session
-        _tap(bed, citizen)
-        assert _wait(lambda: len(bed.received) == 1, 15), bed.phases[-1]
+        tap(bed, citizen)
+        assert wait(lambda: len(bed.received) == 1, 15), bed.phases[-1]
     (got,) = bed.received
     assert got.record.outcome == "genuine"
     assert got.record.protocol.startswith("PACE")
