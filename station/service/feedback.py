@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 
 from station.config import Config
-from station.display.devices import Display, open_display
 from station.display.render import Renderer
 from station.display.screens import REFUSED, indication, screen
+from station.drivers.display import Display, open_display
 from station.drivers.gpio import Indication, Outputs
 from station.errors import FeedbackUnavailable
 from station.log import event

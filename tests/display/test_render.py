@@ -14,8 +14,8 @@ from PIL import Image, ImageChops
 
 from station.config import DisplaySection
 from station.display import screens as S
-from station.display.devices import FramebufferDisplay, PngDisplay, open_display
 from station.display.render import Renderer, find_font
+from station.drivers.display import FramebufferDisplay, PngDisplay, open_display
 from station.drivers.gpio import Indication
 from station.errors import FeedbackUnavailable
 from station.service.machine import Failure, Fault, Phase, Session

@@ -8,8 +8,8 @@ from gpiozero.pins.mock import MockFactory
 from PIL import Image
 
 from station.config import FeedbackSection
-from station.display.devices import PngDisplay
 from station.display.render import Renderer
+from station.drivers.display import PngDisplay
 from station.drivers.gpio import Outputs
 from station.service.feedback import DeskFeedback
 from station.service.machine import Failure, Phase, Session
