@@ -1,193 +1,37 @@
-"""The PC/SC card watch: card placed / removed / reader lost / reader back, as session events.
-
-A :class:`~station.service.ports.Watch` on its own thread, polling ``SCardGetStatusChange``
-with a short timeout instead of using pyscard's ``CardMonitor``: the monitor's thread can die
-silently when pcscd goes away (its exception is swallowed), and its observers run on that
-thread. Here the loop *is* the watch: it beats on every poll (so the runtime's supervisor sees a
-wedged PC/SC call and restarts it), it only posts events (no card I/O in the loop: the chip is
-read on the runtime's read worker), and it treats pcscd going away, a reader being unplugged and
-a hung call alike — release the context, report :class:`ReaderLost`, re-establish with backoff,
-report :class:`ReaderBack`.
-
-Slots are PC/SC reader names. A card already lying on a reader when the watch (re)starts is not
-reported as placed: only a card put down while the station watches starts a reading (a card left
-on the reader after pcscd restarted must be tapped again). A remove-and-replace between two
-polls is caught by the reader's event counter (the upper 16 bits of ``dwEventState``).
-"""
+"""The desk's card watch: the PC/SC card monitor (:mod:`station.drivers.reader.monitor`) as a
+:class:`~station.service.ports.Watch`, its sightings posted as session events."""
 
 from __future__ import annotations
 
-import logging
 import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-from station.log import event
+from station.drivers.reader.monitor import CardMonitor
 from station.service import machine as m
 from station.service.ports import Post
 
-log = logging.getLogger(__name__)
-
-PNP_NOTIFICATION = "\\\\?PnP?\\Notification"
-"""The pseudo-reader whose state changes when a reader is plugged in or out (pcsc-lite)."""
-
-# PC/SC return codes (pcsclite.h / winscard): what ends a poll normally, and what means the
-# service or the reader went away (then the context is useless: start again).
-_S_SUCCESS = 0x00000000
-_E_TIMEOUT = 0x8010000A
-_E_NO_SERVICE = 0x8010001D
-_E_SERVICE_STOPPED = 0x8010001E
-_E_INVALID_HANDLE = 0x80100003
-_E_NO_READERS = 0x8010002E
-_E_UNKNOWN_READER = 0x80100009
-_E_READER_UNAVAILABLE = 0x80100017
-_E_UNKNOWN_RES_MNG = 0x8010002B
-
 
 @dataclass
-class _Slot:
-    present: bool
-    events: int
-
-
-@dataclass
-class CardWatch:
-    """Watches every PC/SC reader whose name contains ``reader`` (empty: all readers)."""
-
-    reader: str = ""
-    poll_ms: int = 250
-    """Upper bound of one ``SCardGetStatusChange``; the watch beats at least this often."""
-    retry_s: float = 0.5
-    """First delay before re-establishing after pcscd or the reader went away (doubles up to
-    ``max_retry_s``)."""
-    max_retry_s: float = 2.0
-    """Longest wait between attempts: a restarted pcscd is seen within this much (the station
-    must recover from a pcscd restart within 5 s)."""
+class CardWatch(CardMonitor):
     name: str = "cards"
-    _lost: bool | None = field(default=None, init=False, repr=False)
 
     def run(self, post: Post, beat: Callable[[], None], stop: threading.Event) -> None:
-        from smartcard import scard
-
-        delay = self.retry_s
-        while not stop.is_set():
-            beat()
-            ctx = _establish(scard)
-            if ctx is None:
-                self._report_lost(post, "no_service")
-                _sleep_beating(stop, beat, delay)
-                delay = min(delay * 2, self.max_retry_s)
-                continue
-            try:
-                if self._watch(scard, ctx, post, beat, stop):
-                    delay = self.retry_s  # it worked for a while: retry quickly next time
-                else:
-                    _sleep_beating(stop, beat, delay)
-                    delay = min(delay * 2, self.max_retry_s)
-            finally:
-                scard.SCardReleaseContext(ctx)
-
-    def _report_lost(self, post: Post, why: str) -> None:
-        if self._lost is not True:
-            event(log, "cards.reader_lost", logging.WARNING, why=why, reader=self.reader or "*")
-            post(m.ReaderLost())
-            self._lost = True
-
-    def _report_back(self, post: Post, readers: list[str]) -> None:
-        if self._lost is not False:
-            event(log, "cards.reader_ready", readers=len(readers))
-            if self._lost is True:
-                post(m.ReaderBack())
-            self._lost = False
-
-    def _matching(self, scard: Any, ctx: int) -> list[str] | None:
-        hr, names = scard.SCardListReaders(ctx, [])
-        if hr != _S_SUCCESS:
-            return None
-        return [n for n in names if self.reader in n]
-
-    def _watch(self, scard: Any, ctx: int, post: Post, beat: Callable[[], None],
-               stop: threading.Event) -> bool:
-        """Poll one context until it breaks; True if readers were seen at all."""
-        readers = self._matching(scard, ctx)
-        if not readers:
-            self._report_lost(post, "no_reader")
-            return False
-        slots: dict[str, _Slot] = {}
-        # First call with UNAWARE: learn what is on the readers now, report nothing for it.
-        hr, states = scard.SCardGetStatusChange(
-            ctx, 0, [(r, scard.SCARD_STATE_UNAWARE) for r in readers]
-            + [(PNP_NOTIFICATION, scard.SCARD_STATE_UNAWARE)])
-        if hr != _S_SUCCESS:
-            self._report_lost(post, f"status_{hr & 0xFFFFFFFF:08X}")
-            return False
-        for name, state, _atr in states:
-            if name != PNP_NOTIFICATION:
-                slots[name] = _Slot(bool(state & scard.SCARD_STATE_PRESENT), state >> 16)
-        self._report_back(post, readers)
-        known = [(n, s & ~scard.SCARD_STATE_CHANGED) for n, s, _ in states]
-        while not stop.is_set():
-            beat()
-            hr, states = scard.SCardGetStatusChange(ctx, self.poll_ms, known)
-            if stop.is_set():
-                # A call that hung past the supervisor's patience: a new watch has taken over,
-                # and this one must not post what it saw late.
-                return True
-            code = hr & 0xFFFFFFFF
-            if code == _E_TIMEOUT:
-                continue
-            if code != _S_SUCCESS:
-                self._report_lost(post, f"status_{code:08X}")
-                return True
-            changed_readers = False
-            for name, state, _atr in states:
-                if name == PNP_NOTIFICATION:
-                    changed_readers |= bool(state & scard.SCARD_STATE_CHANGED)
-                    continue
-                if state & (scard.SCARD_STATE_UNKNOWN | scard.SCARD_STATE_UNAVAILABLE):
-                    changed_readers = True  # this reader was unplugged
-                    continue
-                self._slot_changed(post, name, slots[name], state, scard)
-            if changed_readers:
-                now = self._matching(scard, ctx)
-                if now is None or set(now) != set(readers):
-                    # Readers came or went: lift every card we thought present, start over.
-                    for name, slot in slots.items():
-                        if slot.present:
-                            post(m.CardRemoved(name))
-                    if not now:
-                        self._report_lost(post, "reader_unplugged")
-                    return True
-            known = [(n, s & ~scard.SCARD_STATE_CHANGED) for n, s, _ in states]
-        return True
-
-    def _slot_changed(self, post: Post, name: str, slot: _Slot, state: int, scard: Any) -> None:
-        present = bool(state & scard.SCARD_STATE_PRESENT)
-        events = state >> 16
-        if present == slot.present and events == slot.events:
-            return
-        if slot.present and (not present or events != slot.events):
-            event(log, "cards.removed", slot=name)
-            post(m.CardRemoved(name))
-        if present and (not slot.present or events != slot.events):
-            # Mute cards (no ATR) are still placed cards: the read will say what is wrong.
-            event(log, "cards.placed", slot=name)
-            post(m.CardPresent(name))
-        slot.present, slot.events = present, events
+        self.watch(_Posting(post), beat, stop)
 
 
-def _establish(scard: Any) -> int | None:
-    try:
-        hr, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
-    except Exception:  # pyscard raises when libpcsclite itself is unhappy
-        return None
-    return int(ctx) if hr == _S_SUCCESS else None
+@dataclass(frozen=True)
+class _Posting:
+    post: Post
 
+    def placed(self, slot: str) -> None:
+        self.post(m.CardPresent(slot))
 
-def _sleep_beating(stop: threading.Event, beat: Callable[[], None], seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
-        beat()
-        stop.wait(min(left, 0.5))
+    def removed(self, slot: str) -> None:
+        self.post(m.CardRemoved(slot))
+
+    def lost(self) -> None:
+        self.post(m.ReaderLost())
+
+    def back(self) -> None:
+        self.post(m.ReaderBack())

@@ -174,6 +174,7 @@ def test_reconnect_waits_are_capped(monkeypatch: pytest.MonkeyPatch) -> None:
     restarted pcscd is seen within it (the 5 s recovery goal)."""
     import threading
 
+    from station.drivers.reader import monitor
     from station.service import cards
 
     waits: list[float] = []
@@ -184,8 +185,8 @@ def test_reconnect_waits_are_capped(monkeypatch: pytest.MonkeyPatch) -> None:
         if len(waits) >= 8:
             stop.set()
 
-    monkeypatch.setattr(cards, "_establish", lambda scard: None)
-    monkeypatch.setattr(cards, "_sleep_beating", fake_sleep)
+    monkeypatch.setattr(monitor, "_establish", lambda scard: None)
+    monkeypatch.setattr(monitor, "_sleep_beating", fake_sleep)
     cards.CardWatch().run(lambda event: None, lambda: None, stop)
     assert waits[:3] == [0.5, 1.0, 2.0]
     assert max(waits) == 2.0
