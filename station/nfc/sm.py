@@ -29,8 +29,6 @@ from station.nfc.crypto import SessionKeys, constant_time_equal, pad, unpad
 # after them the chip has dropped its session keys.
 SW_SM_MISSING = 0x6987
 SW_SM_INCORRECT = 0x6988
-# Trailer status words accepted when a MAC-verified response has no DO'99'.
-SW_UNPROTECTED_OK = frozenset({0x9000, 0x6282})
 
 
 def ssc_bytes(keys: SessionKeys, ssc: int) -> bytes:
@@ -147,7 +145,8 @@ def protect_response(keys: SessionKeys, ssc: int, data: bytes, sw: int, *,
 def unprotect_response(keys: SessionKeys, ssc: int, raw: bytes) -> ResponseApdu:
     """Terminal side: verify and unwrap a response. An error status word without any data
     objects is passed through (chips answer some errors unprotected); everything else must carry
-    a valid DO'8E', and the status word is the MAC-protected one from DO'99'."""
+    a valid DO'8E'. The status word is the MAC-protected one from DO'99' or, when the chip left
+    DO'99' out, the trailer's."""
     resp = ResponseApdu.decode(raw)
     if not resp.data:
         if resp.sw == 0x9000:
@@ -173,13 +172,13 @@ def unprotect_response(keys: SessionKeys, ssc: int, raw: bytes) -> ResponseApdu:
         else:
             raise ProtocolError(f"unexpected SM data object {tag:02X} in a response")
     if sw is None:
-        # ISO 7816-4 §10.2 leaves DO'99' optional and some chips omit it on successful reads;
-        # 9303-11 §9.8 protects the *data* by the MAC, which has been checked. Without DO'99'
-        # the status word is the unprotected trailer, so it is believed only for answers that
-        # carry MAC-covered data and report success or end of file: an error (or a bare MAC)
-        # with an unprotected status word could be anything.
-        if not data or resp.sw not in SW_UNPROTECTED_OK:
-            raise ProtocolError("protected response without DO'99'")
+        # ISO 7816-4 §10.2 leaves DO'99' optional, and chips omit it: vsmartcard's vicc ePass
+        # answers SELECT with DO'8E' ‖ 9000 alone. JMRTD then takes the status word from the
+        # trailer once the MAC over the objects present has verified, and so do we. The MAC
+        # (checked above, under this answer's SSC) proves the answer is the chip's and fresh;
+        # the trailer itself is not covered, but it only decides success or failure: data is
+        # believed only as MAC-covered DO'87'/'85', so a forged trailer can make a read fail,
+        # never make a forged byte pass.
         sw = resp.sw
     return ResponseApdu(data, sw)
 

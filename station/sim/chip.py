@@ -114,8 +114,9 @@ class ChipOptions:
     """Answer to a READ BINARY at or beyond the end of the file: 6B00 (offset outside the EF)
     or an empty 6282; None: 6B00 beyond the end, an empty 9000 exactly at it."""
     omit_do99: bool = False
-    """Protected responses without DO'99' (the status word only in the trailer), as some
-    chips send successful answers; the MAC still covers the data."""
+    """Protected responses without DO'99' (the status word only in the trailer), as
+    vsmartcard's vicc ePass sends every answer (SELECT → DO'8E' ‖ 9000); the MAC still covers
+    the data objects present."""
     withheld: frozenset[int] = frozenset()
     """File identifiers the chip answers 6A82 ("file not found") to although it holds them:
     a clone that withholds DG14/DG15 (0x010E/0x010F) so that chip/active authentication
@@ -280,7 +281,7 @@ class CccdChip:
         # in _pending_keys.
         self.ssc += 1
         answer = sm.protect_response(keys, self.ssc, data, sw, odd_ins=bool(cmd.ins & 1),
-                                     do99=not (self.options.omit_do99 and data))
+                                     do99=not self.options.omit_do99)
         pending = self._pending_keys
         if pending is not None:
             self._pending_keys = None

@@ -17,7 +17,7 @@ from station.errors import LdsFormatError, ProtocolError, StatusWordError
 from station.nfc import sm
 from station.nfc.access import establish
 from station.nfc.apdu import ResponseApdu
-from station.nfc.crypto import SessionKeys
+from station.nfc.crypto import SessionKeys, pad
 from station.nfc.files import read_binary, read_file, select_application, select_file
 from station.nfc.lds.chip import ChipData
 from station.nfc.password import AccessKey
@@ -134,16 +134,59 @@ def test_truncated_file_is_a_typed_error_never_a_short_file(pcscd: PcscdTestbed,
         link.remove()
 
 
-# --- DO'99' omitted: the MAC is still checked, and only success trailers are believed ---------
+# --- DO'99' omitted: the MAC is still checked, the status word is the trailer's ---------------
+# vsmartcard's vicc ePass (Debian python3-virtualsmartcard 3.3) answers every protected command
+# without DO'99': SELECT → 8E 08 <MAC> 90 00, READ BINARY → DO'87' ‖ DO'8E' ‖ 90 00. JMRTD takes
+# the trailer's status word once the MAC verifies.
 
 KEYS = SessionKeys.derive(b"\x11" * 16, "AES", 128)
+KEYS_3DES = SessionKeys.derive(b"\x22" * 16, "3DES", 128)
 
 
-def test_response_without_do99_verifies() -> None:
-    raw = sm.protect_response(KEYS, 8, b"file bytes", 0x9000, do99=False)
-    assert sm.unprotect_response(KEYS, 8, raw) == ResponseApdu(b"file bytes", 0x9000)
-    raw = sm.protect_response(KEYS, 8, b"last bytes", 0x6282, do99=False)
-    assert sm.unprotect_response(KEYS, 8, raw) == ResponseApdu(b"last bytes", 0x6282)
+def _vicc_answer(keys: SessionKeys, ssc: int, data: bytes, sw: int) -> bytes:
+    """The vicc ePass's answer, built by hand (not by protect_response): DO'87' if there is
+    data, then DO'8E' with the MAC over pad(SSC ‖ DO'87'), then the plain trailer."""
+    sscb = sm.ssc_bytes(keys, ssc)
+    dos = b""
+    if data:
+        dos = b"\x87" + bytes((len(data) // keys.block * keys.block + keys.block + 1,)) + b"\x01"
+        dos += keys.encrypt(sscb, pad(data, keys.block))
+    return dos + b"\x8E\x08" + keys.mac(pad(sscb + dos, keys.block)) + sw.to_bytes(2, "big")
+
+
+@pytest.mark.parametrize("keys", [KEYS_3DES, KEYS], ids=["3DES", "AES"])
+def test_vicc_select_answer_bare_mac_and_trailer(keys: SessionKeys) -> None:
+    raw = _vicc_answer(keys, 8, b"", 0x9000)
+    assert raw[:2] == b"\x8E\x08" and len(raw) == 12
+    assert sm.unprotect_response(keys, 8, raw) == ResponseApdu(b"", 0x9000)
+
+
+@pytest.mark.parametrize("sw", [0x9000, 0x6282, 0x6A82, 0x6B00])
+def test_vicc_answer_without_do99_takes_the_trailer(sw: int) -> None:
+    data = b"file bytes" if sw in (0x9000, 0x6282) else b""
+    raw = _vicc_answer(KEYS_3DES, 8, data, sw)
+    assert raw == sm.protect_response(KEYS_3DES, 8, data, sw, do99=False)
+    assert sm.unprotect_response(KEYS_3DES, 8, raw) == ResponseApdu(data, sw)
+
+
+@pytest.mark.parametrize("data", [b"", b"file bytes"], ids=["bare-mac", "with-data"])
+def test_vicc_answer_with_a_bad_mac_is_refused(data: bytes) -> None:
+    raw = bytearray(_vicc_answer(KEYS_3DES, 8, data, 0x9000))
+    raw[-3] ^= 0x01  # last MAC byte
+    with pytest.raises(ProtocolError, match="MAC"):
+        sm.unprotect_response(KEYS_3DES, 8, bytes(raw))
+    good = _vicc_answer(KEYS_3DES, 8, data, 0x9000)
+    with pytest.raises(ProtocolError, match="MAC"):
+        sm.unprotect_response(KEYS_3DES, 9, good)  # replayed under another SSC
+
+
+def test_protected_answer_with_its_mac_stripped_is_refused() -> None:
+    raw = _vicc_answer(KEYS_3DES, 8, b"file bytes", 0x9000)
+    stripped = raw[:-12] + raw[-2:]  # DO'87' ‖ 9000, no DO'8E'
+    with pytest.raises(ProtocolError, match="DO'8E'"):
+        sm.unprotect_response(KEYS_3DES, 8, stripped)
+    with pytest.raises(ProtocolError, match="unprotected 9000"):
+        sm.unprotect_response(KEYS_3DES, 8, b"\x90\x00")
 
 
 def test_response_without_do99_and_a_bad_mac_is_refused() -> None:
@@ -154,11 +197,3 @@ def test_response_without_do99_and_a_bad_mac_is_refused() -> None:
     good = sm.protect_response(KEYS, 8, b"file bytes", 0x9000, do99=False)
     with pytest.raises(ProtocolError, match="MAC"):
         sm.unprotect_response(KEYS, 9, good)  # replayed under another SSC
-
-
-@pytest.mark.parametrize("data, sw", [(b"file bytes", 0x6A82), (b"", 0x9000),
-                                      (b"file bytes", 0x6982)])
-def test_response_without_do99_needs_data_and_a_success_trailer(data: bytes, sw: int) -> None:
-    raw = sm.protect_response(KEYS, 8, data, sw, do99=False)
-    with pytest.raises(ProtocolError, match="DO'99'"):
-        sm.unprotect_response(KEYS, 8, raw)
