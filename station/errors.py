@@ -85,6 +85,11 @@ class LdsFormatError(StationError):
     """A data group or EF is malformed."""
 
 
+class EmptyFile(LdsFormatError):
+    """An EF that SELECT finds holds no bytes (vsmartcard's vicc ePass issues an empty DG2 and
+    an empty EF at 010D): there is nothing to parse or verify, so it is reported as absent."""
+
+
 # --- verification, QR, pipeline -------------------------------------------------------------
 
 

@@ -34,7 +34,9 @@ def authenticate(transport: Transport, key: AccessKey, *,
     e_ifd = crypto.des3_encrypt(k_enc, rnd_ifd + rnd_ic + k_ifd)
     m_ifd = crypto.retail_mac(k_mac, crypto.pad(e_ifd))
     resp = transceive(transport, CommandApdu(0x00, 0x82, 0x00, 0x00, e_ifd + m_ifd, le=40))
-    if resp.sw in (0x6300, 0x6982) or resp.sw >> 4 == 0x63C:
+    # 6300 / 6982 / 63Cx as 9303-11 §4.3 chips answer; 6988 ("SM data objects incorrect") is
+    # how vsmartcard's vicc ePass says M_IFD did not verify under its MRZ-derived K_MAC.
+    if resp.sw in (0x6300, 0x6982, 0x6988) or resp.sw >> 4 == 0x63C:
         raise AuthFailed("BAC refused the MRZ key",
                          tries_left=resp.sw & 0xF if resp.sw >> 4 == 0x63C else None)
     resp.check("EXTERNAL AUTHENTICATE")

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from station.drivers.reader import Transport
-from station.errors import LdsFormatError, ProtocolError, StatusWordError
+from station.errors import EmptyFile, LdsFormatError, ProtocolError, StatusWordError
 from station.nfc import tlv
 from station.nfc.apdu import CommandApdu, ResponseApdu, transceive
 
@@ -54,6 +54,10 @@ class ReadStrategy:
     """Le values that failed, in order (reported by the bench and the CLI)."""
     sfi: bool = True
     """Address files by short EF identifier; cleared when the chip refuses it."""
+    sfi_confirmed: bool = False
+    """A read by SFI has succeeded on this chip, so its 6A82 to one means the file is absent.
+    Before that, 6A82 may only mean "no SFI addressing" (vsmartcard's vicc ePass answers every
+    SFI read so): the file is then SELECTed by FID to find out."""
 
     def step_down(self) -> bool:
         """Use the next smaller size; False when already at the floor."""
@@ -84,11 +88,14 @@ def _read_header_by_sfi(transport: Transport, sfi: int, offset: int, length: int
     cmd = CommandApdu(0x00, 0xB0, 0x80 | sfi, offset, le=length)
     resp = transceive(transport, cmd)
     if resp.sw in (0x9000, SW_END_OF_FILE) and resp.data:
+        strategy.sfi_confirmed = True
         return resp.data
     # An empty "success" is a chip that took P1 as an offset beyond the file: no SFI support.
-    if resp.sw in (SW_NOT_FOUND, SW_SECURITY_NOT_SATISFIED):
+    if resp.sw == SW_SECURITY_NOT_SATISFIED or (resp.sw == SW_NOT_FOUND
+                                                and strategy.sfi_confirmed):
         resp.check(f"READ BINARY SFI {sfi:02X}")  # the file's own answer, as SELECT would give
-    strategy.sfi = False  # 6B00, 6A86, 6986, 6D00 …: no SFI addressing on this chip
+    if resp.sw != SW_NOT_FOUND:
+        strategy.sfi = False  # 6B00, 6A86, 6986, 6D00 …: no SFI addressing on this chip
     return None
 
 
@@ -168,15 +175,18 @@ def read_file(
     data = into if into is not None else bytearray()
     sfi = short_ef_id(fid)
     head: bytes | None = None
-    if sfi is not None and strategy.sfi and len(data) < HEADER_LEN:
+    by_sfi = sfi is not None and strategy.sfi and len(data) < HEADER_LEN
+    if sfi is not None and by_sfi:
         head = _read_header_by_sfi(transport, sfi, len(data), HEADER_LEN - len(data), strategy)
     if head is None:
         select_file(transport, fid)
+        if by_sfi:
+            strategy.sfi = False  # SFI refused a file that SELECT finds: no SFI addressing
         if len(data) < HEADER_LEN:
             head = read_binary(transport, len(data), HEADER_LEN - len(data))
     if head is not None:
         if not head and not data:
-            raise LdsFormatError(f"{name}: empty file")
+            raise EmptyFile(f"{name}: empty file")
         data += head
     try:
         hlen, vlen = tlv.header_size(bytes(data))

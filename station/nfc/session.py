@@ -16,7 +16,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from station.drivers.reader import Transport
-from station.errors import LdsFormatError, ProtocolError, StatusWordError, TagLost, UnsupportedCard
+from station.errors import (
+    EmptyFile,
+    LdsFormatError,
+    ProtocolError,
+    StatusWordError,
+    TagLost,
+    UnsupportedCard,
+)
 from station.log import event
 from station.nfc import aa, ca
 from station.nfc.access import establish
@@ -119,6 +126,8 @@ class ChipSession:
         self.card_security: bytes | None = None
         self._card_security_tried = False
         self._dg14: SecurityInfos | None = None
+        self._naked_error_step = True
+        self._naked_error_step_learned = False
 
     @property
     def complete(self) -> bool:
@@ -153,6 +162,7 @@ class ChipSession:
             self.card_access = result.card_access
             self.protocol, self.detail = result.protocol, result.detail
             channel = result.channel
+            channel.naked_error_step = self._naked_error_step
             if self.strategy is None:
                 extended = (supports_extended_length(self._atr) if self.extended is None
                             else self.extended)
@@ -175,8 +185,15 @@ class ChipSession:
                 current = name
                 buf = self.partial.setdefault(name, bytearray())
                 try:
-                    data = read_file(channel, FILE_IDS[name], name, progress=self.progress,
-                                     strategy=self.strategy, into=buf)
+                    try:
+                        data = read_file(channel, FILE_IDS[name], name, progress=self.progress,
+                                         strategy=self.strategy, into=buf)
+                    except ProtocolError:
+                        if not self._ssc_resync(channel):
+                            raise
+                        channel = self._reauthenticate(transport)
+                        data = read_file(channel, FILE_IDS[name], name, progress=self.progress,
+                                         strategy=self.strategy, into=buf)
                 except StatusWordError as exc:
                     if (exc.sw == 0x6982 and name in PROTECTED_FILES) or exc.sw == 0x6A82:
                         # DG3 needs terminal authentication; a file the card lacks is skipped
@@ -186,6 +203,11 @@ class ChipSession:
                         event(log, "nfc.file_skipped", file=name, sw=f"{exc.sw:04X}")
                         continue
                     raise
+                except EmptyFile:
+                    self.skipped.append(name)
+                    self.partial.pop(name, None)
+                    event(log, "nfc.file_skipped", file=name, sw="empty")
+                    continue
                 self.done[name] = data
                 self.partial.pop(name, None)
                 current = None
@@ -204,6 +226,24 @@ class ChipSession:
             raise TagLost(f"card left the field while reading {current or 'access control'} "
                           f"at offset {offset}", file=current, offset=offset) from exc
 
+
+    def _ssc_resync(self, channel: SecureMessaging) -> bool:
+        """After secure messaging broke following an unprotected error answer, whether to try
+        the other SSC convention for such answers (once per session; see
+        :attr:`SecureMessaging.naked_error_step`)."""
+        if not channel.broken or not channel.naked_errors or self._naked_error_step_learned:
+            return False
+        self._naked_error_step = not self._naked_error_step
+        self._naked_error_step_learned = True
+        event(log, "nfc.ssc_convention", naked_error_step=self._naked_error_step)
+        return True
+
+    def _reauthenticate(self, transport: Transport) -> SecureMessaging:
+        # Never weaker than the first authentication of this read: a PACE card stays PACE.
+        result = establish(transport, self.key, require_pace=self.protocol == "PACE")
+        result.channel.naked_error_step = self._naked_error_step
+        select_application(result.channel)
+        return result.channel
 
     # --- chip and active authentication -------------------------------------------------------
 
@@ -245,9 +285,7 @@ class ChipSession:
             return outcome.channel
         # The chip dropped secure messaging: authenticate again and read the rest, so the
         # failure is reported with the data (a clone's files are copies of signed ones).
-        result = establish(transport, self.key, require_pace=self.protocol == "PACE")
-        select_application(result.channel)
-        return result.channel
+        return self._reauthenticate(transport)
 
     def _active_authentication(self, channel: SecureMessaging) -> None:
         try:

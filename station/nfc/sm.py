@@ -208,6 +208,15 @@ class SecureMessaging:
     keys: SessionKeys
     ssc: int
     broken: bool = False
+    naked_error_step: bool = True
+    """Whether an unprotected error answer (a bare status word, no DO'8E') consumed the
+    response's SSC step on the chip. The specification does not say, and chips differ: our
+    virtual chip counts it, vsmartcard's vicc ePass counts only the command (it increments its
+    SSC when it computes a MAC, and it MACs no error answer). A wrong guess shows as 6988 on the
+    next command; :class:`~station.nfc.session.ChipSession` then authenticates again with the
+    other convention (see :attr:`naked_errors`)."""
+    naked_errors: int = 0
+    """Unprotected error answers received on this channel."""
 
     def transmit(self, apdu: bytes) -> bytes:
         if self.broken:
@@ -226,6 +235,10 @@ class SecureMessaging:
         except ProtocolError:
             self.broken = True
             raise
+        if len(raw) == 2 and resp.sw not in (SW_SM_MISSING, SW_SM_INCORRECT):
+            self.naked_errors += 1
+            if not self.naked_error_step:
+                self.ssc -= 1
         if resp.sw in (SW_SM_MISSING, SW_SM_INCORRECT) and not resp.data:
             self.broken = True
             raise ProtocolError(f"card ended secure messaging ({resp.sw:04X})")

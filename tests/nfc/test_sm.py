@@ -138,3 +138,23 @@ def test_round_trip_any_command(cipher: str, ssc: int, ins: int, data: bytes, le
 def test_garbage_responses_give_typed_errors(raw: bytes) -> None:
     with contextlib.suppress(ProtocolError):
         sm.unprotect_response(KEYS_D, 3, raw)
+
+
+# --- unprotected error answers and the SSC (vsmartcard's vicc ePass) ----------------------------
+
+
+class _NakedErrorCard:
+    """Answers every command with a bare 6A82 (no DO'8E'), as vicc does for a missing file."""
+
+    def transmit(self, apdu: bytes) -> bytes:
+        return b"\x6A\x82"
+
+
+@pytest.mark.parametrize("step, expected", [(True, 2), (False, 1)],
+                         ids=["counted (our chip)", "not counted (vicc)"])
+def test_an_unprotected_error_answer_and_the_ssc(step: bool, expected: int) -> None:
+    channel = sm.SecureMessaging(_NakedErrorCard(), SessionKeys.derive(b"\x33" * 16, "3DES"),
+                                 100, naked_error_step=step)
+    assert channel.transmit(CommandApdu(0x00, 0xB0, 0x9E, 0, le=4).encode()) == b"\x6A\x82"
+    assert channel.ssc == 100 + expected and channel.naked_errors == 1
+    assert not channel.broken

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from station.errors import LdsFormatError
 from station.mrz.parse import Mrz
 from station.nfc.lds.com import EfCom, parse_com
 from station.nfc.lds.dg1 import parse_dg1
@@ -31,7 +32,8 @@ class ChipData:
     dg12: Dg12 | None = None
     com_mismatch: tuple[str, ...] = ()
     """Where EF.COM's tag list disagrees with the card (``"unlisted:DG11"``: read although
-    EF.COM does not list it; ``"absent:DG12"``: listed, but the card does not have it). Real
+    EF.COM does not list it; ``"absent:DG12"``: listed, but the card does not have it;
+    ``"malformed:COM"``: EF.COM could not be parsed). Real
     chips do this; the read follows what the caller asked, and EF.SOD is what is verified."""
     skipped: tuple[str, ...] = ()
     hashes: Mapping[str, str] = field(default_factory=dict)
@@ -40,7 +42,18 @@ class ChipData:
     @classmethod
     def from_files(cls, protocol: str, files: Mapping[str, bytes],
                    skipped: tuple[str, ...] = ()) -> ChipData:
-        com = parse_com(files["COM"]) if "COM" in files else None
+        com: EfCom | None = None
+        mismatch: tuple[str, ...] = ()
+        if "COM" in files:
+            try:
+                com = parse_com(files["COM"])
+            except LdsFormatError:
+                # EF.COM is not covered by EF.SOD and decides nothing (the read follows what
+                # the caller asked): a broken one is reported, its bytes kept, the read goes on.
+                # vsmartcard's vicc ePass writes its tag list as ASCII "6175" under length 2.
+                mismatch = ("malformed:COM",)
+        if com is not None:
+            mismatch = com_mismatch(com, files, skipped)
         return cls(
             protocol=protocol, files=dict(files),
             com=com,
@@ -50,7 +63,7 @@ class ChipData:
             sod=parse_sod(files["SOD"]) if "SOD" in files else None,
             dg11=parse_dg11(files["DG11"]) if "DG11" in files else None,
             dg12=parse_dg12(files["DG12"]) if "DG12" in files else None,
-            com_mismatch=com_mismatch(com, files, skipped) if com is not None else (),
+            com_mismatch=mismatch,
             skipped=skipped,
             hashes={n: hashlib.sha256(b).hexdigest() for n, b in files.items()},
         )

@@ -210,3 +210,15 @@ def test_fuzz_dg13_structures(fields: list[tuple[int, str]]) -> None:
         return
     assert all(unicodedata.is_normalized("NFC", v) for v in d.to_json().values()
                if isinstance(v, str))
+
+
+def test_a_malformed_ef_com_is_reported_and_the_read_kept() -> None:
+    """vsmartcard's vicc ePass (Debian 3.3) writes EF.COM's tag list as the ASCII text "6175"
+    under length 2, so the rest of it parses as a TLV that overruns the file."""
+    from station.nfc.lds.chip import ChipData
+
+    vicc_com = bytes.fromhex("60165f0104") + b"0107" + bytes.fromhex("5f3606") + b"040000" \
+        + bytes.fromhex("5c02") + b"6175"
+    data = ChipData.from_files("BAC", {"COM": vicc_com})
+    assert data.com is None and data.com_mismatch == ("malformed:COM",)
+    assert data.files["COM"] == vicc_com
