@@ -3,7 +3,8 @@
 ``6D { SEQUENCE { INTEGER 1, OID 1.0.10646.1.0.8 (UTF-8), field… } }`` where each field is
 ``SEQUENCE { INTEGER number, value… }`` (fields may also be grouped in a SET). Parsed by field
 number with the BER parser — order and presence vary between card generations — never by byte
-patterns. Text is normalised to Unicode NFC; unknown numbers are kept raw.
+patterns. Text is normalised to Unicode NFC; a field with no value is empty; unknown numbers,
+and known ones whose value cannot be read, are kept raw in ``unknown``.
 """
 
 from __future__ import annotations
@@ -47,7 +48,10 @@ class Dg13:
     identifier: str = ""
     """Field 16: a 16-character identifier of unknown meaning."""
     unknown: dict[int, bytes] = field(default_factory=dict)
-    """Fields with numbers this parser does not know: their raw DER value objects."""
+    """Fields kept aside, never dropped: numbers this parser does not know, and known numbers
+    whose value it cannot read (not a string type, two values where one is due, text invalid
+    in its string type) — their raw DER value objects, so one odd field never costs the whole
+    DG13. Its known field is then left empty."""
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {k: v for k, v in self.__dict__.items() if k != "unknown"}
@@ -100,18 +104,31 @@ def parse_dg13(data: bytes) -> Dg13:
             raise LdsFormatError("DG13 field without a number")
         number = int.from_bytes(parts[0].value, "big", signed=True)
         rest = parts[1:]
-        if number in _NAMES:
-            if len(rest) != 1:
-                raise LdsFormatError(f"DG13 field {number} has {len(rest)} values")
-            values[_NAMES[number]] = _text(rest[0])
-        elif number == 13:
-            if rest:
-                values["father"] = _nested_text(rest[0])
-            if len(rest) > 1:
-                values["mother"] = _nested_text(rest[1])
-        elif number == 14:
-            if rest:
-                values["spouse"] = _nested_text(rest[0])
-        else:
-            unknown[number] = b"".join(p.encode() for p in rest)
+        raw = b"".join(p.encode() for p in rest)
+        try:
+            # Issued CCCDs write an absent value as the field number alone (an unmarried
+            # citizen's spouse: 30 03 02 01 0E): empty is a value, for every field.
+            if number in _NAMES:
+                if len(rest) > 1:
+                    raise LdsFormatError(f"DG13 field {number} has {len(rest)} values")
+                values[_NAMES[number]] = _text(rest[0]) if rest else ""
+            elif number == 13:
+                if len(rest) > 2:
+                    raise LdsFormatError("DG13 field 13 has more than two values")
+                values["father"] = _nested_text(rest[0]) if rest else ""
+                values["mother"] = _nested_text(rest[1]) if len(rest) > 1 else ""
+            elif number == 14:
+                if len(rest) > 1:
+                    raise LdsFormatError("DG13 field 14 has more than one value")
+                values["spouse"] = _nested_text(rest[0]) if rest else ""
+            else:
+                unknown[number] = raw
+        except LdsFormatError:
+            for name in _FIELD_NAMES.get(number, ()):
+                values.pop(name, None)
+            unknown[number] = raw
     return Dg13(**values, unknown=unknown)
+
+
+_FIELD_NAMES: dict[int, tuple[str, ...]] = {
+    **{n: (name,) for n, name in _NAMES.items()}, 13: ("father", "mother"), 14: ("spouse",)}

@@ -90,9 +90,7 @@ def test_dg13_married_and_other_string_types() -> None:
 
 
 @pytest.mark.parametrize("bad", [
-    b"", bytes.fromhex("6D00"), bytes.fromhex("6C00"), _dg13(_field(2, T(0x04, b"x"))),
-    _dg13(T(0x30, _u("no number"))), _dg13(_field(2, _u("a"), _u("b"))),
-    _dg13(_field(2, T(0x0C, b"\xff\xfe"))),
+    b"", bytes.fromhex("6D00"), bytes.fromhex("6C00"), _dg13(T(0x30, _u("no number"))),
 ])
 def test_dg13_malformed(bad: bytes) -> None:
     with pytest.raises(LdsFormatError):
@@ -210,6 +208,38 @@ def test_fuzz_dg13_structures(fields: list[tuple[int, str]]) -> None:
         return
     assert all(unicodedata.is_normalized("NFC", v) for v in d.to_json().values()
                if isinstance(v, str))
+
+
+@pytest.mark.parametrize("number", sorted({*range(1, 17)}))
+def test_dg13_empty_field_is_empty_not_a_lost_dg13(number: int) -> None:
+    """Issued CCCDs encode an absent value as the field number alone: the issue's example is an
+    unmarried citizen's spouse, ``30 03 02 01 0E``. Every field may be so."""
+    raw = _dg13(_field(1, _p("001099012345")), _field(number)) if number != 1 else \
+        _dg13(_field(1), _field(2, _u("Nguyễn Văn Thử")))
+    assert _field(14) == bytes.fromhex("3003 02010E")
+    d = parse_dg13(raw)
+    assert d.unknown == {}
+    if number == 1:
+        assert d.id_number == "" and d.full_name == "Nguyễn Văn Thử"
+    else:
+        assert d.id_number == "001099012345"
+        assert all(v == "" for k, v in d.to_json().items() if k not in ("id_number", "unknown"))
+
+
+@pytest.mark.parametrize("odd", [
+    _field(2, T(0x04, b"x")),                      # OCTET STRING, not text
+    _field(2, _u("a"), _u("b")),                   # two values
+    _field(2, T(0x0C, b"\xff\xfe")),               # not UTF-8
+    _field(13, T(0x30, T(0x02, b"\x01"))),         # a parent that is not text
+    _field(14, _u("a"), _u("b")),
+], ids=["octets", "two-values", "bad-utf8", "parent-integer", "spouse-two"])
+def test_dg13_unreadable_field_is_kept_aside_and_the_rest_read(odd: bytes) -> None:
+    d = parse_dg13(_dg13(_field(1, _p("001099012345")), odd, _field(4, _u("Nữ"))))
+    assert d.id_number == "001099012345" and d.sex == "Nữ"
+    number = odd[4]
+    value = odd[5:]
+    assert d.unknown == {number: value}
+    assert d.full_name == "" and d.father == "" and d.spouse == ""
 
 
 def test_a_malformed_ef_com_is_reported_and_the_read_kept() -> None:
