@@ -5,7 +5,8 @@ Every check digit is verified (ICAO 9303-3 §4.9; field positions from 9303-5 TD
 repaired, but only where check digits prove the repair: a numeric field is repaired only when the
 result passes its check digit; an alphanumeric document number only when exactly one variant
 passes both its own and the composite check digit (and, on a CCCD, equals the last 9 digits of
-the ID number in the optional data); the composite must pass over the repaired text. A wrong MRZ
+the ID number in the optional data, whose own check digit issued cards print after it); the
+composite must pass over the repaired text. A wrong MRZ
 therefore never reaches a chip as a BAC/PACE key.
 """
 
@@ -51,6 +52,10 @@ class Mrz:
     lines: tuple[str, ...]
     corrected: bool = False
     """True when OCR confusions were repaired (each repair proven by check digits)."""
+    id_number: str = ""
+    """A CCCD's 12-digit personal ID number from the optional data (TD1, issuer VNM), checked
+    against its own check digit when the card prints one and against the document number (its
+    last 9 digits); "" on other documents."""
 
     @property
     def text(self) -> str:
@@ -264,9 +269,15 @@ class _Parser:
                     not _valid(personal) or check_digit(personal) != pcd):
                 raise MrzError("personal number", "check digit does not match")
         composite_cd = self.digits("composite_cd")
-        id_number = opt1.rstrip("<")
-        cccd = self.fmt == "TD1" and issuer == "VNM" and len(id_number) == 12 \
-            and id_number.isdigit()
+        id_number = self.cccd_id_number(issuer, opt1)
+        cccd = bool(id_number)
+        if cccd and self.correct:
+            # A CCCD's document number is digits (the ID's last 9): a letter in it is an OCR
+            # confusion even where its check digit cannot tell (G/6, S/8, B/8 differ by 10).
+            cd = _TO_DIGIT.get(self.get("number_cd"), self.get("number_cd"))
+            digits = {"".join(_TO_DIGIT.get(c, c) for c in cand) for cand in candidates}
+            candidates = sorted({*candidates, *(d for d in digits
+                                                if d.isdigit() and check_digit(d) == cd)})
         survivors = []
         for candidate in candidates:
             self.place_document_number(candidate)
@@ -288,10 +299,37 @@ class _Parser:
             raise MrzError("name", "contains characters outside A-Z, 0-9 and '<'")
         opt2 = self.get("opt2").rstrip("<") if self.fmt == "TD1" else ""
         lines = tuple("".join(line) for line in self.lines)
+        opt1 = self.get("opt1") if cccd else opt1
         return Mrz(self.fmt, self.get("code").rstrip("<"), issuer, number, nationality, birth,
                    "<" if sex == "X" else sex, expiry, primary.replace("<", " ").strip(),
                    secondary.replace("<", " ").strip(), opt1.rstrip("<"), opt2, lines,
-                   lines != self.original)
+                   lines != self.original, id_number)
+
+    def cccd_id_number(self, issuer: str, opt1: str) -> str:
+        """The 12-digit ID of a CCCD's TD1 optional data, or "" when this is not one.
+
+        Issued CCCDs print ``ID(12) << C`` in positions 16-30 of line 1, C being the ID's own
+        check digit (9303-3 §4.9 over the 12 digits); virtual cards of earlier versions printed
+        ``ID(12) <<<``. With ``correct``, letters in the ID are read as the digits they are
+        confused with, kept only when the ID's check digit (or, without one, the composite
+        check digit the caller verifies over the repaired line) agrees."""
+        if self.fmt != "TD1" or issuer != "VNM" or len(opt1) != 15:
+            return ""
+        digits, tail = opt1[:12], opt1[12:]
+        if self.correct:
+            digits = "".join(_TO_DIGIT.get(c, c) for c in digits)
+            if tail[:2] == "<<" and tail[2] != "<":
+                tail = "<<" + _TO_DIGIT.get(tail[2], tail[2])
+        if not digits.isdigit() or tail[:2] != "<<":
+            return ""
+        if tail[2] != "<":
+            if not tail[2].isdigit():
+                return ""
+            if check_digit(digits) != tail[2]:
+                raise MrzError("ID number", "check digit does not match")
+        line, a, _ = self.pos["opt1"]
+        self.lines[line][a:a + 15] = list(digits + tail)
+        return digits
 
 
 _LABELS = {"birth": "date of birth", "expiry": "date of expiry",

@@ -214,7 +214,7 @@ class Citizen:
     def mrz(self) -> str:
         """The TD1 MRZ (3 × 30, newline-separated) as on a chip CCCD."""
         doc = self.document_number
-        line1 = "IDVNM" + doc + check_digit(doc) + self.id_number.ljust(15, "<")
+        line1 = "IDVNM" + doc + check_digit(doc) + cccd_optional_data(self.id_number)
         sex = "M" if self.sex == "Nam" else "F"
         birth, expiry = self.mrz_birth, self.mrz_expiry
         line2 = birth + check_digit(birth) + sex + expiry + check_digit(expiry) + "VNM"
@@ -328,11 +328,16 @@ def skeleton_citizen(seed: int) -> SkeletonCitizen:
     )
 
 
+def cccd_optional_data(id_number: str) -> str:
+    """Positions 16-30 of a CCCD's MRZ line 1 as issued cards print them: the 12-digit ID, two
+    fillers, and the ID's own check digit (ICAO 9303-3 §4.9 over the 12 digits)."""
+    return id_number + "<<" + check_digit(id_number)
+
+
 def td1_mrz(c: SkeletonCitizen) -> str:
     """TD1 MRZ of a skeleton citizen, unseparated (90 characters)."""
     doc = c.id_number[-9:]
-    opt1 = c.id_number.ljust(15, "<")
-    line1 = "IDVNM" + doc + check_digit(doc) + opt1
+    line1 = "IDVNM" + doc + check_digit(doc) + cccd_optional_data(c.id_number)
     line2a = c.birth + check_digit(c.birth) + c.sex + c.expiry + check_digit(c.expiry) + "VNM"
     line2 = line2a + "<" * 11
     composite = line1[5:30] + line2[0:7] + line2[8:15] + line2[18:29]

@@ -64,7 +64,10 @@ def test_cccd_td1() -> None:
     m = parse_mrz(td1_mrz(c))
     assert m.format == "TD1"
     assert m.document_number == c.id_number[-9:]
-    assert m.optional1 == c.id_number
+    assert m.id_number == c.id_number
+    assert m.optional1 == c.id_number + "<<" + check_digit(c.id_number)
+    assert m.lines[0] == "IDVNM" + c.id_number[-9:] + check_digit(c.id_number[-9:]) \
+        + c.id_number + "<<" + check_digit(c.id_number)
     assert m.nationality == "VNM"
     assert m.expiry == "991231"
     assert m.expiry_date() is None
@@ -187,3 +190,73 @@ def test_cccd_cross_check_catches_what_check_digits_miss() -> None:
     swapped = text[:i] + "S" + text[i + 1:]
     with pytest.raises(MrzError, match="does not match the ID number"):
         parse_mrz(swapped)
+
+
+def _line2() -> str:
+    birth, expiry = "900101", "991231"
+    return birth + check_digit(birth) + "M" + expiry + check_digit(expiry) + "VNM" + "<" * 11
+
+
+def _cccd(id_number: str, id_cd: str | None = None) -> str:
+    """A CCCD MRZ in the layout of issued cards (issue #18): line 1 = IDVNM + the 9-digit
+    document number + its check digit + the 12-digit ID + << + the ID's check digit; the
+    composite computed over what is printed."""
+    doc = id_number[-9:]
+    line1 = "IDVNM" + doc + check_digit(doc) + id_number + "<<" + (
+        check_digit(id_number) if id_cd is None else id_cd)
+    line2 = _line2()
+    composite = line1[5:30] + line2[0:7] + line2[8:15] + line2[18:29]
+    return "\n".join((line1, line2 + check_digit(composite), "NGUYEN<<VAN<THU".ljust(30, "<")))
+
+
+def _swap(text: str, line: int, pos: int, char: str) -> str:
+    lines = text.split("\n")
+    lines[line] = lines[line][:pos] + char + lines[line][pos + 1:]
+    return "\n".join(lines)
+
+
+def test_issued_cccd_layout_parses_with_its_id_check_digit() -> None:
+    m = parse_mrz(_cccd("001090012345"))
+    assert m.id_number == "001090012345" and m.document_number == "090012345"
+    assert m.key_information() == mrz_information("090012345", "900101", "991231")
+
+
+def test_issued_cccd_layout_id_check_digit_is_checked() -> None:
+    good = check_digit("001090012345")
+    bad = str((int(good) + 1) % 10)
+    with pytest.raises(MrzError, match="ID number"):
+        parse_mrz(_cccd("001090012345", id_cd=bad))
+
+
+def test_issued_cccd_layout_cross_checks_the_document_number() -> None:
+    """6→G in the document number passes its check digit and the composite (G = 16); on the
+    issued layout only the ID cross-check sees it. Before, that layout hid the ID from the
+    parser and the wrong number became a wrong chip key."""
+    text = _cccd("001090012365")
+    j = 5 + text[5:14].index("6")
+    swapped = _swap(text, 0, j, "G")
+    with pytest.raises(MrzError, match="does not match the ID number"):
+        parse_mrz(swapped)
+    m = parse_mrz(swapped, correct=True)
+    assert m.document_number == "090012365" and m.corrected
+    assert m.key_information() == mrz_information("090012365", "900101", "991231")
+
+
+def test_issued_cccd_layout_ocr_repair_of_the_id() -> None:
+    text = _cccd("001090012345")
+    j = 15 + text[15:27].index("0")
+    noisy = _swap(text, 0, j, "O")
+    with pytest.raises(MrzError):
+        parse_mrz(noisy)
+    m = parse_mrz(noisy, correct=True)
+    assert m.corrected and m.id_number == "001090012345" and m.lines == tuple(text.split("\n"))
+
+
+def test_earlier_virtual_layout_still_parses() -> None:
+    """Virtual cards issued before this change printed ID + '<<<' (no ID check digit)."""
+    doc = "090012345"
+    line1 = "IDVNM" + doc + check_digit(doc) + "001090012345<<<"
+    line2 = _line2()
+    composite = line1[5:30] + line2[0:7] + line2[8:15] + line2[18:29]
+    m = parse_mrz("\n".join((line1, line2 + check_digit(composite), "A<<B".ljust(30, "<"))))
+    assert m.id_number == "001090012345" and m.optional1 == "001090012345"

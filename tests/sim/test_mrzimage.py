@@ -7,6 +7,7 @@ import hashlib
 import numpy as np
 import pytest
 
+from station.mrz import check_digit
 from station.mrz.parse import parse_mrz
 from station.sim.mrzimage import (
     DISTORTIONS,
@@ -34,7 +35,8 @@ def test_generated_texts_pass_every_check_digit(seed: int) -> None:
 def test_cccd_document_number_is_last_nine_digits_of_the_id() -> None:
     m = parse_mrz(cccd_td1(7))
     assert m.issuer == "VNM"
-    assert m.document_number == m.optional1[3:]
+    assert m.document_number == m.id_number[3:] == m.optional1[3:12]
+    assert m.optional1[12:] == "<<" + check_digit(m.id_number)  # the issued layout
 
 
 def _digest(img: object) -> str:
