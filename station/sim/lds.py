@@ -234,15 +234,40 @@ def iso19794_5_record(image: bytes, fmt: ImageFormat, size: tuple[int, int],
     return b"FAC\x00" + b"010\x00" + record_len.to_bytes(4, "big") + b"\x00\x01" + facial
 
 
+def _der_int(n: int) -> bytes:
+    return n.to_bytes(max(1, (n.bit_length() + 8) // 8), "big")
+
+
+def iso39794_5_block(image: bytes, fmt: ImageFormat, size: tuple[int, int]) -> bytes:
+    """An ISO/IEC 39794-5 face image data block (DER, IMPLICIT TAGS) with the mandatory
+    fields and the image size, written from the published ASN.1 module
+    (ID-ICAO-ISO-IEC-39794-5-ed-1-v1) inside the ``A1`` wrapper of ICAO's samples."""
+    code = 2 if fmt == "jpeg" else 3  # jpeg / jpeg2000Lossy (ImageDataFormatCode)
+    version = tlv(0xA0, tlv(0x80, b"\x03") + tlv(0x81, _der_int(2019)))  # generation, year
+    info = tlv(0xA1, tlv(0xA0, tlv(0x80, bytes((code,))))  # imageDataFormat: code
+               + tlv(0xA7, tlv(0x80, _der_int(size[0])) + tlv(0x81, _der_int(size[1]))))
+    rep2d = tlv(0xA0, tlv(0x80, image) + info)  # representationData2D, imageInformation2D
+    representation = tlv(0x30, tlv(0x80, b"\x00")  # representationId
+                         + tlv(0xA1, tlv(0xA0, rep2d)))  # imageRepresentation → base → 2D
+    data_block = tlv(0x65, version + tlv(0xA1, representation))
+    return tlv(0xA1, data_block)
+
+
 def dg2(image: bytes, fmt: ImageFormat = "jpeg", size: tuple[int, int] = (240, 320),
-        sex: Literal["M", "F"] | None = None) -> bytes:
+        sex: Literal["M", "F"] | None = None,
+        encoding: Literal["19794-5", "39794-5"] = "19794-5") -> bytes:
     """DG2: 75 { 7F61 { 02 count=1, 7F60 { A1 biometric header, 5F2E face record } } }
-    (ICAO 9303-10 §4.7.2, CBEFF patron format of ISO/IEC 7816-11)."""
+    (ICAO 9303-10 §4.7.2, CBEFF patron format of ISO/IEC 7816-11); with ``encoding="39794-5"``
+    the data block is ``7F2E`` holding an ISO/IEC 39794-5 face image data block."""
     header = tlv(0xA1, tlv(0x80, b"\x01\x01")  # ICAO header version 1.1
                  + tlv(0x81, b"\x02")  # biometric type: face
                  + tlv(0x87, b"\x01\x01")  # format owner: ISO/IEC JTC 1/SC 37
-                 + tlv(0x88, b"\x00\x08"))  # format type: face image
-    template = tlv(0x7F60, header + tlv(0x5F2E, iso19794_5_record(image, fmt, size, sex)))
+                 + tlv(0x88, b"\x00\x08" if encoding == "19794-5" else b"\x00\x40"))
+    if encoding == "19794-5":
+        block = tlv(0x5F2E, iso19794_5_record(image, fmt, size, sex))
+    else:
+        block = tlv(0x7F2E, iso39794_5_block(image, fmt, size))
+    template = tlv(0x7F60, header + block)
     return tlv(0x75, tlv(0x7F61, tlv(0x02, b"\x01") + template))
 
 

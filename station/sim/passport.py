@@ -220,6 +220,9 @@ class PassportOptions:
     """BAC only (no EF.CardAccess), or PACE with the MRZ password (BAC still offered)."""
     pace: lds.PaceOption = field(default_factory=lds.PaceOption)
     face_format: lds.ImageFormat = "jpeg"
+    face_encoding: Literal["19794-5", "39794-5"] = "19794-5"
+    """DG2's face record: ISO/IEC 19794-5 (5F2E) or ISO/IEC 39794-5 (7F2E), as newer
+    documents carry."""
     dg11: bool = True
     dg12: bool = True
     aa: Literal["rsa", "ecdsa"] | None = None
@@ -271,7 +274,8 @@ def issue(t: Traveller, options: PassportOptions | None = None, *,
     _, aa_key = new_chip_keys(chip)
     face = lds.face_image(t.seed, options.face_format, face_size)
     dgs: dict[int, bytes] = {
-        1: lds.dg1(t.mrz()), 2: lds.dg2(face, options.face_format, face_size, t.sex)}
+        1: lds.dg1(t.mrz()), 2: lds.dg2(face, options.face_format, face_size, t.sex,
+                                      options.face_encoding)}
     if options.dg11:
         dgs[11] = dg11(t)
     if options.dg12:

@@ -73,8 +73,7 @@ class ChipData:
             "protocol": self.protocol,
             "mrz": self.mrz.to_json() if self.mrz else None,
             "dg13": self.dg13.to_json() if self.dg13 else None,
-            "face": ({"format": self.face.image_format, "bytes": len(self.face.data)}
-                     if self.face else None),
+            "face": self.face.to_json() if self.face else None,
             "files": {n: {"bytes": len(b), "sha256": self.hashes[n]}
                       for n, b in self.files.items()},
             "dg11": self.dg11.to_json() if self.dg11 else None,
