@@ -4,11 +4,16 @@ APDUs as the chip allows.
 The same code runs over a plain transport or a secure-messaging one (which is a transport too).
 
 Read strategy (:class:`ReadStrategy`, one per card session):
-- the first READ BINARY asks for the 4-byte TLV header, which sizes the file; no read ever
-  asks past its end. It addresses the file by its short EF identifier (P1 = 0x80 | SFI, ICAO
-  9303-10 §3.6: every LDS file has one), which selects and reads in one APDU and so saves the
-  SELECT; a chip that refuses SFI addressing gets SELECT + READ BINARY for the rest of the
-  session;
+- the first READ BINARY of a file addresses it by its short EF identifier (P1 = 0x80 | SFI,
+  ICAO 9303-10 §3.6: every LDS file has one), which selects and reads in one APDU, and asks for
+  the largest Le at once: a file that fits (EF.COM, DG1, DG13, DG14 …) costs one APDU, and the
+  TLV header in the answer sizes the rest. ISO 7816-4 lets a chip answer such a read with
+  fewer bytes (6282, or 9000), and real chips also answer 6Cxx (the right Le), 6700, 6B00 or
+  an empty answer, or more bytes than the file: 6Cxx is retried with its Le, 6700 steps down,
+  6B00 / an empty answer makes the session read a 4-byte header first (no read then asks past
+  the end of a file), surplus bytes are cut at the length the header gives. A chip that
+  refuses SFI addressing gets SELECT + READ BINARY for the rest of the session (gmrtd, too,
+  adapts its read size to the chip);
 - then chunks of the largest Le that fits: 223 bytes with AES SM, 231 with 3DES (one short
   R-APDU), or far more with extended length when the card advertises it;
 - a chip or reader that answers 6700 / 6Cxx / a malformed answer to a large Le makes the
@@ -54,6 +59,9 @@ class ReadStrategy:
     """Le values that failed, in order (reported by the bench and the CLI)."""
     sfi: bool = True
     """Address files by short EF identifier; cleared when the chip refuses it."""
+    header_first: bool = False
+    """Read a 4-byte TLV header before the rest: set for a chip that refuses a first read whose
+    Le goes past the end of a small file (6B00 or an empty answer)."""
     sfi_confirmed: bool = False
     """A read by SFI has succeeded on this chip, so its 6A82 to one means the file is absent.
     Before that, 6A82 may only mean "no SFI addressing" (vsmartcard's vicc ePass answers every
@@ -81,15 +89,39 @@ def short_ef_id(fid: int) -> int | None:
     return sfi if fid & 0xFFE0 == 0x0100 and sfi else None
 
 
-def _read_header_by_sfi(transport: Transport, sfi: int, offset: int, length: int,
-                        strategy: ReadStrategy) -> bytes | None:
-    """READ BINARY with the SFI in P1: selects the file and reads its first bytes in one APDU.
-    None when the chip does not offer SFI addressing (the caller then SELECTs)."""
-    cmd = CommandApdu(0x00, 0xB0, 0x80 | sfi, offset, le=length)
-    resp = transceive(transport, cmd)
-    if resp.sw in (0x9000, SW_END_OF_FILE) and resp.data:
-        strategy.sfi_confirmed = True
-        return resp.data
+def _first_le(strategy: ReadStrategy) -> int:
+    return HEADER_LEN if strategy.header_first else strategy.max_le
+
+
+def _read_first_by_sfi(transport: Transport, sfi: int, strategy: ReadStrategy) -> bytes | None:
+    """READ BINARY with the SFI in P1: selects the file and reads its first bytes in one APDU,
+    as many as the strategy allows. None when the chip does not offer SFI addressing (the
+    caller then SELECTs)."""
+    want = _first_le(strategy)
+    retried_6c = False
+    while True:
+        cmd = CommandApdu(0x00, 0xB0, 0x80 | sfi, 0, le=want,
+                          extended=strategy.extended and want > 256)
+        resp = transceive(transport, cmd)
+        if resp.sw in (0x9000, SW_END_OF_FILE) and resp.data:
+            strategy.sfi_confirmed = True
+            return resp.data
+        if resp.sw >> 8 == 0x6C and resp.sw & 0xFF and not retried_6c:
+            want, retried_6c = resp.sw & 0xFF, True  # "wrong Le, the right one is xx"
+            continue
+        if resp.sw == SW_WRONG_LENGTH and want > HEADER_LEN:
+            while strategy.max_le >= want and strategy.step_down():
+                pass
+            want = strategy.max_le if strategy.max_le < want else HEADER_LEN
+            continue
+        if (resp.sw in (SW_WRONG_OFFSET, SW_END_OF_FILE, 0x9000) and not resp.data
+                and want > HEADER_LEN):
+            # 6B00 or nothing for a large Le at offset 0: a chip that will not read past the
+            # end of a small file. Ask for the header only, now and for the next files.
+            strategy.header_first = True
+            want = HEADER_LEN
+            continue
+        break
     # An empty "success" is a chip that took P1 as an offset beyond the file: no SFI support.
     if resp.sw == SW_SECURITY_NOT_SATISFIED or (resp.sw == SW_NOT_FOUND
                                                 and strategy.sfi_confirmed):
@@ -97,6 +129,22 @@ def _read_header_by_sfi(transport: Transport, sfi: int, offset: int, length: int
     if resp.sw != SW_NOT_FOUND:
         strategy.sfi = False  # 6B00, 6A86, 6986, 6D00 …: no SFI addressing on this chip
     return None
+
+
+def _read_first_selected(transport: Transport, strategy: ReadStrategy) -> bytes:
+    """The first READ BINARY of a SELECTed file: the largest Le, with the same fallbacks as by
+    SFI (6700 / 6Cxx step down; 6B00 or an empty answer → the 4-byte header first)."""
+    if not strategy.header_first:
+        try:
+            first = _adaptive_read(transport, 0, strategy.max_le, strategy, size_known=False)
+        except StatusWordError as exc:
+            if exc.sw != SW_WRONG_OFFSET:
+                raise
+            first = b""
+        if first:
+            return first
+        strategy.header_first = True
+    return read_binary(transport, 0, HEADER_LEN)
 
 
 def select_file(transport: Transport, fid: int) -> None:
@@ -141,12 +189,23 @@ def _unwrap_odd(resp: ResponseApdu) -> bytes:
 
 
 def _adaptive_read(transport: Transport, offset: int, want: int,
-                   strategy: ReadStrategy) -> bytes:
+                   strategy: ReadStrategy, *, size_known: bool = True) -> bytes:
+    """READ BINARY of up to ``want`` bytes at the strategy's size. ``size_known``: ``want`` is
+    what is left of the file (so a 6Cxx below it is the chip's limit, not the file's end)."""
     while True:
         n = min(want, strategy.max_le)
         try:
             return read_binary(transport, offset, n, extended=strategy.extended)
         except StatusWordError as exc:
+            xx = exc.sw & 0xFF if exc.sw >> 8 == 0x6C else 0
+            if 0 < xx < n:
+                # ISO 7816-4: "wrong Le, xx bytes available". Past the end of a file that is
+                # the bytes left; inside a file of known size it is the chip's limit.
+                if size_known:
+                    while strategy.max_le > xx and strategy.step_down():
+                        pass
+                    strategy.max_le = min(strategy.max_le, xx)
+                return read_binary(transport, offset, xx, extended=False)
             if exc.sw != SW_WRONG_LENGTH and exc.sw >> 8 != 0x6C:
                 raise
             # 6700 for less than the maximum (the rest of a small file) still means the chip's
@@ -175,14 +234,16 @@ def read_file(
     data = into if into is not None else bytearray()
     sfi = short_ef_id(fid)
     head: bytes | None = None
-    by_sfi = sfi is not None and strategy.sfi and len(data) < HEADER_LEN
+    by_sfi = sfi is not None and strategy.sfi and not data
     if sfi is not None and by_sfi:
-        head = _read_header_by_sfi(transport, sfi, len(data), HEADER_LEN - len(data), strategy)
+        head = _read_first_by_sfi(transport, sfi, strategy)
     if head is None:
         select_file(transport, fid)
         if by_sfi:
             strategy.sfi = False  # SFI refused a file that SELECT finds: no SFI addressing
-        if len(data) < HEADER_LEN:
+        if not data:
+            head = _read_first_selected(transport, strategy)
+        elif len(data) < HEADER_LEN:
             head = read_binary(transport, len(data), HEADER_LEN - len(data))
     if head is not None:
         if not head and not data:

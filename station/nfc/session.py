@@ -185,15 +185,16 @@ class ChipSession:
                 current = name
                 buf = self.partial.setdefault(name, bytearray())
                 try:
-                    try:
-                        data = read_file(channel, FILE_IDS[name], name, progress=self.progress,
-                                         strategy=self.strategy, into=buf)
-                    except ProtocolError:
-                        if not self._ssc_resync(channel):
-                            raise
-                        channel = self._reauthenticate(transport)
-                        data = read_file(channel, FILE_IDS[name], name, progress=self.progress,
-                                         strategy=self.strategy, into=buf)
+                    for attempt in range(3):
+                        try:
+                            data = read_file(channel, FILE_IDS[name], name,
+                                             progress=self.progress, strategy=self.strategy,
+                                             into=buf)
+                            break
+                        except ProtocolError:
+                            if attempt == 2 or not self._adapt(channel):
+                                raise
+                            channel = self._reauthenticate(transport)
                 except StatusWordError as exc:
                     if (exc.sw == 0x6982 and name in PROTECTED_FILES) or exc.sw == 0x6A82:
                         # DG3 needs terminal authentication; a file the card lacks is skipped
@@ -227,15 +228,29 @@ class ChipSession:
                           f"at offset {offset}", file=current, offset=offset) from exc
 
 
-    def _ssc_resync(self, channel: SecureMessaging) -> bool:
-        """After secure messaging broke following an unprotected error answer, whether to try
-        the other SSC convention for such answers (once per session; see
-        :attr:`SecureMessaging.naked_error_step`)."""
-        if not channel.broken or not channel.naked_errors or self._naked_error_step_learned:
+    def _adapt(self, channel: SecureMessaging) -> bool:
+        """Secure messaging broke during a read: whether one of the two chip conventions this
+        reader learns (each once per session) explains it, so that authenticating again and
+        reading on is worth it. Nothing unverified is ever accepted either way.
+
+        - The chip ended SM (6988) after an unprotected error answer: the SSC convention for
+          such answers was wrong (see :attr:`SecureMessaging.naked_error_step`); try the other.
+        - An answer was refused here (no MAC) while first reads go past the end of a file:
+          vsmartcard's vicc ePass answers such a read with data and 6282 but no DO'8E' (it MACs
+          only 9000 answers); read the 4-byte header first from now on."""
+        if not channel.broken:
             return False
-        self._naked_error_step = not self._naked_error_step
-        self._naked_error_step_learned = True
-        event(log, "nfc.ssc_convention", naked_error_step=self._naked_error_step)
+        if channel.ended_by_card:
+            if not channel.naked_errors or self._naked_error_step_learned:
+                return False
+            self._naked_error_step = not self._naked_error_step
+            self._naked_error_step_learned = True
+            event(log, "nfc.ssc_convention", naked_error_step=self._naked_error_step)
+            return True
+        if self.strategy is None or self.strategy.header_first:
+            return False
+        self.strategy.header_first = True
+        event(log, "nfc.header_first")
         return True
 
     def _reauthenticate(self, transport: Transport) -> SecureMessaging:

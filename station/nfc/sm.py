@@ -217,6 +217,8 @@ class SecureMessaging:
     other convention (see :attr:`naked_errors`)."""
     naked_errors: int = 0
     """Unprotected error answers received on this channel."""
+    ended_by_card: bool = False
+    """The chip ended secure messaging (6987/6988), as opposed to an answer refused here."""
 
     def transmit(self, apdu: bytes) -> bytes:
         if self.broken:
@@ -240,7 +242,7 @@ class SecureMessaging:
             if not self.naked_error_step:
                 self.ssc -= 1
         if resp.sw in (SW_SM_MISSING, SW_SM_INCORRECT) and not resp.data:
-            self.broken = True
+            self.broken = self.ended_by_card = True
             raise ProtocolError(f"card ended secure messaging ({resp.sw:04X})")
         return resp.data + resp.sw.to_bytes(2, "big")
 

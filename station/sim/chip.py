@@ -113,6 +113,11 @@ class ChipOptions:
     past_end: Literal["6B00", "6282"] | None = None
     """Answer to a READ BINARY at or beyond the end of the file: 6B00 (offset outside the EF)
     or an empty 6282; None: 6B00 beyond the end, an empty 9000 exactly at it."""
+    beyond_end: Literal["6B00", "6Cxx", "pad"] | None = None
+    """Answer to a READ BINARY whose Le goes past the end of the file (from an offset inside
+    it): 6B00, 6Cxx with xx = the bytes left, or the bytes left followed by zeros up to Le (a
+    wrong length); None: the bytes left (with ``end_of_file``'s status word). Real chips do each
+    of these; the reader must still read every file completely."""
     omit_do99: bool = False
     """Protected responses without DO'99' (the status word only in the trailer), as
     vsmartcard's vicc ePass sends every answer (SELECT → DO'8E' ‖ 9000); the MAC still covers
@@ -389,6 +394,15 @@ class CccdChip:
                 n -= 1
             return tlv.encode(0x53, content[offset : offset + n]), self._eof_sw(content, offset, n)
         n = min(le, room)
+        left = len(content) - offset
+        beyond = self.options.beyond_end
+        if beyond is not None and n > left:
+            if beyond == "6B00":
+                return b"", SW_WRONG_P1P2
+            if beyond == "6Cxx" and left < 256:
+                return b"", 0x6C00 | left
+            if beyond == "pad":
+                return content[offset:] + bytes(n - left), SW_OK
         return content[offset : offset + n], self._eof_sw(content, offset, n)
 
     def _eof_sw(self, content: bytes, offset: int, n: int) -> int:

@@ -48,8 +48,10 @@ def test_bac_appendix_d_then_read_ef_com() -> None:
     channel = bac.authenticate(script, key, random=lambda n: next(rnd))
     assert channel.ssc == 0x887022120C06C226
     assert channel.keys.k_enc == H("979EC13B1CBFE9DCD01AB0FED307EAE5")
-    # The spec's worked example selects EF.COM by FID (no SFI addressing).
-    assert read_file(channel, 0x011E, "COM", strategy=ReadStrategy(sfi=False)) == EF_COM_D
+    # The spec's worked example selects EF.COM by FID (no SFI addressing) and reads its 4-byte
+    # header before the rest (the strategy a chip that refuses reads past the end gets).
+    strategy = ReadStrategy(sfi=False, header_first=True)
+    assert read_file(channel, 0x011E, "COM", strategy=strategy) == EF_COM_D
     assert script.done
 
 

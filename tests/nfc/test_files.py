@@ -62,8 +62,9 @@ def test_reads_in_fewest_apdus_and_never_past_the_end() -> None:
     got: list[tuple[str, int, int]] = []
     assert read_file(link, 0x0102, "DG2", strategy=ReadStrategy(223),
                      progress=lambda *a: got.append(a)) == dg2
-    # The header read addresses DG2 by its SFI (selects it too), then the body chunks.
-    assert link.count == 1 + -(-1996 // 223)
+    # The first read addresses DG2 by its SFI (selects it too) with the largest Le, its TLV
+    # header sizes the rest: ⌈2000 / 223⌉ APDUs, no SELECT, no separate header read.
+    assert link.count == -(-2000 // 223)
     assert link.sent_p1[0] == 0x80 | 0x02
     assert all(off + le <= len(dg2) for off, le in link.reads)
     assert got[-1] == ("DG2", 2000, 2000)
@@ -78,7 +79,7 @@ def test_step_down_is_remembered_for_the_session() -> None:
     assert strategy.max_le == 128 and strategy.step_downs == [223, 192]
     before = link.count
     read_file(link, 0x010D, "DG13", strategy=strategy)
-    assert link.count - before == 1 + -(-696 // 128)  # SFI header + body; no 6700 paid again
+    assert link.count - before == -(-700 // 128)  # by SFI at 128 at once; no 6700 paid again
 
 
 def test_step_down_gives_up_at_the_floor() -> None:

@@ -47,8 +47,10 @@ def test_appendix_d_secure_messaging_transport_reads_ef_com() -> None:
     channel = sm.SecureMessaging(script, KEYS_D, SSC_D)
     # read_file sizes EF.COM from its 4-byte header and reads the remaining 18 bytes: exactly
     # the appendix's three protected APDUs.
-    # The spec's worked example selects EF.COM by FID (no SFI addressing).
-    assert read_file(channel, 0x011E, "COM", strategy=ReadStrategy(sfi=False)) == EF_COM_D
+    # The spec's worked example selects EF.COM by FID (no SFI addressing) and reads the 4-byte
+    # header first (the strategy of a chip that refuses reads past the end of a file).
+    strategy = ReadStrategy(sfi=False, header_first=True)
+    assert read_file(channel, 0x011E, "COM", strategy=strategy) == EF_COM_D
     assert channel.ssc == SSC_D + 6
     assert not script.pairs
 

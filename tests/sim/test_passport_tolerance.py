@@ -51,7 +51,11 @@ def _card(pcscd: PcscdTestbed, p: passport.Passport,
     {"past_end": "6282", "end_of_file": "6282"},
     {"omit_do99": True},
     {"omit_do99": True, "end_of_file": "6282", "max_read": 100},
-], ids=["eof-6282", "past-6B00", "past-6282", "no-do99", "no-do99-short-answers"])
+    {"beyond_end": "6B00"},
+    {"beyond_end": "6Cxx"},
+    {"beyond_end": "pad"},
+], ids=["eof-6282", "past-6B00", "past-6282", "no-do99", "no-do99-short-answers",
+        "beyond-end-6B00", "beyond-end-6Cxx", "beyond-end-pad"])
 def test_quirky_chip_reads_identically(pcscd: PcscdTestbed, access: str,
                                        knobs: dict[str, Any]) -> None:
     p = passport.issue(passport.generate(21, state="KOR"),
