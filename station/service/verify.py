@@ -6,10 +6,10 @@ The trust helper's outcomes map one to one: ``genuine`` → GENUINE; ``authentic
 unchecked`` (PA passed, the document advertises no chip/active authentication) → AUTHENTIC;
 ``unverified`` (no trust store) → UNVERIFIED; ``not-genuine`` → INVALID — except, for a
 document opened with the MRZ the camera read, a ``not-genuine`` whose only failure is an
-untrusted CSCA, which is UNVERIFIED (the lodging desk may record it as such); and an MRZ-only
-:class:`~station.service.machine.NoChip` is UNVERIFIED. The chip/active authentication proofs
-of the tap and the EF.CardAccess read are passed in, so a genuine chip reaches GENUINE and a
-clone failing or withholding them is INVALID.
+untrusted CSCA or a chip without any EF.SOD, which is UNVERIFIED (the lodging desk may record
+it as such); and an MRZ-only :class:`~station.service.machine.NoChip` is UNVERIFIED. The
+chip/active authentication proofs of the tap and the EF.CardAccess read are passed in, so a
+genuine chip reaches GENUINE and a clone failing or withholding them is INVALID.
 """
 
 from __future__ import annotations
@@ -60,6 +60,15 @@ def _anchor_missing(result: v.Verification) -> bool:
     return bool(failed) and all(c.reason == trust_errors.UNTRUSTED_CSCA for c in failed)
 
 
+def _sod_absent(result: v.Verification, reading: ChipReading) -> bool:
+    """The chip has no EF.SOD at all (vsmartcard's vicc ePass issues none) and nothing else
+    failed: no signature and no hash could prove the data either way — the standing of an
+    unanchored signer, not of a forgery. Any other failure (a hash, CA, AA) stays INVALID."""
+    failed = [c for c in result.checks if c.ok is False]
+    return ("SOD" not in reading.chip.files and len(failed) == 1 and failed[0].name == "sod"
+            and failed[0].reason == trust_errors.MALFORMED_SOD)
+
+
 class TrustVerifier:
     def __init__(self, store: TrustStoreRef | None, *,
                  revocation: v.Revocation = "prefer") -> None:
@@ -82,7 +91,7 @@ class TrustVerifier:
         # Anything the mapping does not know is treated as a failed check, never as a pass.
         outcome = OUTCOMES.get(result.outcome, Outcome.INVALID)
         if (outcome is Outcome.INVALID and is_foreign(reading.document)
-                and _anchor_missing(result)):
+                and (_anchor_missing(result) or _sod_absent(result, reading))):
             # A foreign guest's document whose state's CSCA the store lacks: its data matches
             # its SOD, but nothing anchors the signer — unverified, not forged. A hash or
             # signature failure (forged data, clone failing CA/AA) stays INVALID.
