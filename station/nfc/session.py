@@ -255,7 +255,8 @@ class ChipSession:
 
     def _reauthenticate(self, transport: Transport) -> SecureMessaging:
         # Never weaker than the first authentication of this read: a PACE card stays PACE.
-        result = establish(transport, self.key, require_pace=self.protocol == "PACE")
+        result = establish(transport, self.key,
+                           require_pace=self.require_pace or self.protocol == "PACE")
         result.channel.naked_error_step = self._naked_error_step
         select_application(result.channel)
         return result.channel
