@@ -16,7 +16,7 @@ from station.service import machine as m
 from station.testing import vicc
 from station.testing.mosquitto import MosquittoBroker
 from station.testing.pcscd import PcscdTestbed
-from tests.service.test_desk import Bed, _wait, running
+from tests.service.desk_bed import Bed, running, wait
 from tests.service.test_lodging import _settled
 
 pytestmark = pytest.mark.skipif(vicc.available() is not None,
@@ -34,12 +34,12 @@ def test_a_foreign_guest_with_the_vicc_epass_reaches_ingest(
         png = tmp_path / "mrz-specimen.png"
         mrzimage.render_frame(SPECIMEN_LINES, seed=3).save(png)
         bed.camera.show(png)
-        assert _wait(lambda: bed.session.phase is m.Phase.WAITING
+        assert wait(lambda: bed.session.phase is m.Phase.WAITING
                      and bed.session.source is m.KeySource.MRZ), bed.session
         with vicc.ViccEpass(pcscd.slot_port(0)) as card:
             settled = _settled(bed)
             assert settled.phase is m.Phase.SUCCESS, (settled, card.log_tail())
-        assert _wait(lambda: len(bed.received) == 1, 15), bed.phases[-1]
+        assert wait(lambda: len(bed.received) == 1, 15), bed.phases[-1]
     got = bed.received[0]
     assert got.record.outcome == "unverified" and got.record.protocol.startswith("BAC")
     checks = {c.name: c.ok for c in got.record.checks}
