@@ -43,10 +43,22 @@ log = logging.getLogger(__name__)
 _SUBJECT_KEY = os.urandom(32)
 
 
-def subject_of(document_number: str) -> str:
+def subject_of(identifier: str) -> str:
     """The opaque token the session machine compares (never the number)."""
-    return hmac.new(_SUBJECT_KEY, document_number.strip().upper().encode(),
+    return hmac.new(_SUBJECT_KEY, identifier.strip().upper().encode(),
                     hashlib.sha256).hexdigest()[:32]
+
+
+def document_subject(document: Mrz) -> str:
+    """The subject of an MRZ or DG1: a CCCD by its 12-digit personal ID, any other document by
+    its document number.
+
+    The QR's first field is the 12-digit ID, and issued CCCDs carry it in the TD1 optional
+    data (``ID(12) << C``), of which the document number is only the last nine digits: two
+    cards of two provinces can share those nine digits (and the CAN, the last six), so the
+    QR↔card cross-check compares all twelve. A CCCD whose MRZ lacks the 12-digit ID cannot be
+    matched to a QR and reads as the wrong card."""
+    return subject_of(document.id_number or document.document_number)
 
 
 @dataclass(frozen=True, repr=False)
@@ -71,14 +83,14 @@ class DeskKeys:
         k = payload.chip_keys()
         return (cls(AccessKey.can(k.can), AccessKey.mrz(k.document_number, k.birth, k.expiry),
                     cccd=True),
-                subject_of(k.document_number))
+                subject_of(payload.id_number))
 
     @classmethod
     def from_mrz(cls, document: Mrz) -> tuple[DeskKeys, str]:
         """From an MRZ that passed every check digit (:func:`station.mrz.ocr.read_mrz`)."""
         key = AccessKey("MRZ", document.key_information())
         return (cls(None, key, document, cccd=is_cccd_mrz(document)),
-                subject_of(document.document_number))
+                document_subject(document))
 
     @classmethod
     def typed_can(cls, digits: str) -> DeskKeys:
@@ -206,7 +218,7 @@ class PcscChipReader:
         return (ChipReading(chip, result.detail, result.taps, result.apdus,
                             result.chip_authentication, result.active_authentication,
                             keys.document, result.card_access),
-                subject_of(chip.mrz.document_number))
+                document_subject(chip.mrz))
 
 
 def citizen_fields(chip: ChipData) -> dict[str, Any]:

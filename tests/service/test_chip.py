@@ -4,6 +4,7 @@ a QR, a tap cut short and resumed, a read abandoned by the service, progress."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Iterator
@@ -170,6 +171,28 @@ def test_a_read_abandoned_by_the_service_stops_at_the_next_apdu(
     with pytest.raises(TagLost):
         PcscChipReader(FILES).read(pcscd.readers[0], keys, lambda f: None, cancel)
     assert card.apdu_count == 0
+
+
+def test_a_card_sharing_the_last_nine_digits_of_the_qr_id_is_not_the_qr_card(
+        pcscd: PcscdTestbed, citizen: Citizen) -> None:
+    # Issue 18: the 9-digit document number is the last nine digits of the 12-digit ID, and
+    # the CAN its last six, so a card of another province with the same nine digits (and
+    # birth date) opens with this QR's keys. The cross-check compares all twelve digits.
+    province = "001" if citizen.id_number[:3] != "001" else "079"
+    twin = dataclasses.replace(citizen, id_number=province + citizen.id_number[3:])
+    link = _insert(pcscd, twin)
+    try:
+        keys, subject = DeskKeys.from_qr(citizen.payload())
+        reading, got = PcscChipReader(("COM", "DG1")).read(pcscd.readers[0], keys,
+                                                           lambda f: None, threading.Event())
+        assert reading.chip.mrz is not None
+        assert reading.chip.mrz.document_number == citizen.id_number[3:]  # the same nine
+        assert reading.chip.mrz.id_number == twin.id_number
+        assert got != subject  # the session machine refuses it as the wrong card
+        assert got == DeskKeys.from_qr(twin.payload())[1]
+        assert got == DeskKeys.from_mrz(reading.chip.mrz)[1]  # camera MRZ ↔ chip agree
+    finally:
+        link.remove()
 
 
 def test_subjects_compare_numbers_without_being_them() -> None:
