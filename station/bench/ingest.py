@@ -6,7 +6,8 @@ Records are built first (not timed): ``--stations`` stations, each with its own 
 
 - **verify + unseal alone**: :class:`~station.ingest.verification.Verifier` on every token —
   the CPU ceiling of one ingest worker;
-- **SQLite / PostgreSQL store path**: verify + unseal + insert, committed per
+- **SQLite / PostgreSQL store path**: verify + unseal + insert, one
+  :meth:`~station.ingest.store.IngestStore.add_many` and one commit per
   :data:`~station.ingest.worker.RECEIPT_BATCH` records, as a worker does (``synchronous=FULL``;
   PostgreSQL with fsync on, on a private server started for the run);
 - **re-delivery** on PostgreSQL: the same records again (every one a duplicate: the no-op path);
@@ -106,17 +107,17 @@ def measure(work: Path, target: str, part: int = 0, parts: int = 1,
 
     def one_pass() -> int:
         added = 0
+        batch: list[Verified] = []
         for n, (topic, token) in enumerate(messages, start=1):
             v = verifier.check(topic, token)
             if not isinstance(v, Verified):
                 raise RuntimeError(f"bench record refused: {v}")
             if store is not None:
-                store.add(v)
-                added += 1
-                if n % RECEIPT_BATCH == 0:
+                batch.append(v)
+                if n % RECEIPT_BATCH == 0 or n == len(messages):
+                    added += len(store.add_many(batch))  # the worker's one call per batch
                     store.commit()
-        if store is not None:
-            store.commit()
+                    batch = []
         return added
 
     if again:

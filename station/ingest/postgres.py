@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
@@ -70,25 +71,64 @@ class PostgresStore:
         return int(self._read("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")[0][0])
 
     def add(self, v: Verified) -> Added:
-        rec = v.record
-        sha = token_hash(v.token)
+        return self.add_many([v])[0]
+
+    def add_many(self, vs: Sequence[Verified]) -> list[Added]:
+        """The batch in one ``INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING RETURNING``
+        (one round trip), in order; only when some rows conflicted, one more ``SELECT`` of the
+        rows holding their ids or (station, sequence) classifies each as :func:`decide` does
+        for one record. A record repeated inside the batch conflicts with its own first
+        occurrence, so it is a duplicate (same bytes) or a replay, as across batches."""
+        if not vs:
+            return []
+        shas = [token_hash(v.token) for v in vs]
+        now = time.time()
         try:
             self._open = True
-            cur = self.conn.execute(
+            inserted = {(str(r[0]), bytes(r[1])) for r in self.conn.execute(
                 "INSERT INTO received (record_id, station_id, seq, wall, profile, outcome, "
-                "token, token_sha256, received_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT DO NOTHING",
-                (rec.record_id, rec.station_id, rec.seq, rec.wall, rec.profile, rec.outcome,
-                 v.token, sha, time.time()))
-            if cur.rowcount == 1:
-                return Added.NEW
-            rows = self.conn.execute(
-                "SELECT record_id, token_sha256 FROM received WHERE record_id=%s OR "
-                "(station_id=%s AND seq=%s)", (rec.record_id, rec.station_id, rec.seq)
-            ).fetchall()
+                "token, token_sha256, received_at) "
+                "SELECT r, s, q, w, p, o, t, h, %s FROM unnest(%s::text[], %s::text[], "
+                "%s::bigint[], %s::text[], %s::text[], %s::text[], %s::bytea[], %s::bytea[]) "
+                "WITH ORDINALITY AS b(r, s, q, w, p, o, t, h, n) ORDER BY n "
+                "ON CONFLICT DO NOTHING RETURNING record_id, token_sha256",
+                (now, [v.record.record_id for v in vs], [v.record.station_id for v in vs],
+                 [v.record.seq for v in vs], [v.record.wall for v in vs],
+                 [v.record.profile for v in vs], [v.record.outcome for v in vs],
+                 [v.token for v in vs], shas)).fetchall()}
+            out: list[Added | None] = []
+            for v, sha in zip(vs, shas, strict=True):
+                # The same id and bytes twice in the batch: the first is new, the repeat
+                # conflicted with it (which of two identical records is "first" is moot).
+                if (v.record.record_id, sha) in inserted:
+                    inserted.discard((v.record.record_id, sha))
+                    out.append(Added.NEW)
+                else:
+                    out.append(None)
+            conflicted = [v for v, a in zip(vs, out, strict=True) if a is None]
+            held: list[tuple[str, str, int, bytes]] = []
+            if conflicted:
+                # A new statement, so a new snapshot: rows another worker committed while our
+                # INSERT waited on them are visible (READ COMMITTED), as in add's second query.
+                held = [(str(r[0]), str(r[1]), int(r[2]), bytes(r[3])) for r in self.conn.execute(
+                    "SELECT record_id, station_id, seq, token_sha256 FROM received "
+                    "WHERE record_id = ANY(%s::text[]) OR (station_id, seq) IN "
+                    "(SELECT * FROM unnest(%s::text[], %s::bigint[]))",
+                    ([v.record.record_id for v in conflicted],
+                     [v.record.station_id for v in conflicted],
+                     [v.record.seq for v in conflicted])).fetchall()]
         except psycopg.Error as exc:
             raise self._failed("insert", exc) from exc
-        return decide([(r[0], r[1]) for r in rows], rec.record_id, sha)
+        result: list[Added] = []
+        for v, sha, a in zip(vs, shas, out, strict=True):
+            if a is not None:
+                result.append(a)
+                continue
+            rec = v.record
+            rows = [(rid, h) for rid, sid, seq, h in held
+                    if rid == rec.record_id or (sid == rec.station_id and seq == rec.seq)]
+            result.append(decide(rows, rec.record_id, sha))
+        return result
 
     def reject(self, topic: str, reason: str) -> None:
         try:

@@ -6,9 +6,9 @@ and a database from a newer release is refused rather than guessed at. Migration
 schema ingest created before migrations existed (``CREATE TABLE IF NOT EXISTS``), so a file made
 by an older release is adopted as version 1.
 
-Writes go into one open transaction per batch (:meth:`SqliteStore.add` opens it,
-:meth:`SqliteStore.commit` ends it): one fsync per batch, not one per record. The store is not
-thread-safe; :class:`station.ingest.worker.Ingest` serialises calls.
+Writes go into one open transaction per batch (:meth:`SqliteStore.add_many` opens it with a
+batch's records, :meth:`SqliteStore.commit` ends it): one fsync per batch, not one per
+record. The store is not thread-safe; :class:`station.ingest.worker.Ingest` serialises calls.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import hashlib
 import json
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -226,24 +227,35 @@ class SqliteStore:
         return IngestStoreError(f"{what} failed: {exc}")
 
     def add(self, v: Verified) -> Added:
-        rec = v.record
-        sha = token_hash(v.token)
+        return self.add_many([v])[0]
+
+    def add_many(self, vs: Sequence[Verified]) -> list[Added]:
+        """Into the open batch, in order: one outcome per record. In-process SQLite has no
+        round trip to save, so each is one ``INSERT … ON CONFLICT DO NOTHING`` (a record
+        repeated inside ``vs`` is a duplicate of its first occurrence, as across batches)."""
+        out: list[Added] = []
         try:
             self._begin()
-            cur = self.db.execute(
-                "INSERT INTO received (record_id, station_id, seq, wall, profile, outcome, "
-                "token, token_sha256, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT DO NOTHING",
-                (rec.record_id, rec.station_id, rec.seq, rec.wall, rec.profile, rec.outcome,
-                 v.token, sha, time.time()))
-            if cur.rowcount == 1:
-                return Added.NEW
-            rows = self.db.execute(
-                "SELECT record_id, token_sha256 FROM received WHERE record_id=? OR "
-                "(station_id=? AND seq=?)", (rec.record_id, rec.station_id, rec.seq)).fetchall()
+            for v in vs:
+                rec = v.record
+                sha = token_hash(v.token)
+                cur = self.db.execute(
+                    "INSERT INTO received (record_id, station_id, seq, wall, profile, outcome, "
+                    "token, token_sha256, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT DO NOTHING",
+                    (rec.record_id, rec.station_id, rec.seq, rec.wall, rec.profile,
+                     rec.outcome, v.token, sha, time.time()))
+                if cur.rowcount == 1:
+                    out.append(Added.NEW)
+                    continue
+                rows = self.db.execute(
+                    "SELECT record_id, token_sha256 FROM received WHERE record_id=? OR "
+                    "(station_id=? AND seq=?)", (rec.record_id, rec.station_id, rec.seq)
+                ).fetchall()
+                out.append(decide(rows, rec.record_id, sha))
         except sqlite3.Error as exc:
             raise self._failed("insert", exc) from exc
-        return decide(rows, rec.record_id, sha)
+        return out
 
     def reject(self, topic: str, reason: str) -> None:
         try:
@@ -383,8 +395,12 @@ class IngestStore(Protocol):
     """What the worker needs of a store; each backend implements it with its own SQL."""
 
     def add(self, v: Verified) -> Added:
-        """Into the open batch (opened if none); raises IngestStoreError after rolling the
-        whole batch back."""
+        """``add_many([v])[0]``."""
+
+    def add_many(self, vs: Sequence[Verified]) -> list[Added]:
+        """Into the open batch (opened if none), one outcome per record in order: NEW, or a
+        DUPLICATE / REPLAY of a stored record or of an earlier one in ``vs``. Raises
+        IngestStoreError after rolling the whole batch back."""
 
     def reject(self, topic: str, reason: str) -> None: ...
 

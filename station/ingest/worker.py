@@ -1,10 +1,13 @@
 """The MQTT side of ingest: subscribe, check, batch, commit, receipt.
 
 For every message (on paho's network thread) :class:`~station.ingest.verification.Verifier`
-decides whether the record is acceptable and the store whether it is new, a QoS 1 duplicate
-or a replay. Accepted records go into the store's open transaction; :meth:`Ingest.flush`
-commits the batch (one commit per :data:`RECEIPT_BATCH` records or :data:`FLUSH_INTERVAL_S`,
-not one fsync per record) and only once the commit returned — never before — publishes a
+decides whether the record is acceptable (the CPU-heavy part: signature, unsealing) and queues
+it; the flush thread hands the queued batch to the store in one call
+(:meth:`~station.ingest.store.IngestStore.add_many`: one round trip to PostgreSQL, not one per
+record), which says of each record whether it is new, a QoS 1 duplicate or a replay, so the
+next batch is verified while this one is written. :meth:`Ingest.flush` commits the batch (one
+commit per :data:`RECEIPT_BATCH` records or :data:`FLUSH_INTERVAL_S`, not one fsync per
+record) and only once the commit returned — never before — publishes a
 **receipt** ``{"ids": [record ids]}`` on ``stations/{station}/receipts`` (QoS 1), one per
 station and batch, for new records and QoS 1 duplicates alike (the station may have missed the
 first receipt). The station deletes its copy of the citizen data only on that receipt.
@@ -36,7 +39,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
 from station.ingest.store import Added, IngestStore, IngestStoreError, open_store, open_token
-from station.ingest.verification import Refused, Verifier
+from station.ingest.verification import Refused, Verified, Verifier
 from station.log import event
 from station.pipeline.mqtt import BrokerSettings, make_client
 from station.pipeline.records import Record
@@ -98,8 +101,14 @@ class Ingest:
         self._flush_lock = threading.RLock()
         """One flush at a time, so receipts leave in commit order (re-entrant: an
         ``on_record`` callback may read counts)."""
+        self._queue_lock = threading.Lock()
+        """Guards :attr:`_queued` only, so the network thread never waits for the database."""
+        self._queued: list[tuple[str, Verified | Refused]] = []
+        """Checked messages (topic, outcome) not yet handed to the store."""
         self._batch: list[Received] = []
         """Accepted in the open transaction: committed, then receipted, by :meth:`flush`."""
+        self._wake = threading.Event()
+        """Set when a full batch is queued: the flush thread writes it at once."""
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
         self._attempt = 0
@@ -154,70 +163,106 @@ class Ingest:
         if rc.is_failure:  # not our own stop()
             event(log, "ingest.disconnected", logging.WARNING, reason=str(rc))
 
-    def _lose_batch(self, exc: IngestStoreError) -> None:
-        # The store rolled the whole open transaction back: nothing of this batch may be
-        # receipted (the caller holds self._lock).
+    def _lose_batch(self, exc: IngestStoreError, writing: int) -> None:
+        # The store rolled the whole open transaction back: nothing of this batch (nor the
+        # ``writing`` records being added to it) may be receipted (the caller holds self._lock).
         lost, self._batch = self._batch, []
         self.batches_lost += 1
-        event(log, "ingest.batch_lost", logging.ERROR, reason=str(exc), records=len(lost))
-
-    def _reject(self, topic: str, reason: str) -> None:
-        self.rejections[reason] = self.rejections.get(reason, 0) + 1
-        with self._lock:
-            try:
-                self.store.reject(topic, reason)
-            except IngestStoreError as exc:
-                self._lose_batch(exc)
-        event(log, "ingest.rejected", logging.WARNING, topic=topic, reason=reason)
+        event(log, "ingest.batch_lost", logging.ERROR, reason=str(exc),
+              records=len(lost) + writing)
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
         # Runs on paho's network thread; for QoS 1 paho sends the PUBACK after it returns —
         # before the batch's commit, which is why the station waits for the receipt.
         try:
-            self.accept(msg.topic, bytes(msg.payload))
+            checked: Verified | Refused = self.verifier.check(msg.topic, bytes(msg.payload))
         except Exception as exc:  # never let one bad message stop the backend
-            self._reject(msg.topic, f"internal:{type(exc).__name__}")
+            checked = Refused(f"internal:{type(exc).__name__}")
+        with self._queue_lock:
+            if not self._queued and not self._batch:
+                self._batch_since = time.monotonic()
+            self._queued.append((msg.topic, checked))
+            queued = len(self._queued)
+        if queued >= RECEIPT_BATCH:
+            self._wake.set()
+        if queued >= 4 * RECEIPT_BATCH:
+            # The flush thread is behind (a slow database): write here, so this thread stops
+            # reading and the broker holds further records at its in-flight window.
+            self.flush()
+
+    def _write_queued(self) -> list[Received | None]:
+        """Hand what is queued (at most :data:`RECEIPT_BATCH`) to the store's open transaction
+        in one :meth:`~IngestStore.add_many`; the caller holds ``_flush_lock`` and
+        ``_lock``. Returns each message's outcome in order (None: rejected)."""
+        with self._queue_lock:
+            queued, self._queued = self._queued[:RECEIPT_BATCH], self._queued[RECEIPT_BATCH:]
+        if not queued:
+            return []
+        verified = [c for _, c in queued if isinstance(c, Verified)]
+        try:
+            added = iter(self.store.add_many(verified))
+            outcomes: list[Received | None] = []
+            rejected: list[tuple[str, str]] = []
+            for topic, checked in queued:
+                if isinstance(checked, Refused):
+                    rejected.append((topic, checked.reason))
+                    outcomes.append(None)
+                    continue
+                a = next(added)
+                if a is Added.REPLAY:
+                    rejected.append((topic, "replay"))
+                    outcomes.append(None)
+                    continue
+                if a is Added.NEW and self.webhook:
+                    self.store.enqueue_webhook(checked.record.record_id, time.time())
+                received = Received(checked.record, a is Added.DUPLICATE, checked.citizen,
+                                    checked.dg_hashes)
+                self._batch.append(received)
+                outcomes.append(received)
+            for topic, reason in rejected:  # rare: one statement each
+                self.store.reject(topic, reason)
+        except IngestStoreError as exc:
+            self._lose_batch(exc, len(queued))
+            return [None] * len(queued)
+        for topic, reason in rejected:
+            self.rejections[reason] = self.rejections.get(reason, 0) + 1
+            event(log, "ingest.rejected", logging.WARNING, topic=topic, reason=reason)
+        self.duplicates += sum(1 for r in outcomes if r is not None and r.duplicate)
+        return outcomes
 
     def accept(self, topic: str, token: bytes) -> Received | None:
-        """Check one message and add it to the open batch; returns what was accepted, None when
-        rejected. It is committed and receipted by :meth:`flush` (at the latest
-        :data:`FLUSH_INTERVAL_S` later while started, or when the batch is full)."""
+        """Check one message and write it into the open transaction now (with whatever the
+        network thread queued before it); returns what was accepted, None when rejected. It
+        is committed and receipted by :meth:`flush` (at the latest :data:`FLUSH_INTERVAL_S`
+        later while started). For callers that need each message's outcome at once; the MQTT
+        path queues and writes whole batches."""
         checked = self.verifier.check(topic, token)
-        if isinstance(checked, Refused):
-            self._reject(topic, checked.reason)
-            return None
-        with self._lock:
-            try:
-                added = self.store.add(checked)
-                if added is Added.NEW and self.webhook:
-                    self.store.enqueue_webhook(checked.record.record_id, time.time())
-            except IngestStoreError as exc:
-                self._lose_batch(exc)
-                return None
-            if added is Added.REPLAY:
-                received = None
-            else:
-                received = Received(checked.record, added is Added.DUPLICATE, checked.citizen,
-                                    checked.dg_hashes)
-                if not self._batch:
+        with self._flush_lock, self._lock:
+            with self._queue_lock:
+                if not self._queued and not self._batch:
                     self._batch_since = time.monotonic()
-                self._batch.append(received)
-                full = len(self._batch) >= RECEIPT_BATCH
-        if received is None:
-            self._reject(topic, "replay")
-            return None
-        if received.duplicate:
-            self.duplicates += 1
-        if full:
-            self.flush()
-        return received
+                self._queued.append((topic, checked))
+                ours = len(self._queued) - 1
+            written: list[Received | None] = []
+            while len(written) <= ours:  # in batches of RECEIPT_BATCH, up to and with ours
+                written += self._write_queued()
+        return written[ours]
 
     def flush(self) -> None:
-        """Commit the open batch, hand its records to ``on_record``, then receipt them (one
-        message per station). A failed commit rolls the batch back: no receipt, so the stations
-        keep those records and re-send them."""
+        """Write what is queued, commit the open batch, hand its records to ``on_record``,
+        then receipt them (one message per station); repeated while more is queued. A failed
+        write or commit rolls the batch back: no receipt, so the stations keep those records
+        and re-send them."""
+        while True:
+            self._flush_once()
+            with self._queue_lock:
+                if not self._queued:
+                    return
+
+    def _flush_once(self) -> None:
         with self._flush_lock:
             with self._lock:
+                self._write_queued()
                 batch, self._batch = self._batch, []
                 try:
                     self.store.commit()
@@ -259,8 +304,8 @@ class Ingest:
     def health(self) -> dict[str, Any]:
         """This worker's state and lag, for :mod:`station.ingest.health` (counters only)."""
         now = time.monotonic()
-        with self._lock:
-            open_batch = len(self._batch)
+        with self._queue_lock:
+            open_batch = len(self._batch) + len(self._queued)
             waiting = now - self._batch_since if open_batch else 0.0
         return {
             "client_id": self.client_id,
@@ -300,7 +345,9 @@ class Ingest:
         return None if token is None or key is None else open_token(token, key)
 
     def _flush_loop(self) -> None:
-        while not self._stop.wait(FLUSH_INTERVAL_S):
+        while not self._stop.is_set():
+            self._wake.wait(FLUSH_INTERVAL_S)
+            self._wake.clear()
             try:
                 self.flush()
                 if (self.retention_s is not None

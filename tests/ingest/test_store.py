@@ -94,6 +94,58 @@ def test_new_then_duplicate_then_replay(store: IngestStore,
     assert store.count() == 1 and store.sequences("desk-1") == [1]
 
 
+def test_batch_classifies_each_record_as_add_does(
+        store: IngestStore, desk: tuple[ed25519.Ed25519PrivateKey, x25519.X25519PrivateKey]
+) -> None:
+    """One add_many per batch (one round trip on PostgreSQL): within the batch a repeat of a
+    record is a duplicate and another record under a used sequence a replay, in order."""
+    one, two = verified(desk, 1), verified(desk, 2)
+    other_one = verified(desk, 1)  # validly signed, different bytes, sequence 1 again
+    assert store.add_many([one, two, one, other_one]) == [
+        Added.NEW, Added.NEW, Added.DUPLICATE, Added.REPLAY]
+    store.commit()
+    assert store.sequences("desk-1") == [1, 2]
+    assert store.add_many([]) == []
+
+
+def test_batch_against_committed_rows(
+        store: IngestStore, desk: tuple[ed25519.Ed25519PrivateKey, x25519.X25519PrivateKey]
+) -> None:
+    """Across batches: a re-delivered batch is all duplicates, mixed in with new records and a
+    replay of a committed sequence; the forged id (a used id, another sequence) is a replay
+    too. Nothing but the new records is stored."""
+    first = [verified(desk, n) for n in (1, 2, 3)]
+    assert store.add_many(first) == [Added.NEW] * 3
+    store.commit()
+    a = first[0]
+    b = verified(desk, 9)
+    forged = Verified(type(a.record)(**{**a.record.__dict__, "seq": 9}), b.token, None)
+    batch = [first[2], verified(desk, 4), verified(desk, 2), first[0], forged, b]
+    assert store.add_many(batch) == [Added.DUPLICATE, Added.NEW, Added.REPLAY,
+                                     Added.DUPLICATE, Added.REPLAY, Added.NEW]
+    store.commit()
+    assert store.sequences("desk-1") == [1, 2, 3, 4, 9]
+    assert store.token(first[1].record.record_id) == first[1].token  # not overwritten
+
+
+def test_refused_batch_rolls_back_whole_on_postgres(
+        pg_dsn: str, desk: tuple[ed25519.Ed25519PrivateKey, x25519.X25519PrivateKey]) -> None:
+    """A batch PostgreSQL refuses (a NUL in a text column) takes the open transaction with it,
+    earlier records of the batch included, and the connection is usable afterwards."""
+    store = PostgresStore(pg_dsn)
+    good = verified(desk, 1)
+    store.add_many([good])
+    bad = Verified(type(good.record)(**{**good.record.__dict__, "record_id": "x\x00y",
+                                        "seq": 2}), good.token, None)
+    with pytest.raises(IngestStoreError):
+        store.add_many([bad])
+    assert store.count() == 0
+    assert store.add_many([good]) == [Added.NEW]
+    store.commit()
+    assert store.count() == 1
+    store.close()
+
+
 def test_same_id_other_bytes_is_a_replay(store: IngestStore,
                                          desk: tuple[ed25519.Ed25519PrivateKey,
                                                      x25519.X25519PrivateKey]) -> None:
