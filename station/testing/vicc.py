@@ -6,7 +6,7 @@ messaging and the LDS files. It runs under the *system* Python (``/usr/bin/pytho
 Debian package, as a subprocess, and connects to vpcd as a TCP client like our own card.
 
 The 3.3 package does not run its secure messaging under Python 3 as shipped
-(the project's test-bed notes list four places; measured here, it takes twelve, listed with
+(the project's test-bed notes list four places; measured here, it takes sixteen, listed with
 their reasons in ``_FIXES``). :func:`patched_package` copies it into a temporary directory and
 applies them there (the system package is never edited); each fix is checked to apply, so a
 changed package fails loudly instead of silently testing something else. The four known ones:
@@ -70,6 +70,15 @@ _FIXES: tuple[tuple[str, str, str], ...] = (
     # ... and the eMRTD application's DF name is str, so SELECT by AID cannot compare it.
     ("CardGenerator.py", "dfname='\\xa0\\x00\\x00\\x02G\\x10\\x01'",
      "dfname=b'\\xa0\\x00\\x00\\x02G\\x10\\x01'"),
+    # ... and its DG2 builder (a photo given) joins str literals to the bytes of inttostring
+    # and of the picture: the face record header, the facial and the image information blocks.
+    ("CardGenerator.py", 'IIB = "\\x00\\x01" + inttostring', 'IIB = b"\\x00\\x01" + inttostring'),
+    ("CardGenerator.py", 'inttostring(pic_height, 2) + 6 * "\\x00"',
+     'inttostring(pic_height, 2) + 6 * b"\\x00"'),
+    ("CardGenerator.py", 'FIB = inttostring(length, 4) + 16 * "\\x00"',
+     'FIB = inttostring(length, 4) + 16 * b"\\x00"'),
+    ("CardGenerator.py", 'FRH = "FAC" + "\\x00" + "010" + "\\x00" +',
+     'FRH = b"FAC" + b"\\x00" + b"010" + b"\\x00" +'),
 )
 
 _LAUNCHER = r'''
@@ -126,7 +135,7 @@ def available() -> str | None:
 
 
 def patched_package(dest: Path) -> Path:
-    """Copy the system ``virtualsmartcard`` package under ``dest`` with the four Python-3 fixes;
+    """Copy the system ``virtualsmartcard`` package under ``dest`` with the Python-3 fixes;
     returns the directory to put on ``PYTHONPATH``."""
     target = dest / "virtualsmartcard"
     shutil.copytree(PACKAGE_DIR, target, ignore=shutil.ignore_patterns("__pycache__"))
@@ -141,13 +150,17 @@ def patched_package(dest: Path) -> Path:
 
 
 class ViccEpass:
-    """One vicc ePass (EF.COM, DG1 with ``mrz``, an empty DG2 and an empty EF.SOD; BAC, 3DES
-    secure messaging) connected to ``port`` (a vpcd slot). Use as a context manager: the card
-    is inserted on entry and removed (process ended) on exit."""
+    """One vicc ePass (EF.COM, DG1 with ``mrz``, DG2 with ``photo`` or empty, an empty EF.SOD;
+    BAC, 3DES secure messaging) connected to ``port`` (a vpcd slot). Use as a context manager:
+    the card is inserted on entry and removed (process ended) on exit.
+
+    ``photo`` is an image file vicc wraps in its own ISO/IEC 19794-5 face record; it always
+    declares the image data type JPEG 2000 (1), so give it a JPEG 2000 file."""
 
     def __init__(self, port: int, mrz: str = ICAO_SPECIMEN_MRZ, host: str = "127.0.0.1",
-                 verbose: bool = False) -> None:
+                 verbose: bool = False, photo: Path | None = None) -> None:
         self.port = port
+        self.photo = photo
         self.verbose = verbose
         self.mrz = mrz
         self.host = host
@@ -168,10 +181,9 @@ class ViccEpass:
             stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, env=env,
             start_new_session=True)
         assert self.proc.stdin is not None
-        # No photo: its DG2 builder mixes str and bytes under Python 3, so the card is issued
-        # with an empty DG2. The generator catches only IOError, hence a path that is missing
-        # (an empty one makes this Pillow raise AttributeError).
-        photo = self.dir / "no-photo.jpg"
+        # Without a photo the card is issued with an empty DG2. The generator catches only
+        # IOError, hence a path that is missing (an empty one makes Pillow raise AttributeError).
+        photo = self.photo if self.photo is not None else self.dir / "no-photo.jpg"
         self.proc.stdin.write(f"{self.mrz}\n{photo}\n".encode())
         self.proc.stdin.close()
         time.sleep(0.05)

@@ -8,7 +8,8 @@ Nobody here wrote that card, and it differs from ours in ways real chips do; eac
 - its error answers are unprotected and do not consume the response's SSC step: the session
   learns the convention after one 6988 (:attr:`SecureMessaging.naked_error_step`);
 - no SFI addressing (6A82 to every READ BINARY by SFI): SELECT by FID (:mod:`station.nfc.files`);
-- an empty DG2 and an empty file at 010D: reported as skipped, not a failed read;
+- an empty DG2 and an empty file at 010D: reported as skipped, not a failed read; given a photo,
+  its own ISO/IEC 19794-5 face record in DG2 (the photo comes back byte for byte);
 - EF.COM's tag list written as ASCII ``"6175"`` under length 2: ``malformed:COM``, read goes on;
 - no EF.SOD: nothing can be verified, so never ``genuine``/``authentic``.
 The test fixture patches a *copy* of the Debian package for Python 3 (station/testing/vicc.py).
@@ -16,15 +17,20 @@ The test fixture patches a *copy* of the Debian package for Python 3 (station/te
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from station.cli import main
 from station.drivers.reader.pcsc import PcscReader
-from station.errors import ProtocolError
+from station.errors import LdsFormatError, ProtocolError
+from station.nfc import tlv
 from station.nfc.access import AccessKey
+from station.nfc.lds.dg2 import ISO_19794_5, parse_dg2
 from station.nfc.session import ChipSession
 from station.testing import vicc
 from station.testing.pcscd import PcscdTestbed
@@ -109,3 +115,39 @@ def test_secure_messaging_stays_strict_with_the_vicc_epass(pcscd: PcscdTestbed,
             nfc_files.read_binary(channel, 0, 4)
     finally:
         conn.close()
+
+
+def test_vicc_epass_photo_in_its_own_face_record(pcscd: PcscdTestbed, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    # vicc builds DG2 itself (7F61/7F60/5F2E around a 'FAC' 010 record with its own facial and
+    # image information blocks): an ISO/IEC 19794-5 encoder nobody here wrote, read through
+    # pcscd + vpcd under its 3DES secure messaging. It declares the image data type JPEG 2000
+    # whatever it is given, so the photo is one. Its DG2 lacks the data group's own tag 75
+    # (9303-10: EF.DG2 is tag 75): refused as malformed, typed, not tolerated (none of the real
+    # documents in README "Tested against" omits it; an emulator's slip is not a chip quirk).
+    photo = tmp_path / "face.jp2"
+    Image.radial_gradient("L").resize((120, 150)).convert("RGB").save(photo, "JPEG2000")
+    with vicc.ViccEpass(pcscd.slot_port(1), photo=photo) as card:
+        conn = PcscReader(pcscd.readers[1]).wait_for_card(10)
+        try:
+            read = ChipSession(AccessKey.parse_mrz_key(vicc.ICAO_SPECIMEN_KEY),
+                               ("COM", "DG1", "DG2")).read(conn)
+        finally:
+            conn.close()
+        assert "DG2" in read.files, card.log_tail()
+        code = main(["read", "--reader", pcscd.readers[1], "--mrz-key",
+                     vicc.ICAO_SPECIMEN_KEY, "--timeout", "10", "--json"])
+        out, err = capsys.readouterr()
+        assert code == 0, err + card.log_tail()  # the read is reported, not a crash
+        assert json.loads(out)["verification"]["outcome"] not in (
+            "genuine", "authentic-data-clone-unchecked")
+    dg2 = bytes(read.files["DG2"])
+    assert len(dg2) > 2 * 223  # several READ BINARYs under SM
+    with pytest.raises(LdsFormatError, match="tag 75"):
+        parse_dg2(dg2)
+    face = parse_dg2(tlv.encode(0x75, dg2))  # what it lacks, and nothing else
+    assert face.data == photo.read_bytes()  # the image, byte for byte
+    assert face.image_format == "jpeg2000" and face.encoding == ISO_19794_5
+    assert (face.width, face.height) == (120, 150)
+    with Image.open(io.BytesIO(face.data)) as im:
+        assert im.size == (120, 150)
