@@ -12,9 +12,9 @@ trust-store verifier, the signed-record store with its MQTT publisher) on
 - a state directory like a provisioned station's (:func:`station.testing.desk.prepare_state`:
   the Ed25519 signing key, the backend's sealing key, a trust store with the synthetic issuer's
   CSCA and CRL from :mod:`station.sim.pki`), so verification really runs;
-- a local broker — Mosquitto when installed, else the embedded pure-Python MQTT 5 broker
-  (:mod:`station.testing.embedded_broker`); ``broker="embedded"`` (``--broker embedded`` or
-  ``STATION_DEMO_BROKER=embedded``) forces the fallback;
+- a local Mosquitto (:class:`station.testing.mosquitto.MosquittoBroker`, installed by
+  ``scripts/bootstrap``) with the mTLS listener and access list ``python -m provisioning
+  mosquitto`` generates for a real broker;
 - the reference ingest backend (:mod:`station.ingest`), which verifies each record's signature
   and opens its sealed fields with the backend key.
 
@@ -28,7 +28,6 @@ record ids are printed, never a citizen's data. Everything the demo started is s
 from __future__ import annotations
 
 import contextlib
-import os
 import tempfile
 import threading
 import time
@@ -39,24 +38,11 @@ from typing import Any
 
 from provisioning.mosquitto import BACKEND_USER
 from station.pipeline.mqtt import BrokerSettings
-from station.testing.embedded_broker import EmbeddedBroker
-from station.testing.mosquitto import MosquittoBroker, mosquitto_binary
+from station.testing.mosquitto import MosquittoBroker
 from station.testing.pcscd import PcscdTestbed
 
 Say = Callable[[str], None]
-BROKERS = ("auto", "mosquitto", "embedded")
 STATION_ID = "demo-desk-01"
-
-
-def choose_broker(choice: str | None = None) -> str:
-    """``mosquitto`` or ``embedded``: the explicit choice, else ``STATION_DEMO_BROKER``, else
-    Mosquitto when installed."""
-    choice = choice or os.environ.get("STATION_DEMO_BROKER") or "auto"
-    if choice not in BROKERS:
-        raise ValueError(f"unknown broker {choice!r} (choose from {', '.join(BROKERS)})")
-    if choice == "auto":
-        return "mosquitto" if mosquitto_binary() is not None else "embedded"
-    return choice
 
 
 @dataclass(frozen=True)
@@ -80,29 +66,20 @@ class DemoResult:
 
 
 @contextlib.contextmanager
-def _started(say: Say, broker_kind: str
-             ) -> Iterator[tuple[PcscdTestbed, MosquittoBroker | EmbeddedBroker]]:
+def _started(say: Say) -> Iterator[tuple[PcscdTestbed, MosquittoBroker]]:
     with contextlib.ExitStack() as stack:
         say("starting pcscd with the vpcd virtual reader driver …")
         testbed = stack.enter_context(PcscdTestbed())
         testbed.activate()
         say(f"  pcscd up, readers: {', '.join(testbed.readers)} (vpcd port {testbed.port}, "
             f"pid {testbed.pid})")
-        broker: MosquittoBroker | EmbeddedBroker
-        if broker_kind == "mosquitto":
-            say("starting Mosquitto on a free loopback port (mTLS, the listener and access "
-                "list `python -m provisioning mosquitto` generates) …")
-            broker = MosquittoBroker(tls=True)
-            broker.client_cert(STATION_ID)  # listed in the access list from the start
-            broker.client_cert(BACKEND_USER)
-            broker = stack.enter_context(broker)
-            say(f"  broker up on 127.0.0.1:{broker.port} (Mosquitto, pid {broker.pid})")
-        else:
-            say("starting the embedded MQTT 5 broker on a free loopback port (Mosquitto "
-                + ("not installed" if mosquitto_binary() is None else "not chosen") + ") …")
-            broker = stack.enter_context(EmbeddedBroker())
-            say(f"  broker up on 127.0.0.1:{broker.port} (embedded pure-Python broker, in "
-                "this process)")
+        say("starting Mosquitto on a free loopback port (mTLS, the listener and access "
+            "list `python -m provisioning mosquitto` generates) …")
+        broker = MosquittoBroker(tls=True)
+        broker.client_cert(STATION_ID)  # listed in the access list from the start
+        broker.client_cert(BACKEND_USER)
+        broker = stack.enter_context(broker)
+        say(f"  broker up on 127.0.0.1:{broker.port} (Mosquitto, pid {broker.pid})")
         yield testbed, broker
 
 
@@ -206,11 +183,10 @@ class _ObservedStore:
         self.inner.close()
 
 
-def run(cards: int = 3, say: Say = print, broker: str | None = None) -> DemoResult:
+def run(cards: int = 3, say: Say = print) -> DemoResult:
     """Tap ``cards`` genuine cards and then one forged card at the demo desk."""
-    broker_kind = choose_broker(broker)
     with tempfile.TemporaryDirectory(prefix="station-demo-") as tmp, \
-            _started(say, broker_kind) as (testbed, mqtt):
+            _started(say) as (testbed, mqtt):
         result = _run_desk(Path(tmp), testbed, mqtt, cards, say)
     say("")
     say(f"summary: {result.cards} card(s) tapped ({result.forged} forged), {result.stored} "
@@ -222,7 +198,7 @@ def run(cards: int = 3, say: Say = print, broker: str | None = None) -> DemoResu
     return result
 
 
-def _run_desk(tmp: Path, testbed: PcscdTestbed, mqtt: MosquittoBroker | EmbeddedBroker,
+def _run_desk(tmp: Path, testbed: PcscdTestbed, mqtt: MosquittoBroker,
               cards: int, say: Say) -> DemoResult:
     from PIL import Image
 

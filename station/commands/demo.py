@@ -12,16 +12,13 @@ def register(sub: Subparsers) -> None:
         "demo", help="watch the station service read virtual cards end to end",
         description="Run the real desk service (station.service.desk) on software twins: a "
                     "private pcscd with virtual CCCD chips, a replay camera showing each "
-                    "synthetic citizen's QR, a trust store of a synthetic issuer, a local MQTT "
-                    "broker (Mosquitto when installed, else the embedded pure-Python broker) "
-                    "and the reference ingest backend. Taps --cards genuine cards, then one "
+                    "synthetic citizen's QR, a trust store of a synthetic issuer, a local "
+                    "Mosquitto (mTLS, the generated access list) and the reference ingest "
+                    "backend. Taps --cards genuine cards, then one "
                     "forged card (a clone, refused as not genuine), and shows every stage. "
                     "Needs root (for the private pcscd) and the packages scripts/bootstrap "
                     "installs.",
     )
-    p.add_argument("--broker", choices=("auto", "mosquitto", "embedded"), default=None,
-                   help="which broker to start (default: $STATION_DEMO_BROKER, else auto = "
-                        "Mosquitto when installed, else embedded)")
     p.add_argument("--cards", type=int, default=3,
                    help="how many genuine cards to tap before the forged one (default 3)")
     p.set_defaults(func=run)
@@ -33,10 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from station.testing.pcscd import TestbedUnavailable
 
     try:
-        result = demo.run(cards=args.cards, broker=args.broker)
-    except ValueError as exc:  # a bad STATION_DEMO_BROKER
-        print(f"station demo: {exc}")
-        return 2
+        result = demo.run(cards=args.cards)
     except (TestbedUnavailable, BrokerUnavailable) as exc:
         print(f"station demo: {exc}. Run scripts/bootstrap (as root) first.")
         return 1
