@@ -178,6 +178,117 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX webhook_due ON webhook (next_at) WHERE delivered_at IS NULL;
         """,
     ),
+    Migration(
+        "the web console (station.console): staff accounts (argon2id hashes), clerk-desk "
+        "bindings, sessions and API tokens (SHA-256 of the secret only), the audit log of who "
+        "saw which record id (never data), sign-in attempts for the rate limit and lockout; "
+        "a commit-ordered arrival cursor on received for the desk feed",
+        # SQLite serialises writers (BEGIN IMMEDIATE), so MAX+1 at insert is commit order; a
+        # column, not the rowid, because VACUUM may renumber rowids. PostgreSQL assigns
+        # identities at insert, not commit: the feed orders by (inserting transaction,
+        # arrival) and reads only transactions older than every one still running.
+        sqlite="""
+        ALTER TABLE received ADD COLUMN arrival INTEGER;
+        UPDATE received SET arrival = rowid;
+        CREATE UNIQUE INDEX received_arrival ON received (arrival);
+        CREATE INDEX received_desk ON received (station_id, arrival);
+        CREATE TRIGGER received_arrival AFTER INSERT ON received WHEN NEW.arrival IS NULL
+        BEGIN
+            UPDATE received SET arrival = (SELECT COALESCE(MAX(arrival), 0) + 1 FROM received)
+                WHERE rowid = NEW.rowid;
+        END;
+        CREATE TABLE console_user (
+            id            INTEGER PRIMARY KEY AUTOINCREMENT,
+            name          TEXT NOT NULL UNIQUE,
+            role          TEXT NOT NULL CHECK (role IN ('clerk', 'operator', 'admin')),
+            password_hash TEXT NOT NULL,
+            created_at    REAL NOT NULL,
+            disabled_at   REAL
+        );
+        CREATE TABLE console_desk (
+            user_id    INTEGER NOT NULL REFERENCES console_user (id),
+            station_id TEXT NOT NULL,
+            PRIMARY KEY (user_id, station_id)
+        );
+        CREATE TABLE console_session (
+            token_sha256 BLOB PRIMARY KEY,
+            user_id      INTEGER NOT NULL REFERENCES console_user (id),
+            created_at   REAL NOT NULL,
+            expires_at   REAL NOT NULL
+        );
+        CREATE TABLE console_token (
+            token_sha256 BLOB PRIMARY KEY,
+            user_id      INTEGER NOT NULL REFERENCES console_user (id),
+            label        TEXT NOT NULL,
+            created_at   REAL NOT NULL,
+            revoked_at   REAL
+        );
+        CREATE TABLE console_audit (
+            id        INTEGER PRIMARY KEY AUTOINCREMENT,
+            at        REAL NOT NULL,
+            user_name TEXT NOT NULL,
+            action    TEXT NOT NULL,
+            record_id TEXT,
+            detail    TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX console_audit_record ON console_audit (record_id);
+        CREATE TABLE console_signin (
+            user_name TEXT NOT NULL,
+            remote    TEXT NOT NULL,
+            at        REAL NOT NULL,
+            ok        INTEGER NOT NULL
+        );
+        CREATE INDEX console_signin_user ON console_signin (user_name, at);
+        CREATE INDEX console_signin_remote ON console_signin (remote, at);
+        """,
+        postgres="""
+        ALTER TABLE received ADD COLUMN xact xid8 NOT NULL DEFAULT pg_current_xact_id();
+        CREATE INDEX received_desk ON received (station_id, xact, arrival);
+        CREATE TABLE console_user (
+            id            BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            name          TEXT NOT NULL UNIQUE,
+            role          TEXT NOT NULL CHECK (role IN ('clerk', 'operator', 'admin')),
+            password_hash TEXT NOT NULL,
+            created_at    DOUBLE PRECISION NOT NULL,
+            disabled_at   DOUBLE PRECISION
+        );
+        CREATE TABLE console_desk (
+            user_id    BIGINT NOT NULL REFERENCES console_user (id),
+            station_id TEXT NOT NULL,
+            PRIMARY KEY (user_id, station_id)
+        );
+        CREATE TABLE console_session (
+            token_sha256 BYTEA PRIMARY KEY,
+            user_id      BIGINT NOT NULL REFERENCES console_user (id),
+            created_at   DOUBLE PRECISION NOT NULL,
+            expires_at   DOUBLE PRECISION NOT NULL
+        );
+        CREATE TABLE console_token (
+            token_sha256 BYTEA PRIMARY KEY,
+            user_id      BIGINT NOT NULL REFERENCES console_user (id),
+            label        TEXT NOT NULL,
+            created_at   DOUBLE PRECISION NOT NULL,
+            revoked_at   DOUBLE PRECISION
+        );
+        CREATE TABLE console_audit (
+            id        BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            at        DOUBLE PRECISION NOT NULL,
+            user_name TEXT NOT NULL,
+            action    TEXT NOT NULL,
+            record_id TEXT,
+            detail    TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX console_audit_record ON console_audit (record_id);
+        CREATE TABLE console_signin (
+            user_name TEXT NOT NULL,
+            remote    TEXT NOT NULL,
+            at        DOUBLE PRECISION NOT NULL,
+            ok        BOOLEAN NOT NULL
+        );
+        CREATE INDEX console_signin_user ON console_signin (user_name, at);
+        CREATE INDEX console_signin_remote ON console_signin (remote, at);
+        """,
+    ),
 )
 
 
