@@ -14,12 +14,12 @@ pattern matched nothing), so each station gets a role of its own with literal to
 certificate whose CN is not listed (a station not yet synced, a revoked one) can connect but
 may publish and subscribe to nothing.
 
-The topics, the one table everything else builds on (:data:`STATION_WRITES`,
-:data:`STATION_READS`): a station writes ``records``, ``status`` (incl. its Last Will),
-``health`` and ``events/#`` under its own ``stations/<id>/``, and reads its ``commands`` and
-``receipts``, which only the backend writes (a station that could write its receipts could
-make itself delete undelivered citizen data). Backend identities (:func:`is_backend_name`) read
-every station's topics, alone on the shared subscription, and write commands and receipts.
+The grants come from the topic table (:mod:`station.topics`, which the publisher and ingest use
+too): a station publishes its own topics that it writes (``records``, ``status`` incl. its Last
+Will, ``health``, ``events/#``) and subscribes to its own that the backend writes
+(``commands``, ``receipts``: a station that could write its receipts could make itself delete
+undelivered citizen data). Backend identities (:func:`is_backend_name`) read every station's
+topics, alone on the shared subscription, and write the backend's topics of every station.
 """
 
 from __future__ import annotations
@@ -29,14 +29,14 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from station import topics
+from station.topics import Side
+
 BACKEND_USER = "ingest"
 """The first backend identity ``init`` makes; further workers are ``ingest-2``, ``ingest-3``…"""
 
 BACKEND_NAME = re.compile(r"^(ingest|operator|backend|admin)(-[A-Za-z0-9_]+)?$")
 """Names reserved for backend identities: ``sign`` never issues a station certificate with one."""
-
-STATION_WRITES = ("records", "status", "health", "events/#")
-STATION_READS = ("commands", "receipts")
 
 DYNSEC_PLUGIN = "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so"
 """Debian's path on x86-64; :func:`dynsec_plugin` finds the one on this machine (arm64 on a Pi)."""
@@ -48,18 +48,17 @@ def is_backend_name(name: str) -> bool:
 
 def station_acls(station_id: str) -> list[dict[str, Any]]:
     acls: list[dict[str, Any]] = [
-        {"acltype": "publishClientSend", "topic": f"stations/{station_id}/{t}", "allow": True}
-        for t in STATION_WRITES]
-    acls += [{"acltype": "subscribeLiteral", "topic": f"stations/{station_id}/{t}",
-              "allow": True} for t in STATION_READS]
+        {"acltype": "publishClientSend", "topic": t.filter(station_id), "allow": True}
+        for t in topics.written_by(Side.STATION)]
+    acls += [{"acltype": "subscribeLiteral", "topic": t.filter(station_id), "allow": True}
+             for t in topics.written_by(Side.BACKEND)]
     return acls
 
 
 BACKEND_ACLS: list[dict[str, Any]] = [
-    {"acltype": "subscribePattern", "topic": "stations/#", "allow": True},
-    {"acltype": "subscribePattern", "topic": "$share/+/stations/#", "allow": True},
-    *({"acltype": "publishClientSend", "topic": f"stations/+/{t}", "allow": True}
-      for t in STATION_READS),
+    *({"acltype": "subscribePattern", "topic": f, "allow": True} for f in topics.BACKEND_READS),
+    *({"acltype": "publishClientSend", "topic": t.filter(), "allow": True}
+      for t in topics.written_by(Side.BACKEND)),
 ]
 
 ADMIN_ACLS: list[dict[str, Any]] = [

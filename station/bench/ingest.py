@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from station import topics
 from station.bench import BenchResult, Goal, Progress
 
 DESCRIPTION = "ingest: store path on SQLite and PostgreSQL vs the verify+unseal ceiling"
@@ -85,7 +86,7 @@ def _load(work: Path) -> tuple[Any, list[tuple[str, bytes]]]:
         stations[sid] = key
     verifier = Verifier(stations, keys.load_seal_private_key(work / "backend.pem"))
     pairs = [line.split(" ") for line in (work / "tokens.txt").read_text().splitlines()]
-    return verifier, [(f"stations/{sid}/records", tok.encode()) for sid, tok in pairs]
+    return verifier, [(topics.RECORDS.of(sid), tok.encode()) for sid, tok in pairs]
 
 
 def _cpu() -> float:

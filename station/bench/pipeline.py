@@ -39,6 +39,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from station import topics
 from station.bench import BenchResult, Goal, Progress
 
 DESCRIPTION = "records: live end-to-end rate, backlog drain vs raw paho QoS 1, RSS, latency"
@@ -139,10 +140,9 @@ def produce(work: Path, count: int, builders: int = 2, chunk: int = 64,
     import queue as queue_mod
 
     from station.pipeline.outbox import Outbox
-    from station.pipeline.publisher import records_topic
 
     outbox = Outbox(work / "outbox.sqlite3", max_bytes=4 << 30)
-    topic = records_topic("bench-desk")
+    topic = topics.RECORDS.of("bench-desk")
     first = outbox.next_seq()
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
@@ -326,7 +326,7 @@ def _raw_paho(port: int, count: int, size: int) -> tuple[float, float]:
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     for _ in range(count):
-        client.publish("stations/bench-raw/records", payload, qos=1)
+        client.publish(topics.RECORDS.of("bench-raw"), payload, qos=1)
     done.wait(120)
     elapsed = time.perf_counter() - t0
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)

@@ -19,18 +19,15 @@ from station.ingest.worker import (
     FLUSH_INTERVAL_S,
     RECEIPT_BATCH,
     RECONNECT_MAX_S,
-    SHARED_RECORDS,
     Ingest,
     OnRecord,
     Received,
-    receipts_topic,
 )
 
 __all__ = [
     "FLUSH_INTERVAL_S",
     "RECEIPT_BATCH",
     "RECONNECT_MAX_S",
-    "SHARED_RECORDS",
     "Added",
     "Ingest",
     "IngestStore",
@@ -41,5 +38,4 @@ __all__ = [
     "SqliteStore",
     "Verified",
     "Verifier",
-    "receipts_topic",
 ]

@@ -24,6 +24,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
+from station import topics
 from station.pipeline.records import BadSignature, Record, RecordError, open_sealed, verify
 
 
@@ -58,10 +59,9 @@ class Verifier:
         self.revoked = revoked
 
     def check(self, topic: str, token: bytes) -> Verified | Refused:
-        parts = topic.split("/")
-        if len(parts) != 3 or parts[0] != "stations" or parts[2] != "records":
+        station_id = topics.record_station(topic)
+        if station_id is None:
             return Refused("topic")
-        station_id = parts[1]
         if station_id in self.revoked:
             return Refused("revoked_station")
         key = self.stations.get(station_id)

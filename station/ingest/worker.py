@@ -38,6 +38,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
+from station import topics
 from station.ingest.store import Added, IngestStore, IngestStoreError, open_store, open_token
 from station.ingest.verification import Refused, Verified, Verifier
 from station.log import event
@@ -46,7 +47,6 @@ from station.pipeline.records import Record
 
 log = logging.getLogger(__name__)
 
-SHARED_RECORDS = "$share/ingest/stations/+/records"
 SESSION_EXPIRY_S = 24 * 3600
 RECEIPT_BATCH = 200
 """Records per commit and per receipt at most."""
@@ -54,10 +54,6 @@ FLUSH_INTERVAL_S = 0.02
 """A batch is committed and receipted at the latest this long after it started."""
 RECONNECT_MAX_S = 5.0
 PURGE_INTERVAL_S = 60.0
-
-
-def receipts_topic(station_id: str) -> str:
-    return f"stations/{station_id}/receipts"
 
 
 @dataclass(frozen=True)
@@ -156,7 +152,7 @@ class Ingest:
             return
         self._attempt = 0
         self._backoff()
-        client.subscribe(SHARED_RECORDS, qos=1)
+        client.subscribe(topics.SHARED_RECORDS, qos=1)
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
         self._backoff()
@@ -293,7 +289,7 @@ class Ingest:
                 by_station.setdefault(r.record.station_id, []).append(r.record.record_id)
             for station_id, ids in by_station.items():
                 self._last_receipt = self._client.publish(
-                    receipts_topic(station_id), json.dumps({"ids": ids}).encode(), qos=1)
+                    topics.RECEIPTS.of(station_id), json.dumps({"ids": ids}).encode(), qos=1)
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[IngestStore]:

@@ -65,6 +65,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from station import topics
 from station.errors import StoreError
 from station.log import event
 from station.pipeline.mqtt import BrokerSettings, make_client
@@ -79,14 +80,6 @@ SESSION_EXPIRY_S = 7 * 24 * 3600
 _NO_MATCHING_SUBSCRIBERS = 0x10  # MQTT 5 §3.4.2.1: a success code, but nobody received it
 _NO_RECEIPT = "no receipt from the backend"
 COMMANDS = ("ping", "purge_acked", "reload", "profile", "can", "booking", "entry")
-
-
-def records_topic(station_id: str) -> str:
-    return f"stations/{station_id}/records"
-
-
-def station_topic(station_id: str, leaf: str) -> str:
-    return f"stations/{station_id}/{leaf}"
 
 
 @dataclass(frozen=True)
@@ -156,8 +149,8 @@ class Publisher:
         self._client.on_connect_fail = self._on_connect_fail
         self._client.on_publish = self._on_publish
         self._client.on_message = self._on_message
-        self._client.will_set(self._topic("status"), self._status_payload("offline"), qos=1,
-                              retain=True)
+        self._client.will_set(topics.STATUS.of(self.station_id), self._status_payload("offline"),
+                              qos=1, retain=True)
         self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._delivered_now: list[Pending] = []
         """Successful PUBACKs taken by the callback (same thread), recorded in one batch."""
@@ -194,9 +187,6 @@ class Publisher:
         self._next_health = 0.0
         self._jitter()
 
-    def _topic(self, leaf: str) -> str:
-        return station_topic(self.station_id, leaf)
-
     def _status_payload(self, state: str) -> bytes:
         return json.dumps({"state": state, "station": self.station_id,
                            "time": round(time.time(), 3)}).encode()
@@ -217,13 +207,14 @@ class Publisher:
             return
         self._attempt = 0
         receive_max = getattr(props, "ReceiveMaximum", None) if props is not None else None
-        client.subscribe(self._topic("commands"), qos=1)
+        client.subscribe(topics.COMMANDS.of(self.station_id), qos=1)
         if self.release == "receipt":
             # Subscribed before any record is published on this connection, so the first
             # receipt has somewhere to go; the persistent session keeps receipts sent while the
             # station is away.
-            client.subscribe(self._topic("receipts"), qos=1)
-        client.publish(self._topic("status"), self._status_payload("online"), qos=1, retain=True)
+            client.subscribe(topics.RECEIPTS.of(self.station_id), qos=1)
+        client.publish(topics.STATUS.of(self.station_id), self._status_payload("online"), qos=1,
+                       retain=True)
         self._events.put(("connected", receive_max))
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
@@ -243,7 +234,7 @@ class Publisher:
         self._events.put(("puback", (mid, not rc.is_failure, str(rc), int(rc.value))))
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
-        kind = "receipt" if msg.topic == self._topic("receipts") else "command"
+        kind = "receipt" if msg.topic == topics.RECEIPTS.of(self.station_id) else "command"
         self._events.put((kind, bytes(msg.payload)))
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -259,7 +250,8 @@ class Publisher:
         if self._thread is not None:
             self._thread.join(timeout=5)
         if self._connected.is_set() and self._client.socket() is not None:
-            info = self._client.publish(self._topic("status"), self._status_payload("offline"),
+            info = self._client.publish(topics.STATUS.of(self.station_id),
+                                        self._status_payload("offline"),
                                         qos=1, retain=True)
             deadline = time.monotonic() + 2
             while not info.is_published() and time.monotonic() < deadline:
@@ -535,7 +527,8 @@ class Publisher:
             "acked": self._acked_total, "refused": self._refused_total,
             "alarms": list(self.outbox.alarms),
         }
-        self._client.publish(self._topic("health"), json.dumps(payload).encode(), qos=0)
+        self._client.publish(topics.HEALTH.of(self.station_id), json.dumps(payload).encode(),
+                             qos=0)
 
     def _command(self, raw: bytes) -> None:
         try:
@@ -557,7 +550,8 @@ class Publisher:
             ok, text = False, "unsupported"
         event(log, "command.done", command=cmd.name, ok=ok)
         reply = {"id": cmd.id, "cmd": cmd.name, "ok": ok, "message": text}
-        self._client.publish(self._topic("events/command"), json.dumps(reply).encode(), qos=1)
+        self._client.publish(topics.EVENTS.of(self.station_id, "command"),
+                             json.dumps(reply).encode(), qos=1)
 
 
 MAX_RECEIPT_IDS = 10_000

@@ -9,9 +9,10 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from station import topics
 from station.pipeline.mqtt import BrokerSettings
 from station.pipeline.outbox import Outbox
-from station.pipeline.publisher import CommandHandler, Publisher, records_topic
+from station.pipeline.publisher import CommandHandler, Publisher
 from station.pipeline.records import Reading, RecordSigner, SignedRecord
 
 ToReading = Callable[[object, Any], Reading]
@@ -25,7 +26,7 @@ class OutboxStore:
         self.signer = signer
         self.publisher = publisher
         self.to_reading = to_reading
-        self.topic = records_topic(signer.station_id)
+        self.topic = topics.RECORDS.of(signer.station_id)
         self._lock = threading.Lock()  # sequence allocation and commit are one step
 
     def store_many(self, readings: Sequence[Reading]) -> list[SignedRecord]:

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from station import topics
 from station.pipeline.outbox import Outbox
-from station.pipeline.publisher import Publisher, records_topic
+from station.pipeline.publisher import Publisher
 from station.testing.mosquitto import MosquittoBroker
 from station.testing.wait import wait_until
 
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.mqtt
 
 
 def fill(box: Outbox, first: int, n: int) -> None:
-    box.add_many([(f"r{i}", i, records_topic("desk-l"), b"sealed") for i in
+    box.add_many([(f"r{i}", i, topics.RECORDS.of("desk-l"), b"sealed") for i in
                   range(first, first + n)])
 
 
