@@ -127,6 +127,11 @@ class StoreError(StationError):
     """The outbox cannot store (disk full, size cap, corrupt database)."""
 
 
+class OutputError(StationError):
+    """An opened record cannot be rendered in the asked form (unknown form, a profile the form
+    does not take, a missing optional library): names the form and profile, never content."""
+
+
 class OutboxFull(StoreError):
     """The outbox refuses new records rather than lose queued ones."""
 

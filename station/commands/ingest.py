@@ -35,9 +35,15 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--host", help="broker host (default: the configuration's mqtt.host)")
     p.add_argument("--port", type=int, help="broker port (default: the configuration's)")
     p.add_argument("--webhook-url",
-                   help="POST each new record, opened (hospital: with its FHIR Patient), to this "
-                        "https URL: at least once, retried with backoff, HMAC-signed "
-                        "(Station-Signature), Idempotency-Key = record id; needs --backend-key")
+                   help="POST each new record, opened, in its profile's form (--webhook-form) to "
+                        "this https URL: at least once, retried with backoff, HMAC-signed "
+                        "(Station-Signature), Idempotency-Key = <record id>:<form>; needs "
+                        "--backend-key")
+    p.add_argument("--webhook-form", action="append", default=[], metavar="PROFILE=FORM",
+                   help="the form a profile's records are posted in (repeatable); defaults: "
+                        "reception=one-stop-json, hospital=fhir-patient, lodging=lodging-xlsx, "
+                        "bank=bank-json; also lodging-csv, foreigners-csv (lodging), "
+                        "lodging-csv/lodging-xlsx (hospital in-patients), record-json (any)")
     p.add_argument("--webhook-secret-file", type=Path,
                    help="file holding the webhook's shared HMAC secret")
     p.add_argument("--client-id",
@@ -61,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from station.errors import ConfigError
     from station.ingest import Ingest, Received
     from station.ingest.health import HealthServer
-    from station.ingest.webhook import WebhookDeliverer
+    from station.ingest.webhook import WebhookDeliverer, forms_of
     from station.pipeline.mqtt import BrokerSettings
 
     cfg = load_config(args)
@@ -83,13 +89,15 @@ def run(args: argparse.Namespace) -> int:
     retention = None if args.retention_days is None else args.retention_days * 86400
     if args.webhook_url and (backend is None or args.webhook_secret_file is None):
         raise ConfigError("--webhook-url", "needs --backend-key and --webhook-secret-file")
+    forms = forms_of(args.webhook_form)
     ingest = Ingest(args.db, settings, stations=stations, backend_key=backend,
                     client_id=client_id, on_record=show, retention_s=retention,
                     webhook=bool(args.webhook_url), revoked=revoked)
     deliverer = None
     if args.webhook_url and backend is not None:
         secret = args.webhook_secret_file.read_bytes().strip()
-        deliverer = WebhookDeliverer(args.webhook_url, secret, backend, ingest.locked)
+        deliverer = WebhookDeliverer(args.webhook_url, secret, backend, ingest.locked,
+                                     forms=forms)
         deliverer.start()
     health = None
     if args.health_port is not None:

@@ -6,11 +6,15 @@ never lose it. :class:`WebhookDeliverer` POSTs what is due and marks it delivere
 anything else (an error status, a refused connection, a timeout) is retried with exponential
 backoff and full jitter, capped at :attr:`WebhookDeliverer.backoff_max_s`, without end: the
 consumer being down for a day delays, it does not drop. Several workers may deliver the same
-record (at least once): the consumer dedupes by the ``Idempotency-Key`` header (the record id).
+record (at least once): the consumer dedupes by the ``Idempotency-Key`` header,
+``<record id>:<form>``.
 
-The body is JSON: the record's clear payload, the opened citizen fields (bytes as
-``{"b64": …}``) and, for the hospital profile, the FHIR R4 ``Patient``
-(:mod:`station.ingest.fhir`). The ``Station-Signature`` header is
+The body is the record in its profile's form (:func:`station.ingest.outputs.render`; by default
+:data:`~station.ingest.outputs.DEFAULT_FORMS`: one-stop JSON, the hospital's FHIR ``Patient``,
+the lodging notification as XLSX, bank JSON; ``forms`` changes it per profile) with that form's
+``Content-Type``, the form in ``Station-Form`` and the record id in ``Station-Record``. A record
+the configured form has no row for (a foreign guest under ``lodging-csv``) is not posted: its
+row is closed with the error ``form``. The ``Station-Signature`` header is
 ``t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>``: the consumer recomputes it with
 the shared secret and refuses a stale ``t``. The body holds citizen data: the URL must be
 ``https`` outside loopback tests (:func:`check_url`), and neither the body nor the URL's query is
@@ -21,23 +25,30 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import random
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import x25519
 
-from station.errors import ConfigError
-from station.ingest.fhir import patient
+from station.errors import ConfigError, OutputError
+from station.ingest.outputs import (
+    DEFAULT_FORMS,
+    PROFILES,
+    Form,
+    OpenedRecord,
+    Output,
+    form_of,
+    render,
+)
 from station.log import event
-from station.pipeline.records import Record, b64url, open_sealed, parse_unverified
+from station.pipeline.records import RecordError
 
 log = logging.getLogger(__name__)
 
@@ -55,19 +66,27 @@ def signature(secret: bytes, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={mac}"
 
 
-def body_of(token: bytes, backend_key: x25519.X25519PrivateKey) -> bytes:
-    payload = json.loads(parse_unverified(token)[1])
-    record = Record.from_json(payload)
-    opened = open_sealed(record, backend_key).citizen
-    doc: dict[str, Any] = {
-        "id": record.record_id, "station": record.station_id, "profile": record.profile,
-        "outcome": record.outcome, "record": payload,
-        "citizen": {k: {"b64": b64url(v)} if isinstance(v, bytes) else v
-                    for k, v in opened.items()},
-    }
-    if record.profile == "hospital":
-        doc["fhir_patient"] = patient(record, opened)
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+def forms_of(pairs: list[str]) -> dict[str, Form]:
+    """``PROFILE=FORM`` pairs (``--webhook-form``) over the defaults."""
+    forms = dict(DEFAULT_FORMS)
+    for pair in pairs:
+        profile, sep, name = pair.partition("=")
+        if not sep or profile not in DEFAULT_FORMS:
+            raise ConfigError("--webhook-form", "must be PROFILE=FORM with a profile of "
+                              + ", ".join(DEFAULT_FORMS))
+        try:
+            forms[profile] = form_of(name)
+        except OutputError as exc:
+            raise ConfigError("--webhook-form", str(exc)) from None
+    return forms
+
+
+def output_of(token: bytes, backend_key: x25519.X25519PrivateKey,
+              forms: Mapping[str, Form] = DEFAULT_FORMS) -> Output:
+    """A stored record in its profile's form (:data:`~station.ingest.outputs.RECORD_JSON` for
+    a profile ``forms`` does not name)."""
+    opened = OpenedRecord.from_token(token, backend_key)
+    return render(opened, forms.get(opened.record.profile, Form.RECORD_JSON))
 
 
 class WebhookDeliverer:
@@ -75,13 +94,19 @@ class WebhookDeliverer:
     store under the worker's lock (the store is not thread-safe)."""
 
     def __init__(self, url: str, secret: bytes, backend_key: x25519.X25519PrivateKey,
-                 locked: Callable[[], Any], *, backoff_base_s: float = 1.0,
+                 locked: Callable[[], Any], *, forms: Mapping[str, Form] = DEFAULT_FORMS,
+                 backoff_base_s: float = 1.0,
                  backoff_max_s: float = 300.0, timeout_s: float = 10.0,
                  interval_s: float = 0.2, batch: int = 50) -> None:
         self.url = check_url(url)
         self.secret = secret
         self.backend_key = backend_key
         self.locked = locked
+        self.forms = dict(forms)
+        for profile, form in self.forms.items():
+            if profile not in PROFILES[form]:
+                raise ConfigError("--webhook-form", f"form {form} does not take {profile} "
+                                  "records")
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
         self.timeout_s = timeout_s
@@ -96,11 +121,13 @@ class WebhookDeliverer:
         cap = min(self.backoff_max_s, self.backoff_base_s * 2 ** min(attempts, 20))
         return random.uniform(cap / 2, cap)
 
-    def _post(self, record_id: str, body: bytes) -> str | None:
+    def _post(self, record_id: str, out: Output) -> str | None:
         """None on a 2xx, else what went wrong (a status or an error class, never content)."""
-        req = urllib.request.Request(self.url, data=body, method="POST", headers={
-            "Content-Type": "application/json", "Idempotency-Key": record_id,
-            "Station-Signature": signature(self.secret, int(time.time()), body)})
+        req = urllib.request.Request(self.url, data=out.body, method="POST", headers={
+            "Content-Type": out.media_type, "Idempotency-Key": f"{record_id}:{out.form}",
+            "Station-Form": str(out.form), "Station-Record": record_id,
+            "Content-Disposition": f'attachment; filename="{out.filename}"',
+            "Station-Signature": signature(self.secret, int(time.time()), out.body)})
         try:
             with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
                 return None if 200 <= resp.status < 300 else f"http {resp.status}"
@@ -109,6 +136,17 @@ class WebhookDeliverer:
         except (urllib.error.URLError, OSError) as exc:
             return type(exc).__name__
 
+    def _deliver(self, record_id: str, token: bytes | None) -> str | None:
+        if token is None:  # retention deleted it before the consumer took it
+            return "purged"
+        try:
+            out = output_of(token, self.backend_key, self.forms)
+        except (OutputError, RecordError):
+            return "form"
+        if record_id not in out.record_ids:
+            return "form"  # the configured form has no row for this record
+        return self._post(record_id, out)
+
     def run_once(self, now: float | None = None) -> int:
         """Deliver what is due; returns how many were delivered."""
         now = time.time() if now is None else now
@@ -116,14 +154,11 @@ class WebhookDeliverer:
             due = store.due_webhooks(now, self.batch)
         done = 0
         for record_id, attempts, token in due:
-            if token is None:  # retention deleted it before the consumer took it
-                error: str | None = "purged"
-            else:
-                error = self._post(record_id, body_of(token, self.backend_key))
+            error = self._deliver(record_id, token)
             with self.locked() as store:
                 if error is None:
                     store.webhook_done(record_id, time.time())
-                elif error == "purged":
+                elif error in ("purged", "form"):  # never deliverable: closed, not retried
                     store.webhook_retry(record_id, float("inf"), error)
                 else:
                     store.webhook_retry(record_id, time.time() + self.backoff(attempts), error)

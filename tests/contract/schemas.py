@@ -20,9 +20,13 @@ def load(name: str) -> Any:
 
 @cache
 def _registry() -> Registry:
-    resources = [(f"schemas/{p.name}", Resource.from_contents(load(f"schemas/{p.name}"),
-                                                             default_specification=DRAFT7))
-                 for p in sorted((CONTRACT / "schemas").glob("*.json"))]
+    # Each schema under the name the AsyncAPI document uses (schemas/x.json) and under its bare
+    # name, which the output schemas' relative $refs (opened-bank.json, record-v2.json#/…)
+    # resolve to from a root loaded without a base URI.
+    resources = [(uri, Resource.from_contents(load(f"schemas/{p.name}"),
+                                              default_specification=DRAFT7))
+                 for p in sorted((CONTRACT / "schemas").glob("*.json"))
+                 for uri in (f"schemas/{p.name}", p.name)]
     return Registry().with_resources(resources)
 
 

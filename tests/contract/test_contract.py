@@ -18,6 +18,7 @@ import pytest
 from station import keys
 from station.config import ProfileSection
 from station.ingest import Ingest
+from station.ingest.outputs import CITIZEN_COLUMNS, FOREIGNER_COLUMNS
 from station.mrz.parse import parse_mrz
 from station.nfc.lds.chip import ChipData
 from station.pipeline.mqtt import make_client
@@ -221,3 +222,27 @@ def test_what_publisher_and_ingest_send_on_mosquitto_validates(
     for token in records:
         check("schemas/record-jws.json", token.decode())
         check("schemas/record-v2.json", json.loads(parse_unverified(token)[1]))
+
+
+def test_the_output_schemas_examples_validate() -> None:
+    """The JSON outputs of the one-stop desk and the bank (station.ingest.outputs): each
+    schema's examples validate, and the version is in the document. What ingest produces from
+    real records is validated in tests/ingest/test_outputs.py."""
+    names = sorted(p.name for p in (Path(__file__).resolve().parents[2] / "contract" /
+                                    "schemas").glob("output-*.json"))
+    assert names == ["output-bank-v1.json", "output-one-stop-v1.json"]
+    for name in names:
+        schema = load(f"schemas/{name}")
+        assert schema["examples"]
+        for example in schema["examples"]:
+            check(f"schemas/{name}", example)
+            assert example["schema"] == schema["properties"]["schema"]["const"]
+            assert example["schema"].endswith("/v1")
+
+
+def test_contract_readme_lists_the_columns_the_code_writes() -> None:
+    text = (Path(__file__).resolve().parents[2] / "contract" / "README.md").read_text("utf-8")
+    for columns in (CITIZEN_COLUMNS, FOREIGNER_COLUMNS):
+        rows = [f"| {n} | {c.header} |" for n, c in enumerate(columns, 1)]
+        positions = [text.find(r) for r in rows]
+        assert -1 not in positions and positions == sorted(positions)

@@ -19,7 +19,8 @@ import pytest
 from station import keys
 from station.errors import ConfigError
 from station.ingest import Ingest
-from station.ingest.webhook import WebhookDeliverer, check_url
+from station.ingest.outputs import Form
+from station.ingest.webhook import WebhookDeliverer, check_url, forms_of
 from station.pipeline.mqtt import BrokerSettings
 from station.pipeline.records import Check, Reading, RecordSigner
 
@@ -27,7 +28,8 @@ SECRET = b"webhook-test-secret"
 
 
 class Receiver:
-    """Answers 503 to the first ``fail`` POSTs, then 204; keeps what it accepted."""
+    """Answers 503 to the first ``fail`` POSTs, then 204; keeps what it accepted (JSON bodies
+    parsed)."""
 
     def __init__(self, fail: int) -> None:
         self.fail = fail
@@ -42,7 +44,8 @@ class Receiver:
                 if len(outer.posts) <= outer.fail:
                     self.send_response(503)
                 else:
-                    outer.accepted.append(json.loads(body))
+                    if self.headers["Content-Type"].endswith("json"):
+                        outer.accepted.append(json.loads(body))
                     self.send_response(204)
                 self.end_headers()
 
@@ -95,21 +98,74 @@ def test_fails_then_accepts_each_record_once_signed(db: str, receiver: Receiver)
         time.sleep(0.02)
     deliverer.run_once()  # nothing left: no further POST
     assert len(receiver.posts) == 3 + 2 and deliverer.failures == 3
-    ids = sorted(a["id"] for a in receiver.accepted)
+    ids = sorted(h["Station-Record"] for h, _ in receiver.posts[3:])
     assert len(set(ids)) == 2
     for headers, body in receiver.posts:
         t, mac = (kv.split("=", 1)[1] for kv in headers["Station-Signature"].split(","))
         expected = hmac.new(SECRET, t.encode() + b"." + body, hashlib.sha256).hexdigest()
         assert hmac.compare_digest(mac, expected)
         assert abs(int(t) - time.time()) < 60
-        assert headers["Idempotency-Key"] == json.loads(body)["id"]
-    doc = receiver.accepted[0]
-    assert doc["profile"] == "hospital" and doc["citizen"]["full_name"] == "Lê Văn Tám"
-    assert doc["fhir_patient"]["identifier"][0]["value"] == doc["citizen"]["id_number"]
+        # The hospital's default form: its FHIR Patient; the key is record id + form.
+        assert headers["Station-Form"] == "fhir-patient"
+        assert headers["Content-Type"] == "application/fhir+json"
+        assert headers["Idempotency-Key"] == f"{headers['Station-Record']}:fhir-patient"
+        assert json.loads(body)["meta"]["source"].endswith(headers["Station-Record"])
+    numbers = sorted(a["identifier"][0]["value"] for a in receiver.accepted)
+    assert numbers == ["001099000000", "001099000001"]
+    assert receiver.accepted[0]["name"][0]["family"] == "Lê"
     for rid in ids:
         state = ingest.store.webhook_state(rid)
         assert state is not None and state[1] is not None and state[2] is None
     ingest.store.close()
+
+
+def test_each_profile_posts_its_configured_form(tmp_path: Path) -> None:
+    """Lodging configured to lodging-csv: a citizen's record is posted as the notification CSV;
+    a foreign guest, for whom that form has no row, is closed as ``form``, never posted
+    empty."""
+    receiver = Receiver(fail=0)
+    sk, bk = keys.generate_signing_key(), keys.generate_seal_key()
+    ingest = Ingest(tmp_path / "i.sqlite3", BrokerSettings(),
+                    stations={"desk-l": sk.public_key()}, backend_key=bk, webhook=True)
+    signer = RecordSigner("desk-l", sk, bk.public_key())
+    ctx = {"profile": "lodging", "establishment_id": "LT-9", "booking_id": "B", "room": "7",
+           "arrival": "2030-01-02", "departure": "2030-01-03", "guest": 0}
+    citizen = {"id_number": "001099012345", "full_name": "Trần Thị Ánh", "sex": "Nữ",
+               "date_of_birth": "01/02/1990", "nationality": "Việt Nam",
+               "place_of_residence": "Hà Nội"}
+    foreign = {"source": "mrz", "nationality": "FRA", "passport_number": "X1",
+               "full_name": "DUPONT JEAN", "date_of_birth": "1980-01-01", "sex": "M"}
+    received = [ingest.accept("stations/desk-l/records", signer.build(
+        Reading("lodging", "PACE", "authentic", (), fields, {}, ctx), n + 1).token)
+        for n, fields in enumerate((citizen, foreign))]
+    ingest.flush()
+    deliverer = WebhookDeliverer(receiver.url, SECRET, bk, ingest.locked,
+                                 forms=forms_of(["lodging=lodging-csv"]))
+    try:
+        assert deliverer.run_once() == 1
+        assert len(receiver.posts) == 1
+        headers, body = receiver.posts[0]
+        assert headers["Content-Type"] == "text/csv; charset=utf-8"
+        assert headers["Idempotency-Key"].endswith(":lodging-csv")
+        assert "Trần Thị Ánh" in body.decode("utf-8-sig")
+        assert received[1] is not None
+        state = ingest.store.webhook_state(received[1].record.record_id)
+        assert state is not None and state[1] is None and state[2] == "form"
+        assert ingest.store.due_webhooks(time.time() + 3600, 10) == []
+    finally:
+        receiver.close()
+        ingest.store.close()
+
+
+def test_webhook_forms_are_checked_at_start() -> None:
+    assert forms_of([])["hospital"] is Form.FHIR_PATIENT
+    assert forms_of(["hospital=lodging-xlsx"])["hospital"] is Form.LODGING_XLSX
+    for bad in (["hospital"], ["desk=bank-json"], ["bank=bank-csv"]):
+        with pytest.raises(ConfigError):
+            forms_of(bad)
+    with pytest.raises(ConfigError):
+        WebhookDeliverer("http://127.0.0.1:1/x", SECRET, keys.generate_seal_key(),
+                         lambda: None, forms={"bank": Form.LODGING_CSV})
 
 
 def test_queued_in_the_records_transaction(tmp_path: Path) -> None:

@@ -5,12 +5,15 @@ the MRZ alone, saying so; and a Vietnamese citizen at the same desk still by QR.
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import replace
 from pathlib import Path
 
+import openpyxl
 from PIL import Image
 
+from station.ingest import outputs
 from station.service import machine as m
 from station.service.profiles import FOREIGN_FIELDS
 from station.service.verify import TrustVerifier
@@ -143,6 +146,27 @@ def test_foreign_guests_by_mrz_then_chip_or_mrz_only_and_a_citizen_by_qr(
     # What the lodging profile leaves out of a foreign guest (DG11's address, telephone,
     # profession; the face) is nowhere: not in the outbox, not in what MRZ carried.
     blobs = [*outbox_files(bed), *(ingest_token(bed, r) for r in bed.received)]
+
+    # What the establishment uploads, from what ingest stored: one file for the four guests.
+    key = bed.ingest.verifier.backend_key
+    assert key is not None
+    stored = [outputs.OpenedRecord.from_token(ingest_token(bed, r), key) for r in bed.received]
+    book = openpyxl.load_workbook(io.BytesIO(outputs.render(stored, "lodging-xlsx").body))
+    sheets = {name: [[c.value or "" for c in row] for row in book[name].iter_rows()]
+              for name in book.sheetnames}
+    citizens = [dict(zip(sheets["Lưu trú"][0], r, strict=True)) for r in sheets["Lưu trú"][1:]]
+    assert [r["Số định danh cá nhân"] for r in citizens] == [citizen.id_number]
+    assert citizens[0]["Họ và tên"] == r4.citizen["full_name"]
+    assert citizens[0]["Số phòng"] == "12" and citizens[0]["Ngày đến"] == "02/01/2030"
+    guests = {r[5]: dict(zip(sheets["Người nước ngoài"][0], r, strict=True))
+              for r in sheets["Người nước ngoài"][1:]}
+    assert set(guests) == {t.document_number for t in (t1, jpn.traveller, usa.traveller)}
+    g1 = guests[t1.document_number]
+    assert g1["Họ tên"] == c1["full_name"] and g1["Quốc tịch"] == "FRA"
+    assert (g1["Số thị thực / thẻ tạm trú"], g1["Cửa khẩu nhập cảnh"]) == ("VN1234567", "SGN")
+    assert g1["Tạm trú đến ngày"] == "09/01/2030" and g1["Nguồn dữ liệu"] == "chip"
+    g3 = guests[usa.traveller.document_number]
+    assert g3["Nguồn dữ liệu"] == "mrz (chip: read_error)" and g3["Ngày nhập cảnh"] == ""
     face = fra.image.app_files[0x0102]
     for blob in blobs:
         for value in (t1.address, t1.telephone, t1.profession):

@@ -8,15 +8,18 @@ come from the chip's DG1."""
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import pytest
 
+from station.ingest.outputs import Form, OpenedRecord, render
 from station.service import machine as m
 from station.testing import vicc
 from station.testing.mosquitto import MosquittoBroker
 from station.testing.pcscd import PcscdTestbed
-from tests.service.desk_bed import Bed, running, wait
+from tests.service.desk_bed import Bed, ingest_token, running, wait
 from tests.service.test_lodging import _settled
 
 pytestmark = pytest.mark.skipif(vicc.available() is not None,
@@ -48,3 +51,15 @@ def test_a_foreign_guest_with_the_vicc_epass_reaches_ingest(
     assert got.citizen["source"] == "chip" and got.citizen["nationality"] == "UTO"
     assert got.citizen["passport_number"] == "L898902C3"
     assert "ERIKSSON" in got.citizen["full_name"]
+    # The immigration declaration's row, from what ingest stored.
+    key = bed.ingest.verifier.backend_key
+    assert key is not None
+    out = render([OpenedRecord.from_token(ingest_token(bed, got), key)], Form.FOREIGNERS_CSV)
+    head, row = csv.reader(io.StringIO(out.body.decode("utf-8-sig"), newline=""))
+    declared = dict(zip(head, row, strict=True))
+    assert (declared["Số hộ chiếu"], declared["Quốc tịch"], declared["Quốc gia cấp"]) == (
+        "L898902C3", "UTO", "UTO")
+    assert declared["Họ tên"] == got.citizen["full_name"]
+    assert declared["Giới tính"] == "Nữ" and declared["Ngày sinh"] == "12/08/1974"
+    assert declared["Kết quả xác thực"] == "unverified" and declared["Nguồn dữ liệu"] == "chip"
+    assert declared["Số thị thực / thẻ tạm trú"] == ""  # the desk entered none
