@@ -46,7 +46,7 @@ from cryptography.hazmat.primitives.asymmetric import x25519
 
 from station.errors import OutputError
 from station.ingest.fhir import patient
-from station.pipeline.records import Record, b64url, open_sealed, parse_unverified
+from station.pipeline.records import Record, RecordError, b64url, open_sealed, parse_unverified
 
 
 class Form(enum.StrEnum):
@@ -116,7 +116,11 @@ class OpenedRecord:
     def from_token(cls, token: bytes, backend_key: x25519.X25519PrivateKey) -> OpenedRecord:
         """From a stored token (verified when ingest received it): parsed, opened with the
         backend key. Raises :class:`~station.pipeline.records.RecordError`."""
-        record = Record.from_json(json.loads(parse_unverified(token)[1]))
+        try:
+            payload = json.loads(parse_unverified(token)[1])
+        except ValueError:  # not JSON, or not UTF-8
+            raise RecordError("record payload is not JSON") from None
+        record = Record.from_json(payload)
         return cls(record, MappingProxyType(open_sealed(record, backend_key).citizen))
 
     @property
@@ -342,10 +346,22 @@ _ROW_NUMBER = "STT"
 _INJECTION = ("=", "+", "-", "@", "\t", "\r")
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def _text(value: Any) -> str:
     if value is None or isinstance(value, bytes | bytearray):
         return ""
-    return unicodedata.normalize("NFC", str(value))
+    # A lone surrogate (JSON's "\ud800" escape) has no UTF-8 form: shown as U+FFFD, not a crash.
+    return unicodedata.normalize("NFC", _SURROGATE.sub("\ufffd", str(value)))
+
+
+def xml_text(text: str) -> str:
+    """``text`` as an XLSX cell holds it: XML 1.0 has no control characters (openpyxl refuses
+    them) nor U+FFFE/U+FFFF (it would write a file Excel calls corrupt), shown as U+FFFD; its
+    parsers read CR LF and CR as LF."""
+    return _NOT_XML.sub("\ufffd", text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
 _ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
@@ -396,7 +412,7 @@ def _xlsx(sheets: Sequence[tuple[str, Sequence[Column], Sequence[OpenedRecord]]]
         for r, values in enumerate(_table(columns, rows, stays), 1):
             for c, value in enumerate(values, 1):
                 target = ws.cell(row=r, column=c)
-                target.value = value
+                target.value = xml_text(value)
                 target.data_type = "s"  # text, always: an ID keeps its leading zeros
                 if r == 1:
                     target.font = Font(bold=True)

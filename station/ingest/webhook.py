@@ -14,7 +14,8 @@ The body is the record in its profile's form (:func:`station.ingest.outputs.rend
 the lodging notification as XLSX, bank JSON; ``forms`` changes it per profile) with that form's
 ``Content-Type``, the form in ``Station-Form`` and the record id in ``Station-Record``. A record
 the configured form has no row for (a foreign guest under ``lodging-csv``) is not posted: its
-row is closed with the error ``form``. The ``Station-Signature`` header is
+row is closed with the error ``form`` (``unopenable`` when the stored record no longer opens
+with this backend key). The ``Station-Signature`` header is
 ``t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>``: the consumer recomputes it with
 the shared secret and refuses a stale ``t``. The body holds citizen data: the URL must be
 ``https`` outside loopback tests (:func:`check_url`), and neither the body nor the URL's query is
@@ -141,7 +142,9 @@ class WebhookDeliverer:
             return "purged"
         try:
             out = output_of(token, self.backend_key, self.forms)
-        except (OutputError, RecordError):
+        except RecordError:
+            return "unopenable"  # verified and opened at ingest: another backend key now?
+        except OutputError:
             return "form"
         if record_id not in out.record_ids:
             return "form"  # the configured form has no row for this record
@@ -158,7 +161,7 @@ class WebhookDeliverer:
             with self.locked() as store:
                 if error is None:
                     store.webhook_done(record_id, time.time())
-                elif error in ("purged", "form"):  # never deliverable: closed, not retried
+                elif error in ("purged", "form", "unopenable"):  # closed, not retried
                     store.webhook_retry(record_id, float("inf"), error)
                 else:
                     store.webhook_retry(record_id, time.time() + self.backoff(attempts), error)

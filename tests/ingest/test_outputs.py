@@ -18,6 +18,8 @@ from typing import Any
 
 import openpyxl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from station import keys
 from station.config import ProfileSection
@@ -31,11 +33,12 @@ from station.ingest.outputs import (
     Stay,
     cell,
     render,
+    xml_text,
 )
 from station.mrz.parse import parse_mrz
 from station.nfc.lds.chip import ChipData
 from station.pipeline.mqtt import BrokerSettings
-from station.pipeline.records import Check, Reading, RecordSigner
+from station.pipeline.records import Check, Reading, RecordError, RecordSigner, b64url
 from station.service import profiles
 from station.service.chip import citizen_fields
 from station.service.profiles import Booking, EntryDetails, foreign_guest, minimise
@@ -295,3 +298,53 @@ def test_a_form_refuses_another_desks_records_naming_no_content(backend: Backend
     empty = render([], Form.LODGING_CSV)
     assert parse_csv(empty.body) == [] and empty.record_ids == ()
     assert render(bank, Form.RECORD_JSON).filename == f"records-{bank.record.record_id}.json"
+
+
+def test_a_stored_token_that_does_not_open_is_a_typed_error(backend: Backend) -> None:
+    o = desk_record(backend, "reception", generate(54))
+    token = backend.ingest.store.token(o.record.record_id)
+    assert token is not None
+    head, _, tail = token.split(b".")
+    for bad in (b"garbage", head + b"." + b64url(b"\xff{").encode() + b"." + tail,
+                head + b"." + b64url(b"[1]").encode() + b"." + tail):
+        with pytest.raises(RecordError):
+            OpenedRecord.from_token(bad, backend.bk)
+    with pytest.raises(RecordError):  # another backend's key
+        OpenedRecord.from_token(token, keys.generate_seal_key())
+
+
+_SIGNER = RecordSigner("desk-h", keys.generate_signing_key(), keys.generate_seal_key().public_key())
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+
+
+@settings(max_examples=150, deadline=None)
+@given(name=_TEXT, residence=_TEXT, room=_TEXT)
+def test_any_text_comes_back_from_csv_and_xlsx_as_guarded(name: str, residence: str,
+                                                      room: str) -> None:
+    """Whatever the chip or the desk held — quotes, separators, line breaks, formula
+    characters, any script — the cell parses back to exactly the guarded text."""
+    record = _SIGNER.build(Reading("lodging", "PACE", "genuine", (), {}, {},
+                                   {"profile": "lodging", "room": room}), 1).record
+    o = OpenedRecord(record, {"id_number": "001099012345", "full_name": name,
+                              "place_of_residence": residence})
+    expected = {k: cell(unicodedata.normalize("NFC", v)) for k, v in (
+        ("Họ và tên", name), ("Nơi thường trú / nơi ở hiện tại", residence), ("Số phòng", room))}
+    row = parse_csv(render([o], Form.LODGING_CSV).body)[0]
+    # The csv module reads a lone CR inside a quoted field back as written; nothing is lost.
+    assert {k: row[k] for k in expected} == expected
+    assert all(not v.startswith(("=", "+", "-", "@")) for v in row.values())
+    book = openpyxl.load_workbook(io.BytesIO(render([o], Form.LODGING_XLSX).body))
+    head, values = ([c.value or "" for c in r] for r in book["Lưu trú"].iter_rows())
+    got = dict(zip(head, values, strict=True))
+    assert {k: got[k] for k in expected} == {k: xml_text(v) for k, v in expected.items()}
+
+
+def test_text_a_spreadsheet_cannot_hold_is_marked_not_a_crash(backend: Backend) -> None:
+    record = _SIGNER.build(Reading("lodging", "PACE", "genuine", (), {}, {}, {}), 1).record
+    o = OpenedRecord(record, {"id_number": "001099012345", "full_name": "Lê\x01Văn\ud800",
+                              "place_of_residence": "Thôn 1\uffff"})
+    row = parse_csv(render([o], Form.LODGING_CSV).body)[0]
+    assert row["Họ và tên"] == "Lê\x01Văn\ufffd"  # CSV carries a control character
+    book = openpyxl.load_workbook(io.BytesIO(render([o], Form.LODGING_XLSX).body))
+    values = [c.value for c in book["Lưu trú"][2]]
+    assert values[1:7:5] == ["Lê\ufffdVăn\ufffd", "Thôn 1\ufffd"]
