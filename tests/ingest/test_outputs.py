@@ -58,12 +58,13 @@ CHECKS = (Check("passive_authentication", True), Check("chip_authentication", Tr
 
 
 class Backend:
-    """A station's signer and ingest on a SQLite store: records go in as the station builds
-    them and come out as the store holds them, opened with the backend key."""
+    """A station's signer and ingest on a store (SQLite unless a DSN is given): records go in
+    as the station builds them and come out as the store holds them, opened with the backend
+    key."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, db: Path | str) -> None:
         self.sk, self.bk = keys.generate_signing_key(), keys.generate_seal_key()
-        self.ingest = Ingest(tmp / "ingest.sqlite3", BrokerSettings(),
+        self.ingest = Ingest(db, BrokerSettings(),
                              stations={"desk-o": self.sk.public_key()}, backend_key=self.bk)
         self.signer = RecordSigner("desk-o", self.sk, self.bk.public_key())
         self.seq = 0
@@ -83,7 +84,7 @@ class Backend:
 
 @pytest.fixture()
 def backend(tmp_path: Path) -> Iterator[Backend]:
-    b = Backend(tmp_path)
+    b = Backend(tmp_path / "ingest.sqlite3")
     yield b
     b.ingest.store.close()
 
@@ -348,3 +349,17 @@ def test_text_a_spreadsheet_cannot_hold_is_marked_not_a_crash(backend: Backend) 
     book = openpyxl.load_workbook(io.BytesIO(render([o], Form.LODGING_XLSX).body))
     values = [c.value for c in book["Lưu trú"][2]]
     assert values[1:7:5] == ["Lê\ufffdVăn\ufffd", "Thôn 1\ufffd"]
+
+
+def test_the_forms_from_a_postgresql_store(pg_dsn: str) -> None:
+    """The production store hands back the same tokens: a lodging batch from PostgreSQL."""
+    pg = Backend(pg_dsn)
+    try:
+        person = generate(55)
+        citizen = desk_record(pg, "lodging", person)
+        g1, _, fra, _ = foreign_records(pg)
+        book = openpyxl.load_workbook(io.BytesIO(render([citizen, g1], "lodging-xlsx").body))
+        assert book["Lưu trú"]["E2"].value == person.id_number
+        assert book["Người nước ngoài"]["F2"].value == fra.document_number
+    finally:
+        pg.ingest.store.close()

@@ -157,6 +157,28 @@ def test_each_profile_posts_its_configured_form(tmp_path: Path) -> None:
         ingest.store.close()
 
 
+def test_a_record_that_no_longer_opens_is_closed_not_retried(tmp_path: Path) -> None:
+    """The deliverer holds another backend key than the one the record was sealed to (a key
+    rotated without re-sealing): closed as ``unopenable``, nothing posted, no crash."""
+    receiver = Receiver(fail=0)
+    sk, bk = keys.generate_signing_key(), keys.generate_seal_key()
+    ingest = Ingest(tmp_path / "i.sqlite3", BrokerSettings(),
+                    stations={"desk-r": sk.public_key()}, backend_key=bk, webhook=True)
+    got = ingest.accept("stations/desk-r/records", RecordSigner("desk-r", sk, bk.public_key())
+                        .build(Reading("reception", "PACE", "genuine", (),
+                                       {"id_number": "001099012345"}), 1).token)
+    ingest.flush()
+    deliverer = WebhookDeliverer(receiver.url, SECRET, keys.generate_seal_key(), ingest.locked)
+    try:
+        assert got is not None and deliverer.run_once() == 0 and receiver.posts == []
+        state = ingest.store.webhook_state(got.record.record_id)
+        assert state is not None and state[2] == "unopenable"
+        assert ingest.store.due_webhooks(time.time() + 3600, 10) == []
+    finally:
+        receiver.close()
+        ingest.store.close()
+
+
 def test_webhook_forms_are_checked_at_start() -> None:
     assert forms_of([])["hospital"] is Form.FHIR_PATIENT
     assert forms_of(["hospital=lodging-xlsx"])["hospital"] is Form.LODGING_XLSX
