@@ -37,11 +37,13 @@ def _ms(samples: list[float], q: float) -> float:
 
 def run(args: argparse.Namespace, progress: Progress) -> BenchResult:
 
+    from station.nfc.proof import ChipProof
     from station.sim import issuer, pki
     from station.sim.chip import ChipOptions
     from station.sim.citizens import generate
     from station.trust.store import TrustStore
-    from station.trust.verification import GENUINE, ChipProof, verify
+    from station.trust.verdict import GENUINE
+    from station.trust.verification import verify
 
     count = max(1, getattr(args, "count", 50))
     progress("issuing a virtual card under an explicit-parameters CSCA")

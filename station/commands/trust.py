@@ -48,7 +48,7 @@ def _store_path(args: argparse.Namespace) -> Path:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from station.trust.errors import TrustError
+    from station.reasons import TrustError
     from station.trust.store import TrustStore
 
     root = _store_path(args)

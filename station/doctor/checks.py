@@ -295,7 +295,7 @@ def check_trust(ctx: Context) -> list[Finding]:
     if bad:
         return [Finding("trust", "warn", f"{detail}; unreadable: {', '.join(bad)}",
                         "remove or replace those files")]
-    from station.trust.errors import TrustError
+    from station.reasons import TrustError
     from station.trust.store import TrustStore
 
     try:
@@ -315,7 +315,7 @@ def check_revocation(ctx: Context) -> list[Finding]:
     """One warning for every CSCA of the store without a CRL and for every one whose CRLs are
     all past their nextUpdate (with the date): cards under it have an unknown DSC revocation
     status, which a profile with ``revocation = "require"`` (bank) refuses."""
-    from station.trust.errors import TrustError
+    from station.reasons import TrustError
     from station.trust.store import TrustStore
 
     root = ctx.cfg.trust_dir()

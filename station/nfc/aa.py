@@ -25,8 +25,9 @@ from station.errors import ProtocolError, StatusWordError, TagLost
 from station.log import event
 from station.nfc.apdu import CommandApdu, transceive
 from station.nfc.lds.secinfo import SecurityInfos
+from station.nfc.publickey import ECDSA_PLAIN, ECDSA_X962, load_public_key, verify_ecdsa
 from station.nfc.sm import SecureMessaging
-from station.trust.errors import AA_FAILED
+from station.reasons import AA_FAILED, TrustError
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +35,7 @@ log = logging.getLogger(__name__)
 _TRAILER_HASHES = {0x33: "sha1", 0x34: "sha256", 0x36: "sha384", 0x35: "sha512",
                    0x38: "sha224"}
 # ActiveAuthenticationInfo signatureAlgorithm → hash (TR-03111 §5.2.1 plain, X9.62 / RFC 5758).
-_ECDSA_HASHES = {
-    "0.4.0.127.0.7.1.1.4.1.1": "sha1", "0.4.0.127.0.7.1.1.4.1.2": "sha224",
-    "0.4.0.127.0.7.1.1.4.1.3": "sha256", "0.4.0.127.0.7.1.1.4.1.4": "sha384",
-    "0.4.0.127.0.7.1.1.4.1.5": "sha512",
-    "1.2.840.10045.4.1": "sha1", "1.2.840.10045.4.3.1": "sha224",
-    "1.2.840.10045.4.3.2": "sha256", "1.2.840.10045.4.3.3": "sha384",
-    "1.2.840.10045.4.3.4": "sha512",
-}
+_ECDSA_HASHES = {**ECDSA_PLAIN, **ECDSA_X962}
 
 
 class ActiveAuthenticationError(ProtocolError):
@@ -106,9 +100,6 @@ def verify_signature(dg15_spki: bytes, dg14: SecurityInfos | None, challenge: by
                      signature: bytes) -> str:
     """Verify the chip's answer against DG15's key; returns a short description
     (``RSA-1024 ISO 9796-2 sha1``, ``ECDSA brainpoolP256r1 sha256``)."""
-    from station.trust.errors import TrustError
-    from station.trust.signature import load_public_key, verify_ecdsa
-
     try:
         key = load_public_key(dg15_spki)
     except TrustError as exc:

@@ -14,7 +14,8 @@ the cipher of the ChipAuthenticationInfo, and restart secure messaging with SSC 
 answers the CA command under the *old* keys; only a chip that holds the private key of DG14's
 public key can MAC its next answer under the new ones, so the first command under the new keys
 (a SELECT of the application, then every following READ BINARY) is the proof. That proof is
-worth something only if DG14 itself is PA-verified — :func:`station.trust.verify` checks that.
+worth something only if DG14 itself is PA-verified — :func:`station.trust.verification.verify`
+checks that.
 """
 
 from __future__ import annotations
@@ -32,14 +33,16 @@ from station.log import event
 from station.nfc import crypto, tlv
 from station.nfc.apdu import CommandApdu, transceive
 from station.nfc.crypto import SessionKeys
+from station.nfc.curves import CRYPTOGRAPHY_CURVES
 from station.nfc.files import select_application
 from station.nfc.lds.secinfo import (
     ChipAuthenticationInfo,
     ChipAuthenticationPublicKeyInfo,
     SecurityInfos,
 )
+from station.nfc.publickey import load_public_key
 from station.nfc.sm import SecureMessaging
-from station.trust.errors import CA_FAILED
+from station.reasons import CA_FAILED, TrustError
 
 log = logging.getLogger(__name__)
 
@@ -138,10 +141,6 @@ def agree(spki: bytes) -> Agreement:
 
 
 def _agree_ec(spki: bytes) -> Agreement:
-    from station.trust.curves import CRYPTOGRAPHY_CURVES
-    from station.trust.errors import TrustError
-    from station.trust.signature import load_public_key
-
     try:
         # Explicit parameters (common in DG14) are mapped to the named curve they equal.
         key = load_public_key(spki)

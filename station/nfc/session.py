@@ -37,9 +37,9 @@ from station.nfc.files import (
 from station.nfc.lds.secinfo import SecurityInfos, parse_security_infos
 from station.nfc.lds.security import parse_dg14, parse_dg15
 from station.nfc.password import AccessKey
+from station.nfc.proof import ChipProof
 from station.nfc.sm import SecureMessaging, max_plain_read
-from station.trust.errors import AA_FAILED, CA_FAILED
-from station.trust.verification import ChipProof
+from station.reasons import AA_FAILED, CA_FAILED
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class ChipSession:
     With ``authenticate_chip`` (the default) DG14 is read first and Chip Authentication runs
     right after it on every tap, so that every following file arrives under keys only the
     genuine chip can have; Active Authentication runs once DG15 is read. Their results are
-    :class:`ChipProof` values for :func:`station.trust.verify` (which also insists that DG14 /
+    :class:`ChipProof` values for :func:`station.trust.verification.verify` (which insists DG14 /
     DG15 are PA-verified). A chip that fails CA is authenticated again (PACE/BAC) and read to
     the end, so the failure is reported with the data, never as a genuine read."""
 

@@ -33,9 +33,9 @@ from station.mrz.parse import Mrz
 from station.nfc.access import read_card_access
 from station.nfc.lds.chip import ChipData
 from station.nfc.password import AccessKey
+from station.nfc.proof import ChipProof
 from station.nfc.session import ChipSession
 from station.qr.cccd import is_cccd_mrz
-from station.trust.verification import ChipProof
 
 log = logging.getLogger(__name__)
 

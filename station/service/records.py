@@ -17,6 +17,7 @@ from typing import Any
 
 from station.nfc.lds.chip import ChipData
 from station.pipeline.records import Check, Reading
+from station.reasons import REVOCATION_UNKNOWN
 from station.service.chip import citizen_fields
 from station.service.machine import Outcome
 from station.service.profiles import (
@@ -28,8 +29,7 @@ from station.service.profiles import (
     minimise,
 )
 from station.service.verify import MrzOnlyReading, VerifiedReading, is_foreign
-from station.trust.errors import REVOCATION_UNKNOWN
-from station.trust.verification import Verification
+from station.trust.verdict import Verification
 
 OUTCOME_NAMES = {Outcome.GENUINE: "genuine", Outcome.AUTHENTIC: "authentic",
                  Outcome.UNVERIFIED: "unverified", Outcome.INVALID: "invalid"}

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from station import reasons
 from station.mrz.parse import Mrz
 from station.service.chip import ChipReading, DeskKeys
 from station.service.machine import NoChip, Outcome
-from station.trust import errors as trust_errors
-from station.trust import verification as v
+from station.trust import verdict as v
 from station.trust.store import TrustStoreRef
+from station.trust.verification import verify
 
 OUTCOMES = {v.GENUINE: Outcome.GENUINE, v.CLONE_UNCHECKED: Outcome.AUTHENTIC,
             v.UNVERIFIED: Outcome.UNVERIFIED, v.NOT_GENUINE: Outcome.INVALID}
@@ -57,7 +58,7 @@ def _anchor_missing(result: v.Verification) -> bool:
     """Only the trust anchor is missing: every check made passed (SOD signature, data-group
     hashes, DSC validity) except that the DSC's issuer is not a CSCA in the store."""
     failed = [c for c in result.checks if c.ok is False]
-    return bool(failed) and all(c.reason == trust_errors.UNTRUSTED_CSCA for c in failed)
+    return bool(failed) and all(c.reason == reasons.UNTRUSTED_CSCA for c in failed)
 
 
 def _sod_absent(result: v.Verification, reading: ChipReading) -> bool:
@@ -66,7 +67,7 @@ def _sod_absent(result: v.Verification, reading: ChipReading) -> bool:
     unanchored signer, not of a forgery. Any other failure (a hash, CA, AA) stays INVALID."""
     failed = [c for c in result.checks if c.ok is False]
     return ("SOD" not in reading.chip.files and len(failed) == 1 and failed[0].name == "sod"
-            and failed[0].reason == trust_errors.MALFORMED_SOD)
+            and failed[0].reason == reasons.MALFORMED_SOD)
 
 
 class TrustVerifier:
@@ -84,7 +85,7 @@ class TrustVerifier:
                                                       reading.chip_failure)
         if not isinstance(reading, ChipReading):
             raise TypeError("TrustVerifier verifies ChipReading")
-        result = v.verify(reading.chip, None if self.store is None else self.store.current,
+        result = verify(reading.chip, None if self.store is None else self.store.current,
                           chip_authentication=reading.chip_authentication,
                           active_authentication=reading.active_authentication,
                           card_access=reading.card_access, revocation=self.revocation)

@@ -29,13 +29,8 @@ from cryptography.x509.oid import NameOID
 
 from station.nfc import crypto as nfc_crypto
 from station.nfc import tlv
-from station.trust.asn1 import (
-    OID_CSCA_MASTER_LIST,
-    OID_LDS_SECURITY_OBJECT,
-    OID_ML_SIGNING_KEY,
-    CscaMasterList,
-    LdsSecurityObject,
-)
+from station.nfc.lds.security import OID_LDS_SECURITY_OBJECT, LdsSecurityObject
+from station.trust.asn1 import OID_CSCA_MASTER_LIST, OID_ML_SIGNING_KEY, CscaMasterList
 
 HashName = Literal["sha1", "sha224", "sha256", "sha384", "sha512"]
 Algorithm = Literal["ecdsa", "rsa-pss", "rsa-pkcs1"]

@@ -15,14 +15,15 @@ from dataclasses import dataclass
 from asn1crypto import crl as a_crl
 from asn1crypto import x509 as a_x509
 
-from station.trust.errors import (
+from station.nfc.publickey import PublicKey, load_public_key
+from station.reasons import (
     EXPIRED,
     MALFORMED_CERTIFICATE,
     NOT_YET_VALID,
     TrustError,
 )
 from station.trust.names import same_name
-from station.trust.signature import PublicKey, load_public_key, verify
+from station.trust.signature import verify
 
 MAX_CERTIFICATE_BYTES = 16 * 1024
 

@@ -25,24 +25,18 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from station.nfc import tlv
-from station.trust import errors as E
-from station.trust.asn1 import LDS_SECURITY_OBJECT_CONTENT_TYPES, LdsSecurityObject
+from station import reasons as E
+from station.nfc.lds.security import (
+    LDS_SECURITY_OBJECT_CONTENT_TYPES,
+    parse_lds_security_object,
+    sod_content_info,
+)
+from station.nfc.publickey import digest
+from station.reasons import TrustError
 from station.trust.certs import Certificate
-from station.trust.errors import TrustError
-from station.trust.signature import digest, hash_name
 from station.trust.signeddata import find_signer, open_signed_data, verify_signer
 from station.trust.store import TrustStore
-from station.trust.verification import Check
-
-MAX_SOD_BYTES = 64 * 1024
-
-
-@dataclass(frozen=True)
-class LdsSecurity:
-    hash_algorithm: str
-    dg_hashes: dict[int, bytes]
-    version: int
+from station.trust.verdict import Check
 
 
 @dataclass(frozen=True)
@@ -55,33 +49,6 @@ class PaResult:
     """Data groups read that EF.SOD does not list: neither verified nor a failure."""
     csca: Certificate | None = None
     """The store's CSCA whose key verified the DSC (None when none did)."""
-
-
-def parse_lds_security_object(der: bytes) -> LdsSecurity:
-    try:
-        lso = LdsSecurityObject.load(der, strict=True)
-        version = lso["version"].native
-        if version not in (0, 1):
-            raise TrustError(E.MALFORMED_SOD, f"LDSSecurityObject version {version}")
-        h = hash_name(lso["hash_algorithm"])
-        size = len(digest(h, b""))
-        hashes: dict[int, bytes] = {}
-        for item in lso["data_group_hash_values"]:
-            number = item["data_group_number"].native
-            value = item["data_group_hash_value"].native
-            if not isinstance(number, int) or not 1 <= number <= 16:
-                raise TrustError(E.MALFORMED_SOD, f"data group number {number}")
-            if number in hashes:
-                raise TrustError(E.MALFORMED_SOD, f"DG{number} is listed twice")
-            if not isinstance(value, bytes) or len(value) != size:
-                raise TrustError(E.MALFORMED_SOD, f"DG{number} hash is not a {h} value")
-            hashes[number] = value
-        return LdsSecurity(h, hashes, version)
-    except TrustError:
-        raise
-    except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
-        raise TrustError(E.MALFORMED_SOD, f"LDSSecurityObject is malformed "
-                                          f"({type(exc).__name__})") from None
 
 
 def revocation_status(store: TrustStore, csca: Certificate, now: dt.datetime) -> Check:
@@ -122,15 +89,7 @@ def passive_authentication(files: Mapping[str, bytes], store: TrustStore | None,
     if raw is None:
         return fail("sod", TrustError(E.MALFORMED_SOD, "EF.SOD was not read"))
     try:
-        if len(raw) > MAX_SOD_BYTES:
-            raise TrustError(E.MALFORMED_SOD, f"EF.SOD of {len(raw)} bytes is absurd")
-        try:
-            outer = tlv.decode(raw, trailing=True)
-        except Exception:
-            raise TrustError(E.MALFORMED_SOD, "EF.SOD is not a BER-TLV object") from None
-        if outer.tag != 0x77:
-            raise TrustError(E.MALFORMED_SOD, "EF.SOD does not start with tag 77")
-        sd = open_signed_data(outer.value, LDS_SECURITY_OBJECT_CONTENT_TYPES)
+        sd = open_signed_data(sod_content_info(raw), LDS_SECURITY_OBJECT_CONTENT_TYPES)
         lso = parse_lds_security_object(sd.content)
     except TrustError as exc:
         return fail("sod", exc)

@@ -12,16 +12,17 @@ from dataclasses import dataclass
 
 from asn1crypto import cms, core
 
-from station.trust.certs import Certificate, parse_certificate
-from station.trust.errors import (
+from station.nfc.publickey import digest, hash_name
+from station.reasons import (
     CONTENT_TYPE_MISMATCH,
     DSC_NOT_FOUND,
     MALFORMED_SOD,
     MESSAGE_DIGEST_MISMATCH,
     TrustError,
 )
+from station.trust.certs import Certificate, parse_certificate
 from station.trust.names import same_rdns_in_any_order
-from station.trust.signature import digest, hash_name, verify
+from station.trust.signature import verify
 
 OID_SIGNED_DATA = "1.2.840.113549.1.7.2"
 _ATTR_CONTENT_TYPE = "1.2.840.113549.1.9.3"

@@ -25,15 +25,15 @@ from pathlib import Path
 
 from asn1crypto import pem
 
-from station.trust.asn1 import OID_CSCA_MASTER_LIST, OID_ML_SIGNING_KEY, CscaMasterList
-from station.trust.certs import Certificate, Crl, parse_certificate, parse_crl
-from station.trust.errors import (
+from station.reasons import (
     KEY_USAGE,
     MALFORMED_SOD,
     NOT_MASTER_LIST_SIGNER,
     UNTRUSTED_CSCA,
     TrustError,
 )
+from station.trust.asn1 import OID_CSCA_MASTER_LIST, OID_ML_SIGNING_KEY, CscaMasterList
+from station.trust.certs import Certificate, Crl, parse_certificate, parse_crl
 from station.trust.signeddata import (
     find_signer,
     open_signed_data,

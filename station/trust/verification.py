@@ -30,63 +30,22 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
-from station.trust import errors as E
+from station import reasons as E
+from station.nfc.proof import ChipProof
 from station.trust.certs import Certificate
+from station.trust.pa import passive_authentication
 from station.trust.store import TrustStore
-
-Revocation = Literal["require", "prefer"]
-
-GENUINE = "genuine"
-CLONE_UNCHECKED = "authentic-data-clone-unchecked"
-NOT_GENUINE = "not-genuine"
-UNVERIFIED = "unverified"
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool | None
-    """True passed, False failed, None not performed."""
-    reason: str | None = None
-    detail: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "ok": self.ok, "reason": self.reason,
-                "detail": self.detail}
-
-
-@dataclass(frozen=True)
-class ChipProof:
-    """The result of chip authentication ("CA") or active authentication ("AA") as run by the
-    reader (station.nfc.ca / station.nfc.aa) during the read."""
-
-    kind: str
-    ok: bool
-    reason: str | None = None
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class Verification:
-    outcome: str
-    checks: tuple[Check, ...]
-    reason: str | None = None
-    verified_data_groups: frozenset[int] = field(default_factory=frozenset)
-    """Data groups whose hash matched a valid, trusted EF.SOD."""
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome in (GENUINE, CLONE_UNCHECKED)
-
-    def check(self, name: str) -> Check | None:
-        return next((c for c in self.checks if c.name == name), None)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"outcome": self.outcome, "reason": self.reason,
-                "checks": [c.to_json() for c in self.checks]}
+from station.trust.verdict import (
+    CLONE_UNCHECKED,
+    GENUINE,
+    NOT_GENUINE,
+    UNVERIFIED,
+    Check,
+    Revocation,
+    Verification,
+)
 
 
 class HasFiles(Protocol):
@@ -223,8 +182,6 @@ def advertised(files: Mapping[str, bytes], card_access: bytes | None) -> dict[in
 def _verify(files: Mapping[str, bytes], store: TrustStore | None, ca: ChipProof | None,
             aa: ChipProof | None, card_access: bytes | None, revocation: Revocation,
             now: dt.datetime) -> Verification:
-    from station.trust.pa import passive_authentication
-
     pa = passive_authentication(files, store, now)
     checks = list(pa.checks)
     if revocation == "require":

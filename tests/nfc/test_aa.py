@@ -14,10 +14,10 @@ from station.nfc import aa, tlv
 from station.nfc.lds.secinfo import parse_security_infos
 from station.nfc.password import AccessKey
 from station.nfc.session import ChipSession
+from station.reasons import AA_FAILED
 from station.sim import issuer, lds
 from station.sim.chip import CccdChip, ChipOptions, iso9796_2_sign
 from station.sim.citizens import generate
-from station.trust.errors import AA_FAILED
 from tests.fakes import Direct
 
 CHALLENGE = bytes.fromhex("0102030405060708")

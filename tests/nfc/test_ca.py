@@ -18,10 +18,10 @@ from station.nfc.lds.secinfo import parse_security_infos
 from station.nfc.lds.security import parse_dg14
 from station.nfc.password import AccessKey
 from station.nfc.session import ChipSession
+from station.reasons import CA_FAILED
 from station.sim import issuer, lds
 from station.sim.chip import CccdChip, ChipOptions
 from station.sim.citizens import generate
-from station.trust.errors import CA_FAILED
 from tests.fakes import Direct
 
 

@@ -301,8 +301,10 @@ def _trust_pa(data: bytes) -> object:
     ``genuine``. verify never raises; an
     internal error ("verification-error") is a crasher, and so is ``genuine`` for a SOD whose
     signed parts differ from the seed's."""
+    from station.nfc.proof import ChipProof
     from station.trust.store import TrustStore
-    from station.trust.verification import GENUINE, ChipProof, verify
+    from station.trust.verdict import GENUINE
+    from station.trust.verification import verify
 
     files, store, _ = _trust_fixture()
     assert isinstance(store, TrustStore)

@@ -23,7 +23,7 @@ from station.service.profiles import (
 )
 from station.service.verify import MrzOnlyReading, TrustVerifier, _anchor_missing
 from station.sim import passport
-from station.trust import verification as v
+from station.trust import verdict as v
 
 LODGING = ProfileSection(establishment_id="LT-1")
 RULES = build("lodging", LODGING).rules(m.Rules(card_wait_s=30, result_hold_s=3))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from station.config import ProfileSection
 from station.nfc.lds.chip import ChipData
+from station.nfc.proof import ChipProof
 from station.pipeline.records import Check, Reading
 from station.service.chip import ChipReading, DeskKeys, PcscChipReader
 from station.service.machine import Outcome
@@ -18,7 +19,6 @@ from station.sim.chip import EF_COM, EF_SOD, CccdChip, ChipOptions
 from station.sim.vpcd import VpcdLink
 from station.testing.pcscd import PcscdTestbed
 from station.trust.store import TrustStoreRef
-from station.trust.verification import ChipProof
 
 
 def _reading(unlisted: frozenset[int]) -> ChipReading:

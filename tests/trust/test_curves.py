@@ -13,11 +13,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+from station import reasons as E
 from station.nfc.crypto import Curve
-from station.trust import errors as E
-from station.trust.curves import CURVE_OIDS, NAMED_CURVES, curve_from_specified
-from station.trust.errors import TrustError
-from station.trust.signature import PublicKey, verify_ecdsa
+from station.nfc.curves import CURVE_OIDS, NAMED_CURVES, curve_from_specified
+from station.nfc.publickey import PublicKey, verify_ecdsa
+from station.reasons import TrustError
 
 
 def specified(curve: Curve, *, g: tuple[int, int] | None = None, n: int | None = None,

@@ -6,11 +6,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from station import reasons as E
 from station.nfc import tlv
+from station.nfc.proof import ChipProof
 from station.sim import pki
-from station.trust import errors as E
 from station.trust.store import TrustStore
-from station.trust.verification import NOT_GENUINE, ChipProof, verify
+from station.trust.verdict import NOT_GENUINE
+from station.trust.verification import verify
 from tests.trust.conftest import card_files
 
 

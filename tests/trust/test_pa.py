@@ -6,18 +6,13 @@ import datetime as dt
 
 import pytest
 
+from station import reasons as E
+from station.nfc.proof import ChipProof
 from station.sim import pki
-from station.trust import errors as E
 from station.trust.pa import passive_authentication
 from station.trust.store import TrustStore
-from station.trust.verification import (
-    CLONE_UNCHECKED,
-    GENUINE,
-    NOT_GENUINE,
-    UNVERIFIED,
-    ChipProof,
-    verify,
-)
+from station.trust.verdict import CLONE_UNCHECKED, GENUINE, NOT_GENUINE, UNVERIFIED
+from station.trust.verification import verify
 from tests.trust.conftest import DG1, card_files
 
 

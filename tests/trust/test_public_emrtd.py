@@ -49,13 +49,16 @@ from pathlib import Path
 import pytest
 from asn1crypto import pem
 
+from station import reasons as E
 from station.nfc import tlv
-from station.nfc.lds.security import parse_sod
-from station.trust import errors as E
-from station.trust.asn1 import LDS_SECURITY_OBJECT_CONTENT_TYPES
+from station.nfc.lds.security import (
+    LDS_SECURITY_OBJECT_CONTENT_TYPES,
+    parse_lds_security_object,
+    parse_sod,
+)
+from station.reasons import TrustError
 from station.trust.certs import parse_certificate
-from station.trust.errors import TrustError
-from station.trust.pa import parse_lds_security_object, passive_authentication
+from station.trust.pa import passive_authentication
 from station.trust.signeddata import open_signed_data
 from station.trust.store import TrustStore, verify_master_list
 

@@ -15,12 +15,14 @@ from pathlib import Path
 import pytest
 from asn1crypto import algos, cms
 
+from station import reasons as E
 from station.nfc import tlv
+from station.nfc.lds.security import LDS_SECURITY_OBJECT_CONTENT_TYPES
 from station.sim import pki
-from station.trust import errors as E
-from station.trust.asn1 import LDS_SECURITY_OBJECT_CONTENT_TYPES, OID_CSCA_MASTER_LIST
+from station.trust.asn1 import OID_CSCA_MASTER_LIST
 from station.trust.store import TrustStore
-from station.trust.verification import CLONE_UNCHECKED, NOT_GENUINE, verify
+from station.trust.verdict import CLONE_UNCHECKED, NOT_GENUINE
+from station.trust.verification import verify
 
 from .conftest import DG1, card_files
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from station import reasons as E
 from station.sim import pki
-from station.trust import errors as E
 from station.trust.store import TrustStore, TrustStoreRef, verify_master_list
-from station.trust.verification import CLONE_UNCHECKED, NOT_GENUINE, verify
+from station.trust.verdict import CLONE_UNCHECKED, NOT_GENUINE
+from station.trust.verification import verify
 from tests.trust.conftest import card_files
 
 

@@ -1,6 +1,9 @@
 """Why a check failed, as a short machine-readable reason code plus a detail for people.
 
-Details name algorithms, curves, certificate serials and file names — never citizen data.
+The vocabulary of every verification check, below both the chip protocols (:mod:`station.nfc`:
+chip and active authentication, public keys, EF.SOD) and trust (:mod:`station.trust`: passive
+authentication), so that neither imports the other for it. Details name algorithms, curves,
+certificate serials and file names — never citizen data.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from station.nfc import crypto as nfc_crypto
 from station.nfc.crypto import Curve
-from station.trust.errors import UNKNOWN_CURVE, TrustError
+from station.reasons import UNKNOWN_CURVE, TrustError
 
 
 def _h(s: str) -> int:
