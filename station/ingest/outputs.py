@@ -401,6 +401,7 @@ def _xlsx(sheets: Sequence[tuple[str, Sequence[Column], Sequence[OpenedRecord]]]
         # Deferred on purpose: openpyxl is the ``backend`` extra, not on a station.
         from openpyxl import Workbook
         from openpyxl.styles import Font
+        from openpyxl.utils import get_column_letter
     except ImportError:
         raise OutputError("lodging-xlsx needs openpyxl (the backend extra)") from None
     wb = Workbook()
@@ -409,13 +410,18 @@ def _xlsx(sheets: Sequence[tuple[str, Sequence[Column], Sequence[OpenedRecord]]]
         ws = wb.active if first and wb.active is not None else wb.create_sheet()
         first = False
         ws.title = title
-        for r, values in enumerate(_table(columns, rows, stays), 1):
+        table = _table(columns, rows, stays)
+        for r, values in enumerate(table, 1):
             for c, value in enumerate(values, 1):
                 target = ws.cell(row=r, column=c)
                 target.value = xml_text(value)
                 target.data_type = "s"  # text, always: an ID keeps its leading zeros
                 if r == 1:
                     target.font = Font(bold=True)
+        for c in range(len(table[0])):
+            # As wide as the column's longest line, up to 60 characters.
+            longest = max(len(line) for row in table for line in (row[c] or " ").splitlines())
+            ws.column_dimensions[get_column_letter(c + 1)].width = min(60, longest + 2)
         ws.freeze_panes = "A2"
     buf = io.BytesIO()
     wb.save(buf)

@@ -191,6 +191,8 @@ def test_xlsx_both_sheets_read_back_with_openpyxl(backend: Backend) -> None:
     assert got["Số định danh cá nhân"] == person.id_number
     assert got["Ngày sinh"] == citizen.fields["date_of_birth"]
     assert got["Họ và tên"] == unicodedata.normalize("NFC", person.full_name)
+    widths = wb["Lưu trú"].column_dimensions
+    assert widths["E"].width >= len("Số định danh cá nhân") and widths["A"].width < 10
     head, *rows = ([c.value for c in r] for r in wb["Người nước ngoài"].iter_rows())
     assert head == ["STT", *(c.header for c in FOREIGNER_COLUMNS)] and len(rows) == 2
     assert dict(zip(head, rows[0], strict=True))["Số hộ chiếu"] == fra.document_number
