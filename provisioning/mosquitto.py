@@ -20,6 +20,12 @@ Will, ``health``, ``events/#``) and subscribes to its own that the backend write
 (``commands``, ``receipts``: a station that could write its receipts could make itself delete
 undelivered citizen data). Backend identities (:func:`is_backend_name`) read every station's
 topics, alone on the shared subscription, and write the backend's topics of every station.
+The name picks the role (:data:`BACKEND_ROLES`, :func:`backend_role`): ``ingest``, ``backend``
+and ``admin`` names get the backend role; ``operator`` names (the operator console's fleet
+tracker) the fleet role, which reads only what a station says about itself
+(:data:`station.topics.FLEET_READS`: status, health, events) and writes commands, never a
+record or a receipt — a compromised console can neither read citizen data nor make a station
+delete it.
 """
 
 from __future__ import annotations
@@ -46,6 +52,22 @@ def is_backend_name(name: str) -> bool:
     return BACKEND_NAME.match(name) is not None
 
 
+def backend_role(name: str) -> str:
+    """The dynamic-security role of a backend identity (``ingest-2`` → ``backend``,
+    ``operator`` → ``fleet``); ValueError for a name that is not a backend's."""
+    found = BACKEND_NAME.match(name)
+    if found is None:
+        raise ValueError(f"{name!r} is not a backend name")
+    return BACKEND_ROLES[found.group(1)][0]
+
+
+def backend_client_commands(name: str) -> list[dict[str, Any]]:
+    """The ``$CONTROL`` command that adds a backend identity to a running broker, with the role
+    :func:`dynsec_config` gives it (the role itself is in the broker's file from the start)."""
+    return [{"command": "createClient", "username": name,
+             "roles": [{"rolename": backend_role(name)}]}]
+
+
 def station_acls(station_id: str) -> list[dict[str, Any]]:
     acls: list[dict[str, Any]] = [
         {"acltype": "publishClientSend", "topic": t.filter(station_id), "allow": True}
@@ -60,6 +82,22 @@ BACKEND_ACLS: list[dict[str, Any]] = [
     *({"acltype": "publishClientSend", "topic": t.filter(), "allow": True}
       for t in topics.written_by(Side.BACKEND)),
 ]
+
+FLEET_ACLS: list[dict[str, Any]] = [
+    *({"acltype": "subscribePattern", "topic": t.filter(), "allow": True}
+      for t in topics.FLEET_READS),
+    *({"acltype": "publishClientSend", "topic": t.filter(), "allow": True}
+      for t in topics.FLEET_WRITES),
+]
+
+BACKEND_ROLES: dict[str, tuple[str, list[dict[str, Any]]]] = {
+    "ingest": ("backend", BACKEND_ACLS),
+    "backend": ("backend", BACKEND_ACLS),
+    "admin": ("backend", BACKEND_ACLS),
+    "operator": ("fleet", FLEET_ACLS),
+}
+"""Reserved name prefix → (dynamic-security role, its ACLs): the broker's file and a running
+broker's ``$CONTROL`` commands are both made from it."""
 
 ADMIN_ACLS: list[dict[str, Any]] = [
     {"acltype": "publishClientSend", "topic": "$CONTROL/dynamic-security/#", "allow": True},
@@ -86,15 +124,17 @@ def dynsec_commands(station_id: str) -> list[dict[str, Any]]:
 def dynsec_config(stations: Iterable[str], backends: Iterable[str],
                   admins: Iterable[str] = ()) -> str:
     """The plugin's configuration file: everything denied by default, one role per station,
-    the backend role for backend identities. Revoked stations are simply not listed."""
+    each backend identity the role of its name (:data:`BACKEND_ROLES`). Revoked stations are
+    simply not listed."""
     stations, backends, admins = sorted(set(stations)), sorted(set(backends)), sorted(admins)
     for s in stations:
         if is_backend_name(s):
             raise ValueError(f"{s!r} is a backend name, not a station id")
     roles = [{"rolename": _station_role(s), "acls": station_acls(s)} for s in stations]
-    roles.append({"rolename": "backend", "acls": BACKEND_ACLS})
+    roles += [{"rolename": role, "acls": acls}
+              for role, acls in dict(BACKEND_ROLES.values()).items()]
     clients = [{"username": s, "roles": [{"rolename": _station_role(s)}]} for s in stations]
-    clients += [{"username": b, "roles": [{"rolename": "backend"}]} for b in backends]
+    clients += [{"username": b, "roles": [{"rolename": backend_role(b)}]} for b in backends]
     if admins:
         roles.append({"rolename": "dynsec-admin", "acls": ADMIN_ACLS})
         clients += [{"username": a, "roles": [{"rolename": "dynsec-admin"}]} for a in admins]

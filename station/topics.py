@@ -12,7 +12,9 @@ the other:
 
 A station may write only its own topics that it writes and subscribe only to its own topics
 that the backend writes. Backend identities write the backend's topics of any station and read
-the whole tree (:data:`BACKEND_READS`, the shared subscription included).
+the whole tree (:data:`BACKEND_READS`, the shared subscription included); the operator
+console's fleet tracker reads every station's topics but its records (:data:`FLEET_READS`) and
+writes commands only (:data:`FLEET_WRITES`).
 
 To add a topic, add a :class:`Topic` to :data:`TOPICS`; its grants follow everywhere.
 """
@@ -76,6 +78,13 @@ def shared(group: str, topic_filter: str) -> str:
 INGEST_GROUP = "ingest"
 SHARED_RECORDS = shared(INGEST_GROUP, RECORDS.filter())
 """What ingest workers subscribe to: every station's records, split across the workers."""
+
+FLEET_READS: tuple[Topic, ...] = tuple(t for t in written_by(Side.STATION) if t is not RECORDS)
+"""What the operator console's fleet tracker reads of every station: its own account of itself
+(status and Last Will, heartbeat, command answers), never its records."""
+FLEET_WRITES: tuple[Topic, ...] = (COMMANDS,)
+"""What the fleet tracker writes: commands, never receipts (a forged receipt makes a station
+delete citizen data the backend never stored)."""
 
 TREE = f"{ROOT}/#"
 BACKEND_READS: tuple[str, ...] = (TREE, shared("+", TREE))

@@ -4,7 +4,8 @@ Plain (anonymous), or TLS with the listener and dynamic-security access list tha
 ``provisioning`` generates for a real broker (:mod:`provisioning.mosquitto`): certificate CN =
 username = client id, each station writes only its own topics under ``stations/<its id>/`` and
 subscribes only to its commands and receipts, which only backend identities (``ingest``,
-``ingest-2``…) write. A client certificate issued after the broker started is added to the
+``ingest-2``…) write; ``operator``… identities get the fleet role (status, health, events;
+commands). A client certificate issued after the broker started is added to the
 running broker over the plugin's ``$CONTROL`` topic, as a fleet tool would.
 ``max_queued_messages`` caps what the broker queues per client (the generated listener's
 100 000 with TLS, Mosquitto's default 1000 plain; beyond it messages are dropped silently,
@@ -80,12 +81,8 @@ class MosquittoBroker:
         return files
 
     def _add_client(self, cn: str) -> None:
-        if generated.is_backend_name(cn):
-            commands: list[dict[str, Any]] = [
-                {"command": "createClient", "username": cn, "roles": [{"rolename": "backend"}]}]
-        else:
-            commands = generated.dynsec_commands(cn)
-        self._control(commands)
+        self._control(generated.backend_client_commands(cn) if generated.is_backend_name(cn)
+                      else generated.dynsec_commands(cn))
 
     def _control(self, commands: list[dict[str, Any]]) -> None:
         """Send dynamic-security commands as the admin identity and wait for their answers."""
