@@ -6,7 +6,8 @@ Topics (``{id}`` = the station id = its certificate CN = its MQTT username):
 - ``stations/{id}/status`` — retained ``{"state": "online"|"offline"}``; ``offline`` is the Last
   Will, so the backend learns of a dead station from the broker;
 - ``stations/{id}/health`` — a heartbeat every ``health_interval_s``: uptime, queue depth, oldest
-  pending age, last read, errors, alarms (no citizen data);
+  pending age, last read, errors, alarms, software version and the interval itself (no
+  citizen data);
 - ``stations/{id}/receipts`` — subscribed in receipt mode (only the backend may write there):
   ``{"ids": [record ids]}``, sent by the backend once it has *stored* those records;
 - ``stations/{id}/commands`` — subscribed (only the backend may write there): ``ping``,
@@ -65,7 +66,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from station import topics
+from station import __version__, topics
 from station.errors import StoreError
 from station.log import event
 from station.pipeline.mqtt import BrokerSettings, make_client
@@ -526,6 +527,9 @@ class Publisher:
             "last_seq": st.last_seq, "outbox_full": st.full,
             "acked": self._acked_total, "refused": self._refused_total,
             "alarms": list(self.outbox.alarms),
+            # For the operator console: which release runs where, and how soon a missing
+            # heartbeat means the station is gone (even when the broker sent no Last Will).
+            "version": __version__, "interval_s": self.health_interval_s,
         }
         self._client.publish(topics.HEALTH.of(self.station_id), json.dumps(payload).encode(),
                              qos=0)
