@@ -166,3 +166,26 @@ class ProvisioningError(StationError):
 
 class FeedbackUnavailable(StationError):
     """The LEDs/buzzer or the display cannot be driven (library, pins, device or font)."""
+
+
+# --- the backend's fleet view ----------------------------------------------------------------
+
+
+class FleetError(StationError):
+    """The operator console's fleet side cannot do what was asked (names the station and the
+    command, never a command's arguments)."""
+
+
+class FleetMessageError(FleetError):
+    """A station's status, heartbeat or event message is not of the published shape (names the
+    topic and the field, never the payload): it is dropped and counted."""
+
+    def __init__(self, where: str, problem: str) -> None:
+        self.where = where
+        self.problem = problem
+        super().__init__(f"{where}: {problem}")
+
+
+class CommandRefused(FleetError):
+    """A command the console will not send: unknown command, unknown or revoked station,
+    arguments of the wrong shape, no broker connection."""

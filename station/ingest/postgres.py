@@ -221,6 +221,48 @@ class PostgresStore:
         self.conn.close()
 
 
+class PostgresFleetDb:
+    """The fleet store's connection (:class:`station.ingest.fleet.store.FleetDb`): its own, so
+    the tracker's writes never join an ingest batch."""
+
+    def __init__(self, dsn: str) -> None:
+        try:
+            self.conn = psycopg.connect(dsn, autocommit=False)
+        except psycopg.Error as exc:
+            raise IngestStoreError(f"cannot connect to PostgreSQL: {type(exc).__name__}") \
+                from exc
+        migrate_postgres(self.conn)
+
+    @staticmethod
+    def _sql(sql: str) -> bytes:
+        # The fleet's SQL is written once with "?" placeholders and holds no "%" or "?" of
+        # its own.
+        return sql.replace("?", "%s").encode()
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        try:
+            rows = self.conn.execute(self._sql(sql), tuple(params)).fetchall()
+            self.conn.commit()
+        except psycopg.Error as exc:
+            with contextlib.suppress(psycopg.Error):
+                self.conn.rollback()
+            raise IngestStoreError(f"fleet read failed: {type(exc).__name__}") from exc
+        return rows
+
+    def write(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        try:
+            for sql, params in statements:
+                self.conn.execute(self._sql(sql), tuple(params))
+            self.conn.commit()
+        except psycopg.Error as exc:
+            with contextlib.suppress(psycopg.Error):
+                self.conn.rollback()
+            raise IngestStoreError(f"fleet write failed: {type(exc).__name__}: {exc}") from exc
+
+    def close(self) -> None:
+        self.conn.close()
+
+
 def migrate_postgres(conn: psycopg.Connection[Any], upto: int | None = None) -> None:
     """Apply the migrations the database lacks (up to ``upto``), each in its own transaction
     with its row in ``schema_migrations``."""

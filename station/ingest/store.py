@@ -289,6 +289,99 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX console_signin_remote ON console_signin (remote, at);
         """,
     ),
+    Migration(
+        "the operator console's fleet view (station/ingest/fleet): each station's last status, "
+        "heartbeat and certificate state, its recent events and the commands sent to it — what "
+        "a station says about itself, never a record's content",
+        sqlite="""
+        CREATE TABLE fleet_station (
+            station_id   TEXT PRIMARY KEY,
+            registered   INTEGER NOT NULL DEFAULT 0,
+            tls_not_after TEXT,
+            revoked_at   TEXT,
+            state        TEXT,
+            state_at     REAL,
+            station_time REAL,
+            health_at    REAL,
+            uptime_s     INTEGER,
+            pending      INTEGER,
+            in_flight    INTEGER,
+            delivered    INTEGER,
+            oldest_pending_age_s REAL,
+            expired      INTEGER,
+            last_seq     INTEGER,
+            outbox_full  INTEGER,
+            acked        INTEGER,
+            refused      INTEGER,
+            alarms       TEXT NOT NULL DEFAULT '[]',
+            version      TEXT,
+            interval_s   REAL
+        );
+        CREATE TABLE fleet_event (
+            event_id     INTEGER PRIMARY KEY AUTOINCREMENT,
+            station_id   TEXT NOT NULL,
+            at           REAL NOT NULL,
+            kind         TEXT NOT NULL,
+            detail       TEXT NOT NULL
+        );
+        CREATE INDEX fleet_event_station ON fleet_event (station_id, event_id);
+        CREATE TABLE fleet_command (
+            command_id   TEXT PRIMARY KEY,
+            station_id   TEXT NOT NULL,
+            cmd          TEXT NOT NULL,
+            sent_by      TEXT NOT NULL,
+            sent_at      REAL NOT NULL,
+            answered_at  REAL,
+            ok           INTEGER,
+            message      TEXT
+        );
+        CREATE INDEX fleet_command_station ON fleet_command (station_id, sent_at);
+        """,
+        postgres="""
+        CREATE TABLE fleet_station (
+            station_id   TEXT PRIMARY KEY,
+            registered   BOOLEAN NOT NULL DEFAULT FALSE,
+            tls_not_after TEXT,
+            revoked_at   TEXT,
+            state        TEXT,
+            state_at     DOUBLE PRECISION,
+            station_time DOUBLE PRECISION,
+            health_at    DOUBLE PRECISION,
+            uptime_s     BIGINT,
+            pending      BIGINT,
+            in_flight    BIGINT,
+            delivered    BIGINT,
+            oldest_pending_age_s DOUBLE PRECISION,
+            expired      BIGINT,
+            last_seq     BIGINT,
+            outbox_full  BOOLEAN,
+            acked        BIGINT,
+            refused      BIGINT,
+            alarms       TEXT NOT NULL DEFAULT '[]',
+            version      TEXT,
+            interval_s   DOUBLE PRECISION
+        );
+        CREATE TABLE fleet_event (
+            event_id     BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            station_id   TEXT NOT NULL,
+            at           DOUBLE PRECISION NOT NULL,
+            kind         TEXT NOT NULL,
+            detail       TEXT NOT NULL
+        );
+        CREATE INDEX fleet_event_station ON fleet_event (station_id, event_id);
+        CREATE TABLE fleet_command (
+            command_id   TEXT PRIMARY KEY,
+            station_id   TEXT NOT NULL,
+            cmd          TEXT NOT NULL,
+            sent_by      TEXT NOT NULL,
+            sent_at      DOUBLE PRECISION NOT NULL,
+            answered_at  DOUBLE PRECISION,
+            ok           BOOLEAN,
+            message      TEXT
+        );
+        CREATE INDEX fleet_command_station ON fleet_command (station_id, sent_at);
+        """,
+    ),
 )
 
 
