@@ -15,8 +15,8 @@ from station import log as slog
 from station.errors import StationError
 
 # Subcommand modules, in --help order.
-COMMANDS = ("run", "read", "scan", "demo", "doctor", "outbox", "ingest", "console", "sim",
-            "trust", "bench", "provision")
+COMMANDS = ("run", "read", "scan", "demo", "doctor", "outbox", "ingest", "console", "fleet",
+            "sim", "trust", "bench", "provision")
 
 
 def build_parser() -> argparse.ArgumentParser:
