@@ -402,6 +402,16 @@ class Service:
             jobs.put(None)
         for t in self._workers:
             t.join(timeout=self.stop_grace_s)
+        # A watch may be inside a native decoder (zxing-cpp, Tesseract) with the GIL released:
+        # if the interpreter finalizes then, that thread is unwound through C++ and the process
+        # aborts ("terminate called without an active exception", exit -6) instead of exiting.
+        # Wait for each to see its stop event (one frame) within the grace period.
+        deadline = self.clock() + self.stop_grace_s
+        for sv in self._watches:
+            if sv.thread is not None:
+                sv.thread.join(timeout=max(0.0, deadline - self.clock()))
+                if sv.thread.is_alive():
+                    event(log, "watch.stuck", logging.WARNING, watch=sv.watch.name)
         self._feedback_q.put(("stop", None))
         for closer in (self.store.close, self.feedback.close):
             try:

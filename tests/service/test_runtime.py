@@ -346,3 +346,37 @@ def test_each_state_change_reaches_the_feedback_thread_at_once_and_sets_a_pin() 
             thread.join(5)
         fb.close()
         factory.reset()
+
+
+class SlowFrame(Desk):
+    """A watch inside a long native call (a decoder with the GIL released) when stop comes:
+    it sees the stop event only after its frame."""
+
+    name = "camera"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.finished = threading.Event()
+
+    def run(self, post: Post, beat: Callable[[], None], stop: threading.Event) -> None:
+        while not stop.is_set():
+            beat()
+            time.sleep(0.4)  # one slow frame
+        self.finished.set()
+
+
+def test_stop_waits_for_each_watch_to_leave_its_frame(systemd: Systemd) -> None:
+    # Returning from run() while a watch is still in a native decoder lets the interpreter
+    # finalize under it: the process aborts (exit -6) instead of exiting 0.
+    watch = SlowFrame()
+    svc = Service(m.Rules(), watches=[watch], chip=Chip(), verifier=Trust(), store=Outbox(),
+                  feedback=Lights(), notifier=Notifier(environ={}), tick_s=0.02,
+                  stop_grace_s=2.0)
+    runner = threading.Thread(target=svc.run)
+    runner.start()
+    assert svc.ready.wait(5)
+    time.sleep(0.1)  # inside a frame
+    svc.request_stop()
+    runner.join(10)
+    assert not runner.is_alive()
+    assert watch.finished.is_set()  # run() returned only after the watch did
