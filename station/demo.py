@@ -38,8 +38,13 @@ from typing import Any
 
 from provisioning.mosquitto import BACKEND_USER
 from station.pipeline.mqtt import BrokerSettings
+from station.pipeline.records import Reading, RecordSigner, SignedRecord
+from station.pipeline.store import OutboxStore
+from station.service.ports import ChipReader, Verifier
+from station.service.readings import Checked, ChipReading, DeskKeys, Read, VerifiedReading
 from station.testing.mosquitto import MosquittoBroker
 from station.testing.pcscd import PcscdTestbed
+from station.trust.verdict import Outcome
 
 Say = Callable[[str], None]
 STATION_ID = "demo-desk-01"
@@ -122,11 +127,11 @@ class _Stages:
 class _ObservedChip:
     """The desk's chip reader, timed and reported."""
 
-    def __init__(self, inner: Any, stages: _Stages) -> None:
+    def __init__(self, inner: ChipReader, stages: _Stages) -> None:
         self.inner, self.stages = inner, stages
 
-    def read(self, slot: str, keys: object, progress: Callable[[float], None],
-             cancel: threading.Event) -> tuple[object, str]:
+    def read(self, slot: str, keys: DeskKeys, progress: Callable[[float], None],
+             cancel: threading.Event) -> tuple[ChipReading, str]:
         t = time.monotonic()
         reading, subject = self.inner.read(slot, keys, progress, cancel)
         ms = (time.monotonic() - t) * 1000
@@ -139,11 +144,14 @@ class _ObservedChip:
 
 
 class _ObservedVerifier:
-    def __init__(self, inner: Any, stages: _Stages) -> None:
+    def __init__(self, inner: Verifier, stages: _Stages) -> None:
         self.inner, self.stages = inner, stages
 
-    def verify(self, reading: object) -> tuple[Any, object]:
+    def verify(self, reading: Read) -> tuple[Outcome, Checked]:
         outcome, verified = self.inner.verify(reading)
+        if not isinstance(verified, VerifiedReading):
+            self.stages.say(f"verified: {outcome.value} (the MRZ alone)")
+            return outcome, verified
         v = verified.verification
         passed = [c.name for c in v.checks if c.ok]
         why = f" — {v.reason}" if v.reason else ""
@@ -152,11 +160,11 @@ class _ObservedVerifier:
 
 
 class _ObservedSigner:
-    def __init__(self, inner: Any, stages: _Stages) -> None:
+    def __init__(self, inner: RecordSigner, stages: _Stages) -> None:
         self.inner, self.stages = inner, stages
         self.station_id = inner.station_id
 
-    def build(self, reading: Any, seq: int) -> Any:
+    def build(self, reading: Reading, seq: int) -> SignedRecord:
         signed = self.inner.build(reading, seq)
         rid = signed.record.record_id
         self.stages.by_record[rid] = self.stages.card
@@ -167,17 +175,17 @@ class _ObservedSigner:
 
 
 class _ObservedStore:
-    def __init__(self, inner: Any, stages: _Stages) -> None:
+    def __init__(self, inner: OutboxStore, stages: _Stages) -> None:
         self.inner, self.stages = inner, stages
 
-    def store(self, verified: object, outcome: Any) -> str:
-        rid: str = self.inner.store(verified, outcome)
+    def store(self, reading: Reading) -> str:
+        rid = self.inner.store(reading)
         self.stages.stored.add(rid)
         self.stages.say("stored (SQLite outbox, WAL, synchronous=FULL, committed)")
         return rid
 
     def has_room(self) -> bool:
-        return bool(self.inner.has_room())
+        return self.inner.has_room()
 
     def close(self) -> None:
         self.inner.close()
@@ -245,7 +253,7 @@ def _run_desk(tmp: Path, testbed: PcscdTestbed, mqtt: MosquittoBroker,
     camera = DeskCamera()
     desk = build(cfg, camera=camera.open, tick_s=0.05)
     service = desk.service
-    outbox_store: Any = desk.store
+    outbox_store: Any = desk.store  # the OutboxStore build() made: its signer is wrapped below
     outbox_store.signer = _ObservedSigner(outbox_store.signer, stages)
 
     def acked(rid: str, ok: bool) -> None:

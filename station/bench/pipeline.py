@@ -217,7 +217,7 @@ def produce(work: Path, count: int, builders: int = 2, chunk: int = 64,
 def tap_latency(work: Path, outbox: Any, publisher: Any, count: int,
                 per_s: int) -> dict[str, float]:
     """The store worker's own path at a paced load (``per_s`` taps per second):
-    :meth:`OutboxStore.store_reading` on the outbox the running ``publisher`` drains, in its
+    :meth:`OutboxStore.store` on the outbox the running ``publisher`` drains, in its
     process — build, then commit that one record in its own ``synchronous=FULL`` transaction.
     Latency = record built → transaction committed; ``tap_*`` = the whole call, build
     included."""
@@ -254,7 +254,7 @@ def tap_latency(work: Path, outbox: Any, publisher: Any, count: int,
         due += 1 / per_s
         reading = _reading(n)
         t0 = time.perf_counter()
-        store.store_reading(reading)
+        store.store(reading)
         done = time.perf_counter()
         latencies.append(done - signer.built)
         whole.append(done - t0)

@@ -1,31 +1,29 @@
-"""The record store the service drives (:class:`station.service.ports.RecordStore`): build the
-signed, sealed record on the *calling* thread (the service's store worker), commit it to the
-outbox, and wake the publisher. The desk is told "done" only after the commit returned.
+"""The record store the service drives (:class:`station.service.ports.RecordStore`): take the
+finished :class:`~station.pipeline.records.Reading` (the service assembled and minimised it),
+build the signed, sealed record on the *calling* thread (the service's store worker), commit
+it to the outbox, and wake the publisher. The desk is told "done" only after the commit
+returned. Nothing here calls back up into the service.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
-from station import topics
+from station import keys, topics
+from station.config import Config
 from station.pipeline.mqtt import BrokerSettings
 from station.pipeline.outbox import Outbox
 from station.pipeline.publisher import CommandHandler, Publisher
 from station.pipeline.records import Reading, RecordSigner, SignedRecord
 
-ToReading = Callable[[object, Any], Reading]
-"""(verified reading, outcome) → :class:`Reading` (minimised to the profile by the caller)."""
-
 
 class OutboxStore:
-    def __init__(self, outbox: Outbox, signer: RecordSigner, publisher: Publisher | None = None,
-                 to_reading: ToReading | None = None) -> None:
+    def __init__(self, outbox: Outbox, signer: RecordSigner, publisher: Publisher | None = None
+                 ) -> None:
         self.outbox = outbox
         self.signer = signer
         self.publisher = publisher
-        self.to_reading = to_reading
         self.topic = topics.RECORDS.of(signer.station_id)
         self._lock = threading.Lock()  # sequence allocation and commit are one step
 
@@ -40,13 +38,9 @@ class OutboxStore:
             self.publisher.notify()
         return signed
 
-    def store_reading(self, reading: Reading) -> str:
+    def store(self, reading: Reading) -> str:
+        """Sign and commit one reading; its record id."""
         return self.store_many([reading])[0].record.record_id
-
-    def store(self, verified: object, outcome: Any) -> str:
-        if self.to_reading is None:
-            raise TypeError("OutboxStore.store needs a to_reading adapter")
-        return self.store_reading(self.to_reading(verified, outcome))
 
     def has_room(self) -> bool:
         return self.outbox.has_room()
@@ -58,13 +52,10 @@ class OutboxStore:
         self.outbox.close()
 
 
-def from_config(cfg: Any, to_reading: ToReading | None = None,
-                on_command: CommandHandler | None = None) -> OutboxStore:
+def from_config(cfg: Config, on_command: CommandHandler | None = None) -> OutboxStore:
     """The station's store from its configuration: keys from ``station.keys``, the outbox
     under ``station.state_dir``, the publisher for ``[mqtt]`` (started). ``on_command``
     receives the backend's ``reload`` and ``profile`` commands (the service applies them)."""
-    from station import keys
-
     signing = keys.load_signing_key(cfg.state_path(cfg.keys.signing_key))
     backend = keys.load_backend_seal_key(cfg.state_path(cfg.keys.backend_public_key))
     outbox = Outbox(cfg.state_path(cfg.outbox.path), max_bytes=cfg.outbox.max_bytes,
@@ -77,8 +68,7 @@ def from_config(cfg: Any, to_reading: ToReading | None = None,
                           receipt_timeout_s=m.receipt_timeout_s,
                           max_unreceipted=m.max_unreceipted)
     publisher.start()
-    return OutboxStore(outbox, RecordSigner(cfg.station.id, signing, backend), publisher,
-                       to_reading)
+    return OutboxStore(outbox, RecordSigner(cfg.station.id, signing, backend), publisher)
 
 
 

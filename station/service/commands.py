@@ -25,8 +25,8 @@ from typing import Any
 
 from station.log import event
 from station.service import machine as m
-from station.service.chip import DeskKeys
 from station.service.profiles import Booking, EntryDetails, Profile
+from station.service.readings import DeskKeys
 
 log = logging.getLogger(__name__)
 

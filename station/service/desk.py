@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from station.config import Config
+from station.display.screens import initial_of
 from station.errors import ConfigError
 from station.service import machine as m
 from station.service import profiles
@@ -22,7 +23,8 @@ from station.service.chip import PcscChipReader
 from station.service.commands import DeskCommands
 from station.service.ports import Feedback, RecordStore, Watch
 from station.service.profiles import Booking, Profile
-from station.service.records import to_reading
+from station.service.readings import Checked, MrzOnlyReading
+from station.service.records import assembler
 from station.service.runtime import Notifier, Service
 from station.service.verify import TrustVerifier
 from station.trust.store import TrustStoreRef
@@ -72,13 +74,12 @@ def build(cfg: Config, *, camera: Callable[[], Camera] | None = None,
     verifier = TrustVerifier(TrustStoreRef(trust_dir), revocation=profile.revocation)
     commands = DeskCommands(profile)
     if store is None:
-        # Bookings come from the commands topic unless the caller hands its own source in.
-        store = pipeline_store.from_config(
-            cfg, to_reading(profile, booking or commands.booking, commands.entry),
-            on_command=commands)
+        store = pipeline_store.from_config(cfg, on_command=commands)
+    # Bookings come from the commands topic unless the caller hands its own source in.
     service = Service(
         rules(cfg, profile), watches=watches, chip=PcscChipReader(profile.files),
         verifier=verifier, store=store,
+        assemble=assembler(profile, booking or commands.booking, commands.entry),
         feedback=feedback or DeskFeedback.from_config(cfg, keypad=profile.keypad),
         notifier=notifier, tick_s=tick_s,
         initial=initial_of_reading if cfg.display.show_initial else None)
@@ -86,11 +87,8 @@ def build(cfg: Config, *, camera: Callable[[], Camera] | None = None,
     return Desk(service, profile, store, commands)
 
 
-def initial_of_reading(verified: object) -> str | None:
+def initial_of_reading(verified: Checked) -> str | None:
     """The first-name initial of a verified CCCD reading (DG13's full name), else None."""
-    from station.display.screens import initial_of
-    from station.service.verify import VerifiedReading
-
-    if not isinstance(verified, VerifiedReading) or verified.reading.chip.dg13 is None:
+    if isinstance(verified, MrzOnlyReading) or verified.reading.chip.dg13 is None:
         return None
     return initial_of(verified.reading.chip.dg13.full_name or "")

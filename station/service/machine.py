@@ -26,6 +26,9 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from station.service.readings import Checked, ChipReading, DeskKeys, NoChip, Read
+from station.trust.verdict import Outcome
+
 # --- vocabulary ------------------------------------------------------------------------------
 
 
@@ -86,19 +89,6 @@ class ReadFailure(enum.Enum):
     READER_GONE = "reader_gone"  # errors.ReaderUnavailable
 
 
-class Outcome(enum.IntEnum):
-    """Verification outcome, ordered: a profile requires at least one of these."""
-
-    INVALID = 0
-    """A check failed: signature, hash, certificate chain, chip/active authentication."""
-    UNVERIFIED = 1
-    """No check could be made (no trust anchor for this card)."""
-    AUTHENTIC = 2
-    """Passive authentication passed: the data is what the issuer signed."""
-    GENUINE = 3
-    """Passive plus chip or active authentication: the data and the chip are genuine."""
-
-
 # Failures after which the keys are kept for an immediate retry: the same person taps again
 # (the same card held still, or the right card for the QR still shown). A refused typed CAN is
 # not retried: the same digits would be refused again and cost the chip a try.
@@ -134,7 +124,7 @@ class Rules:
 
 @dataclass(frozen=True)
 class QrSeen:
-    keys: object
+    keys: DeskKeys
     subject: str
 
 
@@ -142,13 +132,13 @@ class QrSeen:
 class MrzSeen:
     """A document's MRZ in view (every check digit passed): its keys and subject."""
 
-    keys: object
+    keys: DeskKeys
     subject: str
 
 
 @dataclass(frozen=True)
 class CanEntered:
-    keys: object
+    keys: DeskKeys
 
 
 @dataclass(frozen=True)
@@ -170,7 +160,7 @@ class ReadProgress:
 @dataclass(frozen=True)
 class ReadDone:
     attempt: int
-    result: object
+    result: ChipReading
     subject: str
 
 
@@ -184,7 +174,7 @@ class ReadFailed:
 class Verified:
     attempt: int
     outcome: Outcome
-    result: object
+    result: Checked
 
 
 @dataclass(frozen=True)
@@ -231,15 +221,6 @@ Event = (QrSeen | MrzSeen | CanEntered | CardPresent | CardRemoved | ReadProgres
          | OutboxRoom | Tick)
 
 
-@dataclass(frozen=True)
-class NoChip:
-    """The "result" verified and stored when an MRZ-keyed document's chip could not be read:
-    the keys (which hold the MRZ) and why, for a record that says it rests on the MRZ alone."""
-
-    keys: object
-    chip_failure: str
-
-
 # --- effects ---------------------------------------------------------------------------------
 
 
@@ -247,7 +228,7 @@ class NoChip:
 class StartRead:
     attempt: int
     slot: str
-    keys: object
+    keys: DeskKeys
     source: KeySource
 
 
@@ -260,13 +241,13 @@ class AbortRead:
 @dataclass(frozen=True)
 class Verify:
     attempt: int
-    result: object
+    result: Read
 
 
 @dataclass(frozen=True)
 class Store:
     attempt: int
-    result: object
+    result: Checked
     outcome: Outcome
 
 
@@ -285,7 +266,7 @@ Effect = StartRead | AbortRead | Verify | Store | Refuse
 
 @dataclass(frozen=True)
 class Cached:
-    keys: object
+    keys: DeskKeys
     subject: str
     until: float
 
@@ -295,7 +276,7 @@ class Session:
     phase: Phase = Phase.IDLE
     since: float = 0.0
     """When the current phase was entered (timeouts count from here)."""
-    keys: object | None = None
+    keys: DeskKeys | None = None
     source: KeySource | None = None
     subject: str | None = None
     """Expected subject (from the QR); None when the key was typed."""
@@ -377,7 +358,7 @@ def _advance(s: Session, ev: Event, now: float, rules: Rules) -> Transition:
                 return Transition(s)
             if s.subject is not None and subject != s.subject:
                 return _fail(s, now, Failure.WRONG_CARD)
-            return Transition(_enter(s, Phase.VERIFYING, now, progress=1.0),
+            return Transition(_enter(replace(s, progress=1.0), Phase.VERIFYING, now),
                               (Verify(a, result),))
         case ReadFailed(attempt=a, reason=reason):
             if s.phase is not Phase.READING or a != s.attempt:
@@ -391,7 +372,7 @@ def _advance(s: Session, ev: Event, now: float, rules: Rules) -> Transition:
             require = rules.mrz_require if s.source is KeySource.MRZ else rules.require
             if outcome < require or outcome is Outcome.INVALID:
                 return _fail(replace(s, outcome=outcome), now, Failure.NOT_GENUINE)
-            return Transition(_enter(s, Phase.STORING, now, outcome=outcome),
+            return Transition(_enter(replace(s, outcome=outcome), Phase.STORING, now),
                               (Store(a, result, outcome),))
         case VerifyFailed(attempt=a):
             if s.phase is not Phase.VERIFYING or a != s.attempt:
@@ -401,8 +382,8 @@ def _advance(s: Session, ev: Event, now: float, rules: Rules) -> Transition:
             if s.phase is not Phase.STORING or a != s.attempt:
                 return Transition(s)
             # Done with this person: forget their keys, cached ones included.
-            return Transition(_enter(s, Phase.SUCCESS, now, keys=None, source=None,
-                                     subject=None, cache=None, initial=initial))
+            return Transition(_enter(replace(s, keys=None, source=None, subject=None, cache=None,
+                                             initial=initial), Phase.SUCCESS, now))
         case StoreFailed(attempt=a, full=full):
             if s.phase is not Phase.STORING or a != s.attempt:
                 return Transition(s)
@@ -413,8 +394,10 @@ def _advance(s: Session, ev: Event, now: float, rules: Rules) -> Transition:
     raise TypeError(f"not a session event: {type(ev).__name__}")  # pragma: no cover
 
 
-def _enter(s: Session, phase: Phase, now: float, **changes: object) -> Session:
-    return replace(s, phase=phase, since=now, **changes)  # type: ignore[arg-type]
+def _enter(s: Session, phase: Phase, now: float) -> Session:
+    """``s`` (already :func:`~dataclasses.replace`-d with what changes) in ``phase`` from
+    ``now``."""
+    return replace(s, phase=phase, since=now)
 
 
 def _abort(s: Session) -> tuple[Effect, ...]:
@@ -438,7 +421,8 @@ def _fail(s: Session, now: float, failure: Failure, effects: tuple[Effect, ...] 
           ) -> Transition:
     retry = failure in _RETRYABLE and s.keys is not None
     kept = s if retry else replace(s, keys=None, source=None, subject=None)
-    return Transition(_enter(kept, Phase.FAILED, now, failure=failure, retry=retry), effects)
+    return Transition(_enter(replace(kept, failure=failure, retry=retry), Phase.FAILED, now),
+                      effects)
 
 
 def _fault_failure(s: Session) -> Failure | None:
@@ -452,8 +436,8 @@ def _fault_failure(s: Session) -> Failure | None:
 def _start(s: Session, now: float, slot: str) -> Transition:
     assert s.keys is not None and s.source is not None
     attempt = s.attempt + 1
-    nxt = _enter(s, Phase.READING, now, slot=slot, attempt=attempt, progress=0.0,
-                 failure=None, outcome=None, retry=False, fresh=s.fresh - {slot})
+    nxt = _enter(replace(s, slot=slot, attempt=attempt, progress=0.0, failure=None, outcome=None,
+                         retry=False, fresh=s.fresh - {slot}), Phase.READING, now)
     return Transition(nxt, (StartRead(attempt, slot, s.keys, s.source),))
 
 
@@ -468,11 +452,11 @@ def _card(s: Session, now: float, slot: str, rules: Rules) -> Transition:
         s = replace(s, keys=s.cache.keys, source=KeySource.CACHE, subject=s.cache.subject,
                     cache=None)
         return _start(s, now, slot)
-    return Transition(_enter(s, Phase.NEED_QR, now, keys=None, source=None, subject=None,
-                             failure=None, retry=False, slot=slot))
+    return Transition(_enter(replace(s, keys=None, source=None, subject=None, failure=None,
+                                     retry=False, slot=slot), Phase.NEED_QR, now))
 
 
-def _keys(s: Session, now: float, keys: object, source: KeySource, subject: str | None,
+def _keys(s: Session, now: float, keys: DeskKeys, source: KeySource, subject: str | None,
           rules: Rules) -> Transition:
     """Keys arrived (QR or keypad) while nothing is being read."""
     if s.phase is Phase.WAITING and s.keys == keys and s.source is source:
@@ -486,7 +470,8 @@ def _keys(s: Session, now: float, keys: object, source: KeySource, subject: str 
     if s.fresh:
         # The card was already on the reader (NEED_QR, or placed before the QR): read it now.
         return _start(s, now, min(s.fresh))
-    return Transition(_enter(s, Phase.WAITING, now, failure=None, retry=False, progress=0.0))
+    return Transition(_enter(replace(s, failure=None, retry=False, progress=0.0), Phase.WAITING,
+                             now))
 
 
 def _tick(s: Session, now: float, rules: Rules) -> Transition:
@@ -498,10 +483,11 @@ def _tick(s: Session, now: float, rules: Rules) -> Transition:
                 # failure says which): the record rests on the MRZ alone, and says so.
                 why = s.failure.value if s.failure is not None else "no_chip"
                 attempt = s.attempt + 1
-                return Transition(_enter(s, Phase.VERIFYING, now, attempt=attempt, progress=1.0,
-                                         failure=None, retry=False),
+                return Transition(_enter(replace(s, attempt=attempt, progress=1.0, failure=None,
+                                                     retry=False), Phase.VERIFYING, now),
                                   (Verify(attempt, NoChip(s.keys, why)),))
-            return Transition(_enter(s, Phase.IDLE, now, keys=None, source=None, subject=None))
+            return Transition(_enter(replace(s, keys=None, source=None, subject=None), Phase.IDLE,
+                                     now))
         case Phase.READING if elapsed >= rules.read_timeout_s:
             return _fail(s, now, Failure.READ_TIMEOUT, _abort(s))
         case Phase.VERIFYING if elapsed >= rules.verify_timeout_s:
@@ -510,10 +496,10 @@ def _tick(s: Session, now: float, rules: Rules) -> Transition:
             return _fail(s, now, Failure.STORE_ERROR)
         case Phase.FAILED if elapsed >= rules.result_hold_s:
             if s.retry:
-                return Transition(_enter(s, Phase.WAITING, now, retry=False))
-            return Transition(_enter(s, Phase.IDLE, now, failure=None))
+                return Transition(_enter(replace(s, retry=False), Phase.WAITING, now))
+            return Transition(_enter(replace(s, failure=None), Phase.IDLE, now))
         case Phase.SUCCESS | Phase.NEED_QR if elapsed >= rules.result_hold_s:
-            return Transition(_enter(s, Phase.IDLE, now, failure=None, outcome=None))
+            return Transition(_enter(replace(s, failure=None, outcome=None), Phase.IDLE, now))
     return Transition(s)
 
 

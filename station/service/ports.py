@@ -11,9 +11,16 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
-from station.service.machine import Event, Outcome, Session
+from station.pipeline.records import Reading
+from station.service.machine import Event, Session
+from station.service.readings import Checked, ChipReading, DeskKeys, Read
+from station.trust.verdict import Outcome
 
 Post = Callable[[Event], None]
+
+Assemble = Callable[[Checked, Outcome], Reading]
+"""What the service records of a verified reading: the profile's minimised
+:class:`~station.pipeline.records.Reading` (:func:`station.service.records.assembler`)."""
 
 
 class Watch(Protocol):
@@ -27,24 +34,24 @@ class Watch(Protocol):
 
 
 class ChipReader(Protocol):
-    def read(self, slot: str, keys: object, progress: Callable[[float], None],
-             cancel: threading.Event) -> tuple[object, str]:
+    def read(self, slot: str, keys: DeskKeys, progress: Callable[[float], None],
+             cancel: threading.Event) -> tuple[ChipReading, str]:
         """Read (and chip/active-authenticate) the card on ``slot``; returns the reading and its
         subject token. Raises TagLost, AuthFailed, ReaderUnavailable or another CardError."""
         ...
 
 
 class Verifier(Protocol):
-    def verify(self, reading: object) -> tuple[Outcome, object]:
+    def verify(self, reading: Read) -> tuple[Outcome, Checked]:
         """Passive authentication against the trust store: the outcome and the verified
-        reading handed on to the store."""
+        reading the record is assembled from."""
         ...
 
 
 class RecordStore(Protocol):
-    def store(self, verified: object, outcome: Outcome) -> str:
-        """Minimise to the profile, sign, commit to the outbox; the record id. Raises OutboxFull
-        (refuses rather than drop queued records) or StoreError."""
+    def store(self, reading: Reading) -> str:
+        """Sign and commit the finished reading to the outbox; the record id. Raises
+        OutboxFull (refuses rather than drop queued records) or StoreError."""
         ...
 
     def has_room(self) -> bool: ...

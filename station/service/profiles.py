@@ -25,7 +25,8 @@ from typing import Any, Literal
 
 from station.config import Config, ProfileSection
 from station.errors import ConfigError
-from station.service.machine import Outcome, Rules
+from station.service.machine import Rules
+from station.trust.verdict import Outcome
 
 # Citizen fields a reading can yield, in record order. DG13 is the CCCD's own data group
 # (Vietnamese text with diacritics); "face" is the DG2 image.

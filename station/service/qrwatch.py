@@ -35,8 +35,8 @@ from station.qr.cccd import is_cccd_mrz as is_cccd
 from station.qr.decode import Decoded, Luma, QrDecoder
 from station.qr.scanner import Debouncer, QrEvent, Scanner
 from station.service import machine as m
-from station.service.chip import DeskKeys
 from station.service.ports import Post
+from station.service.readings import DeskKeys
 
 log = logging.getLogger(__name__)
 

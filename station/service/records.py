@@ -1,8 +1,10 @@
 """From a verified reading to what the pipeline signs and stores: :func:`minimise` decides.
 
-The store (:class:`station.pipeline.store.OutboxStore`) takes a ``to_reading`` adapter; this is
-it. Citizen fields go through :func:`station.service.profiles.minimise` and nowhere else, so a
-field the profile does not list never reaches the record, the outbox or MQTT. The raw files
+The service assembles the record's :class:`~station.pipeline.records.Reading` here
+(:func:`assembler`, the runtime's :data:`~station.service.ports.Assemble`) and hands the
+finished value to the store (:class:`station.pipeline.store.OutboxStore`). Citizen fields go
+through :func:`station.service.profiles.minimise` and nowhere else, so a field the profile does
+not list never reaches the record, the outbox or MQTT. The raw files
 travel only as far as the record builder, which keeps their hashes.
 
 A foreign guest (lodging: a document of another state opened with its MRZ, or recorded from the
@@ -13,13 +15,11 @@ the entry details the desk entered for them, through the same :func:`minimise`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from station.nfc.lds.chip import ChipData
 from station.pipeline.records import Check, Reading
 from station.reasons import REVOCATION_UNKNOWN
 from station.service.chip import citizen_fields
-from station.service.machine import Outcome
 from station.service.profiles import (
     Booking,
     EntryDetails,
@@ -28,24 +28,19 @@ from station.service.profiles import (
     foreign_guest,
     minimise,
 )
-from station.service.verify import MrzOnlyReading, VerifiedReading, is_foreign
-from station.trust.verdict import Verification
-
-OUTCOME_NAMES = {Outcome.GENUINE: "genuine", Outcome.AUTHENTIC: "authentic",
-                 Outcome.UNVERIFIED: "unverified", Outcome.INVALID: "invalid"}
+from station.service.readings import Checked, MrzOnlyReading, is_foreign
+from station.trust.verdict import Outcome, Verification
 
 
-def reading_of(profile: Profile, verified: object, outcome: Outcome,
+def reading_of(profile: Profile, verified: Checked, outcome: Outcome,
                booking: Booking | None = None, guest: int = 0,
                entry: EntryDetails | None = None) -> Reading:
     ctx = context(profile, booking, guest)
     if isinstance(verified, MrzOnlyReading):
         data = foreign_guest(verified.document, None, entry or EntryDetails(),
                              chip_failure=verified.chip_failure)
-        return Reading(profile.name, "MRZ", OUTCOME_NAMES[outcome], (),
+        return Reading(profile.name, "MRZ", outcome.value, (),
                        minimise(profile, data, foreign=True), {}, ctx)
-    if not isinstance(verified, VerifiedReading):
-        raise TypeError("a record is built from a VerifiedReading")
     reading = verified.reading
     chip = _verified_part(reading.chip, verified.verification, outcome)
     # Every check made, and an unknown revocation status the profile tolerated ("prefer"):
@@ -65,7 +60,7 @@ def reading_of(profile: Profile, verified: object, outcome: Outcome,
         citizen = minimise(profile, data, foreign=True)
     else:
         citizen = minimise(profile, citizen_fields(chip))
-    return Reading(profile.name, chip.protocol, OUTCOME_NAMES[outcome], checks, citizen,
+    return Reading(profile.name, chip.protocol, outcome.value, checks, citizen,
                    dict(reading.chip.files), ctx)
 
 
@@ -84,18 +79,19 @@ def _verified_part(chip: ChipData, verification: Verification, outcome: Outcome)
     return ChipData.from_files(chip.protocol, keep, chip.skipped)
 
 
-def to_reading(profile: Profile, booking: Callable[[], Booking | None] = lambda: None,
-               entry: Callable[[], EntryDetails | None] = lambda: None
-               ) -> Callable[[object, Any], Reading]:
-    """The ``to_reading`` adapter of :class:`~station.pipeline.store.OutboxStore`.
+def assembler(profile: Profile, booking: Callable[[], Booking | None] = lambda: None,
+              entry: Callable[[], EntryDetails | None] = lambda: None
+              ) -> Callable[[Checked, Outcome], Reading]:
+    """The desk's :data:`~station.service.ports.Assemble`: each verified reading as the
+    profile records it, with the booking the desk holds.
 
     ``entry`` hands the entry details entered for the guest being recorded (it is asked only
     for a foreign guest's record, so details entered for them are not spent on someone else)."""
 
-    def adapt(verified: object, outcome: Any) -> Reading:
-        foreign = isinstance(verified, MrzOnlyReading) or (
-            isinstance(verified, VerifiedReading) and is_foreign(verified.reading.document))
+    def assemble(verified: Checked, outcome: Outcome) -> Reading:
+        foreign = (isinstance(verified, MrzOnlyReading)
+                   or is_foreign(verified.reading.document))
         return reading_of(profile, verified, outcome, booking(),
                           entry=entry() if foreign else None)
 
-    return adapt
+    return assemble

@@ -43,7 +43,8 @@ from station.errors import (
 )
 from station.log import event
 from station.service import machine as m
-from station.service.ports import ChipReader, Feedback, RecordStore, Verifier, Watch
+from station.service.ports import Assemble, ChipReader, Feedback, RecordStore, Verifier, Watch
+from station.service.readings import Checked
 
 log = logging.getLogger(__name__)
 
@@ -122,14 +123,17 @@ class Service:
     """Wire a :class:`~station.service.machine.Machine` to its watches, workers and feedback."""
 
     def __init__(self, rules: m.Rules, *, watches: list[Watch], chip: ChipReader,
-                 verifier: Verifier, store: RecordStore, feedback: Feedback,
+                 verifier: Verifier, assemble: Assemble, store: RecordStore,
+                 feedback: Feedback,
                  notifier: Notifier | None = None, clock: Callable[[], float] = time.monotonic,
                  tick_s: float = 0.1, beat_timeout_s: float = 5.0, stop_grace_s: float = 5.0,
                  backoff_reset_s: float = 60.0,
-                 initial: Callable[[object], str | None] | None = None) -> None:
+                 initial: Callable[[Checked], str | None] | None = None) -> None:
         self.machine = m.Machine(rules, clock)
         self.clock = clock
         self.chip, self.verifier, self.store, self.feedback = chip, verifier, store, feedback
+        self.assemble = assemble
+        """verified reading + outcome → the finished record reading the store signs"""
         self.notifier = notifier or Notifier()
         self.tick_s = tick_s
         self.initial = initial
@@ -211,7 +215,7 @@ class Service:
 
     def _store(self, eff: m.Store) -> None:
         try:
-            record_id = self.store.store(eff.result, eff.outcome)
+            record_id = self.store.store(self.assemble(eff.result, eff.outcome))
         except OutboxFull:
             event(log, "store.full", logging.WARNING)
             self.post(m.StoreFailed(eff.attempt, full=True))

@@ -1,57 +1,35 @@
 """The verifier the service drives (:class:`~station.service.ports.Verifier`): passive
-authentication of a :class:`~station.service.chip.ChipReading` against the trust store
-(:func:`station.trust.verification.verify`), folded into the machine's :class:`Outcome`.
+authentication of a :class:`~station.service.readings.ChipReading` against the trust store
+(:func:`station.trust.verification.verify`), as the record's
+:class:`~station.trust.verdict.Outcome`.
 
-The trust helper's outcomes map one to one: ``genuine`` → GENUINE; ``authentic-data-clone-
-unchecked`` (PA passed, the document advertises no chip/active authentication) → AUTHENTIC;
-``unverified`` (no trust store) → UNVERIFIED; ``not-genuine`` → INVALID — except, for a
+The trust helper's outcomes map one to one (:attr:`~station.trust.verdict.Verification.verdict`):
+``genuine`` → GENUINE; ``authentic-data-clone-unchecked`` (PA passed, the document advertises
+no chip/active authentication) → AUTHENTIC; ``unverified`` (no trust store) → UNVERIFIED;
+``not-genuine`` → INVALID — except, for a
 document opened with the MRZ the camera read, a ``not-genuine`` whose only failure is an
 untrusted CSCA or a chip without any EF.SOD, which is UNVERIFIED (the lodging desk may record
-it as such); and an MRZ-only :class:`~station.service.machine.NoChip` is UNVERIFIED. The
+it as such); and an MRZ-only :class:`~station.service.readings.NoChip` is UNVERIFIED. The
 chip/active authentication proofs of the tap and the EF.CardAccess read are passed in, so a
 genuine chip reaches GENUINE and a clone failing or withholding them is INVALID.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from station import reasons
-from station.mrz.parse import Mrz
-from station.service.chip import ChipReading, DeskKeys
-from station.service.machine import NoChip, Outcome
+from station.service.readings import (
+    Checked,
+    ChipReading,
+    MrzOnlyReading,
+    NoChip,
+    Read,
+    VerifiedReading,
+    is_foreign,
+)
 from station.trust import verdict as v
 from station.trust.store import TrustStoreRef
+from station.trust.verdict import Outcome
 from station.trust.verification import verify
-
-OUTCOMES = {v.GENUINE: Outcome.GENUINE, v.CLONE_UNCHECKED: Outcome.AUTHENTIC,
-            v.UNVERIFIED: Outcome.UNVERIFIED, v.NOT_GENUINE: Outcome.INVALID}
-
-
-@dataclass(frozen=True, repr=False)
-class VerifiedReading:
-    reading: ChipReading
-    verification: v.Verification
-
-    def __repr__(self) -> str:
-        return f"VerifiedReading({self.verification.outcome})"
-
-
-@dataclass(frozen=True, repr=False)
-class MrzOnlyReading:
-    """A document recorded from its MRZ alone: nothing was verified, and the record says so
-    (outcome ``unverified``, ``source: mrz`` with the chip failure)."""
-
-    document: Mrz
-    chip_failure: str
-
-    def __repr__(self) -> str:
-        return f"MrzOnlyReading({self.chip_failure})"
-
-
-def is_foreign(document: Mrz | None) -> bool:
-    """A document read by its MRZ that a foreign state issued (a CCCD's issuer is VNM)."""
-    return document is not None and document.issuer.strip("<") != "VNM"
 
 
 def _anchor_missing(result: v.Verification) -> bool:
@@ -77,20 +55,17 @@ class TrustVerifier:
         self.revocation: v.Revocation = revocation
         """The profile's ``revocation``: "require" refuses an unknown DSC status."""
 
-    def verify(self, reading: object) -> tuple[Outcome, object]:
+    def verify(self, reading: Read) -> tuple[Outcome, Checked]:
         if isinstance(reading, NoChip):
-            if not isinstance(reading.keys, DeskKeys) or reading.keys.document is None:
+            if reading.keys.document is None:
                 raise TypeError("an MRZ-only record needs the MRZ the desk read")
             return Outcome.UNVERIFIED, MrzOnlyReading(reading.keys.document,
                                                       reading.chip_failure)
-        if not isinstance(reading, ChipReading):
-            raise TypeError("TrustVerifier verifies ChipReading")
         result = verify(reading.chip, None if self.store is None else self.store.current,
-                          chip_authentication=reading.chip_authentication,
-                          active_authentication=reading.active_authentication,
-                          card_access=reading.card_access, revocation=self.revocation)
-        # Anything the mapping does not know is treated as a failed check, never as a pass.
-        outcome = OUTCOMES.get(result.outcome, Outcome.INVALID)
+                        chip_authentication=reading.chip_authentication,
+                        active_authentication=reading.active_authentication,
+                        card_access=reading.card_access, revocation=self.revocation)
+        outcome = result.verdict
         if (outcome is Outcome.INVALID and is_foreign(reading.document)
                 and (_anchor_missing(result) or _sod_absent(result, reading))):
             # A foreign guest's document whose state's CSCA the store lacks: its data matches

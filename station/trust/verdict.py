@@ -6,6 +6,8 @@ the JSON of ``station read --trust`` and, through the service, into records.
 
 from __future__ import annotations
 
+import enum
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -15,6 +17,32 @@ GENUINE = "genuine"
 CLONE_UNCHECKED = "authentic-data-clone-unchecked"
 NOT_GENUINE = "not-genuine"
 UNVERIFIED = "unverified"
+
+
+@functools.total_ordering
+class Outcome(enum.Enum):
+    """The verdict a record carries, ordered (a profile requires at least one of these); the
+    values are the record's ``outcome`` strings. :attr:`Verification.verdict` is the one
+    translation from the outcome strings of :func:`~station.trust.verification.verify`."""
+
+    INVALID = "invalid"
+    """A check failed: signature, hash, certificate chain, chip/active authentication."""
+    UNVERIFIED = "unverified"
+    """No check could be made (no trust anchor for this card)."""
+    AUTHENTIC = "authentic"
+    """Passive authentication passed: the data is what the issuer signed."""
+    GENUINE = "genuine"
+    """Passive plus chip or active authentication: the data and the chip are genuine."""
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Outcome):
+            return NotImplemented
+        order = list(Outcome)
+        return order.index(self) < order.index(other)
+
+
+_VERDICTS = {GENUINE: Outcome.GENUINE, CLONE_UNCHECKED: Outcome.AUTHENTIC,
+             UNVERIFIED: Outcome.UNVERIFIED, NOT_GENUINE: Outcome.INVALID}
 
 
 @dataclass(frozen=True)
@@ -41,6 +69,11 @@ class Verification:
     @property
     def ok(self) -> bool:
         return self.outcome in (GENUINE, CLONE_UNCHECKED)
+
+    @property
+    def verdict(self) -> Outcome:
+        """The record's outcome; anything unknown is a failed check, never a pass."""
+        return _VERDICTS.get(self.outcome, Outcome.INVALID)
 
     def check(self, name: str) -> Check | None:
         return next((c for c in self.checks if c.name == name), None)

@@ -199,7 +199,7 @@ def test_what_publisher_and_ingest_send_on_mosquitto_validates(
     store = OutboxStore(outbox, RecordSigner("desk-c", sk, bk.public_key()), publisher)
     try:
         publisher.start()
-        store.store_reading(Reading("reception", "PACE", "authentic",
+        store.store(Reading("reception", "PACE", "authentic",
                                     (Check("passive_authentication", True),),
                                     {"id_number": "001099012345"}))
         assert wait_until(lambda: seen.of("receipts") and seen.of("health"), 10)

@@ -125,7 +125,7 @@ def test_two_workers_one_killed_mid_stream_lose_nothing_and_store_nothing_twice(
         publisher.start()
         ids: list[str] = []
         for n in range(RECORDS):
-            ids.append(store.store_reading(Reading(
+            ids.append(store.store(Reading(
                 "reception", "PACE", "authentic", (Check("passive_authentication", True),),
                 {"id_number": f"0790990{n:05d}"})))
             if n == RECORDS // 3:

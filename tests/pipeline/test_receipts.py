@@ -110,7 +110,7 @@ def test_payload_released_only_after_ingest_stored_it(
     store = OutboxStore(outbox, RecordSigner("desk-r", sk, bk.public_key()), publisher)
     ingest: Ingest | None = None
     try:
-        ids = [store.store_reading(reading(n)) for n in range(5)]
+        ids = [store.store(reading(n)) for n in range(5)]
         assert wait_until(lambda: publisher.stats().delivered >= 5, 10)
         assert outbox.counts()["acked"] == 0 and not released
         sealed = payload_of(tmp_path / "outbox.sqlite3", ids[0])
@@ -207,7 +207,7 @@ def test_station_cannot_forge_receipts(
     forger = Raw("forger", tls_broker.settings("desk-a"))
     other = Raw("other", tls_broker.settings("desk-b"))
     try:
-        rid = store.store_reading(reading(1))
+        rid = store.store(reading(1))
         assert wait_until(lambda: outbox.counts()["delivered"] == 1, 10)
         forged = json.dumps({"ids": [rid]}).encode()
         # Its own receipts topic, another station's, and via another station's certificate.

@@ -81,7 +81,7 @@ def test_disk_full_refuses_new_reads_and_keeps_queued(
     stored = 0
     with pytest.raises(OutboxFull) as refused:
         for n in range(1, 100_000):
-            store.store_reading(reading(n))
+            store.store(reading(n))
             stored = n
     # A clear status: the error and the alarm say why, and the desk's "ready" check says no.
     assert "full" in str(refused.value) and "kept" in str(refused.value)
@@ -90,7 +90,7 @@ def test_disk_full_refuses_new_reads_and_keeps_queued(
     assert stored > 10
     # Refusing twice changes nothing; the sequence did not move.
     with pytest.raises(OutboxFull):
-        store.store_reading(reading(0))
+        store.store(reading(0))
     assert outbox.next_seq() == stored + 1
     outbox.close()
     if reserve:
@@ -133,7 +133,7 @@ def test_disk_full_refuses_new_reads_and_keeps_queued(
         # Delivered records may go; then the outbox takes new reads again.
         outbox.purge_acked()
         assert store.has_room()
-        store.store_reading(reading(stored + 1))
+        store.store(reading(stored + 1))
         assert wait_until(lambda: ingest.count() == stored + 1, 20)
     finally:
         store.close()

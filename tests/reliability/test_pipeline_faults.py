@@ -95,7 +95,7 @@ def test_station_cannot_publish_under_another_station(
     store = OutboxStore(outbox, RecordSigner("desk-b", sk, bk.public_key()), publisher)
     try:
         assert publisher.wait_connected(10)
-        store.store_reading(reading())
+        store.store(reading())
         assert wait_until(lambda: verdicts == [False], 10)
         time.sleep(0.3)
         # kept
@@ -111,7 +111,7 @@ def test_station_cannot_publish_under_another_station(
     publisher2.start()
     store2 = OutboxStore(outbox2, RecordSigner("desk-a", sk, bk.public_key()), publisher2)
     try:
-        store2.store_reading(reading())
+        store2.store(reading())
         assert wait_until(lambda: outbox2.counts()["acked"] == 1, 10)
         assert wait_until(lambda: len(received) == 1, 10)
     finally:
@@ -145,7 +145,7 @@ def test_broker_outage_loses_nothing_and_drains_in_order(
     try:
         assert publisher.wait_connected(10)
         for n in range(10):
-            store.store_reading(reading(n))
+            store.store(reading(n))
         assert wait_until(lambda: ingest.count() == 10, 10)
         assert wait_until(lambda: outbox.counts()["acked"] == 10, 10)  # their receipts came
         # The tap listens only while ingest is surely subscribed: a second subscriber on
@@ -156,7 +156,7 @@ def test_broker_outage_loses_nothing_and_drains_in_order(
         own_broker.stop()
         rss_before = rss_kib()
         for n in range(10, total):  # taps while the broker is down: stored, not lost
-            store.store_reading(reading(n))
+            store.store(reading(n))
             time.sleep(0.01 if outage_taps <= 30 else 0.05)
         rss_growth = rss_kib() - rss_before
         assert outbox.counts()["acked"] == 10

@@ -13,13 +13,9 @@ import pytest
 
 from station.config import ProfileSection
 from station.errors import AuthFailed, PaceUnavailable, TagLost
-from station.service.chip import (
-    DeskKeys,
-    PcscChipReader,
-    citizen_fields,
-    subject_of,
-)
+from station.service.chip import PcscChipReader, citizen_fields
 from station.service.profiles import FIELDS, SPECS, build
+from station.service.readings import DeskKeys, subject_of
 from station.sim import issuer
 from station.sim.chip import CardImage, CccdChip, ChipOptions
 from station.sim.citizens import Citizen, generate

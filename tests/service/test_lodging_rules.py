@@ -12,7 +12,6 @@ from station.config import ProfileSection
 from station.errors import ConfigError
 from station.mrz.parse import parse_mrz
 from station.service import machine as m
-from station.service.chip import DeskKeys
 from station.service.commands import DeskCommands
 from station.service.profiles import (
     FOREIGN_FIELDS,
@@ -21,7 +20,8 @@ from station.service.profiles import (
     foreign_guest,
     minimise,
 )
-from station.service.verify import MrzOnlyReading, TrustVerifier, _anchor_missing
+from station.service.readings import DeskKeys, MrzOnlyReading
+from station.service.verify import TrustVerifier, _anchor_missing
 from station.sim import passport
 from station.trust import verdict as v
 

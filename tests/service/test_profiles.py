@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from station import config
 from station.config import ProfileSection
 from station.errors import ConfigError
-from station.service.machine import Outcome, Rules
+from station.service.machine import Rules
 from station.service.profiles import (
     DG13_FIELDS,
     FIELDS,
@@ -22,6 +22,7 @@ from station.service.profiles import (
     minimise,
     resolve,
 )
+from station.trust.verdict import Outcome
 
 LODGING = ProfileSection(establishment_id="HCM-Q1-0042")
 # A synthetic reading with every field the chip can give (nobody's data).

@@ -79,7 +79,10 @@ class Nothing:
     def verify(self, reading: object) -> tuple[m.Outcome, object]:
         raise AssertionError("no card in this test")
 
-    def store(self, verified: object, outcome: m.Outcome) -> str:
+    def assemble(self, verified: object, outcome: m.Outcome) -> object:
+        raise AssertionError("no card in this test")
+
+    def store(self, reading: object) -> str:
         raise AssertionError("no card in this test")
 
     def has_room(self) -> bool:
@@ -121,7 +124,8 @@ def test_camera_errors_reopen_with_backoff_and_qr_still_reaches_the_machine() ->
     nothing = Nothing()
     svc = Service(m.Rules(), watches=[QrWatch(opener, lambda: QrDecoder("zxing"),
                                               debounce_s=60)],
-                  chip=nothing, verifier=nothing, store=nothing, feedback=nothing,
+                  chip=nothing, verifier=nothing, assemble=nothing.assemble, store=nothing,
+                  feedback=nothing,
                   notifier=Notifier(environ={}), clock=lambda: now[0], beat_timeout_s=5.0,
                   backoff_reset_s=60.0)
     sv = svc._watches[0]

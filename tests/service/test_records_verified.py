@@ -9,16 +9,17 @@ from station.config import ProfileSection
 from station.nfc.lds.chip import ChipData
 from station.nfc.proof import ChipProof
 from station.pipeline.records import Check, Reading
-from station.service.chip import ChipReading, DeskKeys, PcscChipReader
-from station.service.machine import Outcome
+from station.service.chip import PcscChipReader
 from station.service.profiles import build
+from station.service.readings import ChipReading, DeskKeys, VerifiedReading
 from station.service.records import reading_of
-from station.service.verify import TrustVerifier, VerifiedReading
+from station.service.verify import TrustVerifier
 from station.sim import citizens, issuer
 from station.sim.chip import EF_COM, EF_SOD, CccdChip, ChipOptions
 from station.sim.vpcd import VpcdLink
 from station.testing.pcscd import PcscdTestbed
 from station.trust.store import TrustStoreRef
+from station.trust.verdict import Outcome
 
 
 def _reading(unlisted: frozenset[int]) -> ChipReading:

@@ -111,10 +111,10 @@ class Outbox:
         self.full = False
         self.closed = False
 
-    def store(self, verified: object, outcome: m.Outcome) -> str:
+    def store(self, reading: tuple[object, m.Outcome]) -> str:  # what assemble() below made
         if self.full:
             raise OutboxFull("over max_bytes")
-        self.records.append((verified, outcome))
+        self.records.append(reading)
         return f"rec-{len(self.records)}"
 
     def has_room(self) -> bool:
@@ -122,6 +122,11 @@ class Outbox:
 
     def close(self) -> None:
         self.closed = True
+
+
+def assemble(verified: object, outcome: m.Outcome) -> tuple[object, m.Outcome]:
+    """The record the service assembles, kept as what it was assembled from."""
+    return verified, outcome
 
 
 class Lights:
@@ -149,7 +154,8 @@ class Running:
         self.outbox, self.lights = Outbox(), lights or Lights()
         env = {"NOTIFY_SOCKET": systemd.path, "WATCHDOG_USEC": watchdog_usec}
         self.service = Service(rules or m.Rules(result_hold_s=0.2), watches=[self.desk],
-                               chip=self.chip, verifier=self.trust, store=self.outbox,
+                               chip=self.chip, verifier=self.trust, assemble=assemble,
+                               store=self.outbox,
                                feedback=self.lights, notifier=Notifier(environ=env),
                                tick_s=0.02, beat_timeout_s=0.3, stop_grace_s=2.0)
         self.thread = threading.Thread(target=self.service.run)
@@ -307,7 +313,8 @@ def test_each_state_change_reaches_the_feedback_thread_at_once_and_sets_a_pin() 
     polling period) until it is handed something, then sets the pins (gpiozero's MockFactory)."""
     factory = MockFactory()
     fb = DeskFeedback(Outputs(FeedbackSection(), pin_factory=factory), None, None)
-    svc = Service(m.Rules(), watches=[], chip=Chip(), verifier=Trust(), store=Outbox(),
+    svc = Service(m.Rules(), watches=[], chip=Chip(), verifier=Trust(), assemble=assemble,
+                  store=Outbox(),
                   feedback=fb, notifier=Notifier(environ={}))
     q = WatchedQueue()
     svc._feedback_q = q

@@ -18,7 +18,8 @@ import pytest
 
 from station.cli import main
 from station.errors import PaceUnavailable, TagLost
-from station.service.chip import DeskKeys, PcscChipReader
+from station.service.chip import PcscChipReader
+from station.service.readings import DeskKeys
 from station.service.verify import TrustVerifier
 from station.sim import issuer, pki
 from station.sim.chip import CardImage, CccdChip, ChipOptions
@@ -338,8 +339,8 @@ def test_the_bank_profile_refuses_an_unknown_revocation_status(
         card: Any) -> None:
     from station.config import ProfileSection
     from station.errors import ConfigError
-    from station.service.machine import Outcome
     from station.service.profiles import build
+    from station.trust.verdict import Outcome
 
     bank = build("bank", ProfileSection())
     assert bank.revocation == "require"
