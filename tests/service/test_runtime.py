@@ -376,7 +376,8 @@ def test_stop_waits_for_each_watch_to_leave_its_frame(systemd: Systemd) -> None:
     # Returning from run() while a watch is still in a native decoder lets the interpreter
     # finalize under it: the process aborts (exit -6) instead of exiting 0.
     watch = SlowFrame()
-    svc = Service(m.Rules(), watches=[watch], chip=Chip(), verifier=Trust(), store=Outbox(),
+    svc = Service(m.Rules(), watches=[watch], chip=Chip(), verifier=Trust(), assemble=assemble,
+                  store=Outbox(),
                   feedback=Lights(), notifier=Notifier(environ={}), tick_s=0.02,
                   stop_grace_s=2.0)
     runner = threading.Thread(target=svc.run)
