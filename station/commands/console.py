@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from station.commands import Subparsers
+from station.commands import Subparsers, load_config
 from station.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -58,6 +58,17 @@ def register(sub: Subparsers) -> None:
                         "hand-off by window.postMessage and may frame the desk view; repeat")
     s.add_argument("--language", choices=("vi", "en"), default="vi",
                    help="language of the pages (default vi)")
+    s.add_argument("--track", action="store_true",
+                   help="run the fleet tracker in this process (the operator pages' live "
+                        "state and their commands), as the backend identity in the "
+                        "configuration's [mqtt] section: an operator… certificate (python -m "
+                        "provisioning backend operator), one per running tracker")
+    s.add_argument("--registry", type=Path,
+                   help="provisioning's registry.json for the tracker (certificate expiry, "
+                        "revocation; default CA_DIR/registry.json)")
+    s.add_argument("--ca-dir", type=Path,
+                   help="the operator CA directory: operators may revoke stations from the "
+                        "console (its ca.key is then on this host)")
     s.add_argument("--insecure-cookies", action="store_true",
                    help="cookies without Secure, for a plain-HTTP test rig on another host "
                         "than localhost; never in production")
@@ -131,15 +142,25 @@ def serve(args: argparse.Namespace) -> int:
 
     from station import keys
     from station.console.app import create_app
-    from station.console.config import ConsoleConfig
+    from station.console.config import ConsoleConfig, FleetConfig
+    from station.pipeline.mqtt import BrokerSettings
 
     if bool(args.tls_cert) != bool(args.tls_key):
         raise ConfigError("--tls-cert", "give both --tls-cert and --tls-key")
+    fleet = FleetConfig(registry=args.registry, ca_dir=args.ca_dir)
+    if args.track:
+        m = load_config(args).mqtt
+        fleet = FleetConfig(
+            broker=BrokerSettings(m.host, m.port, m.tls, m.ca_file, m.cert_file, m.key_file,
+                                  m.keepalive_s),
+            client_id=(keys.certificate_cn(keys.load_certificate(Path(m.cert_file)))
+                       if m.tls and m.cert_file else "operator"),
+            registry=args.registry, ca_dir=args.ca_dir)
     cfg = ConsoleConfig(
         store=args.db, session_secret=read_secret(args.secret_file),
         backend_key=keys.load_seal_private_key(args.backend_key) if args.backend_key else None,
         secure_cookies=not args.insecure_cookies, reading_ttl_s=args.reading_ttl,
-        fill_origins=tuple(args.fill_origin), language=args.language)
+        fill_origins=tuple(args.fill_origin), language=args.language, fleet=fleet)
     scheme = "https" if args.tls_cert else "http"
     print(f"console on {scheme}://{args.bind}:{args.port}/", flush=True)
     uvicorn.run(create_app(cfg), host=args.bind, port=args.port, log_level="warning",

@@ -11,8 +11,28 @@ from cryptography.hazmat.primitives.asymmetric import x25519
 
 from station.console.auth import SigninPolicy
 from station.errors import ConfigError
+from station.ingest.fleet import FleetPolicy
+from station.pipeline.mqtt import BrokerSettings
 
 Language = Literal["vi", "en"]
+
+
+@dataclass(frozen=True)
+class FleetConfig:
+    """The operator pages' side (:mod:`station.ingest.fleet`)."""
+
+    broker: BrokerSettings | None = None
+    """Run the fleet tracker in this process with these settings (an ``operator…`` backend
+    identity of its own); None: another process tracks (``station fleet track``), the pages
+    read the store and commands are refused."""
+    client_id: str = "operator"
+    """The certificate's CN (the broker makes it the client id)."""
+    registry: Path | None = None
+    """provisioning's registry.json: certificate expiry and revocation (the tracker reads it)."""
+    ca_dir: Path | None = None
+    """The operator CA directory: revoke from the console (the CA's key then lives on this
+    host); None: revoke is refused with a pointer to `python -m provisioning revoke`."""
+    policy: FleetPolicy = field(default_factory=FleetPolicy)
 
 
 @dataclass(frozen=True)
@@ -38,6 +58,7 @@ class ConsoleConfig:
     ``window.postMessage`` (and may frame the desk view); none: clipboard only."""
     language: Language = "vi"
     api_page_max: int = 500
+    fleet: FleetConfig = field(default_factory=FleetConfig)
 
     def __post_init__(self) -> None:
         if len(self.session_secret) < 32:

@@ -28,12 +28,13 @@ from station.console.auth import csrf_ok, csrf_token
 from station.console.config import ConsoleConfig
 from station.console.feed import FeedHub
 from station.console.store import ConsoleStore, Role, User
+from station.ingest.fleet import FleetStore, FleetTracker
 
 SESSION_COOKIE = "station_session"
 SIGNIN_COOKIE = "station_signin"
 """Binds the sign-in form's CSRF token to this browser before any session exists."""
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-HOME: dict[Role, str] = {"clerk": "/desk", "admin": "/admin", "operator": "/account"}
+HOME: dict[Role, str] = {"clerk": "/desk", "admin": "/admin", "operator": "/stations"}
 """Where each role lands after signing in."""
 
 
@@ -44,6 +45,10 @@ class Console:
     cfg: ConsoleConfig
     store: ConsoleStore
     hub: FeedHub
+    fleet: FleetStore
+    """The fleet's tables (its own connection to the same database)."""
+    tracker: FleetTracker | None = None
+    """The fleet tracker of this process (commands go through it), when configured."""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,9 @@ from typing import Any
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
+from provisioning.registry import RegistryEntry
 from station.console.app import create_app
+from station.ingest.fleet import open_fleet_store
 from tests.console.conftest import Site, config, csrf_of, sign_in
 
 PUBLIC = {("GET", "/"), ("GET", "/signin"), ("POST", "/signin"),
@@ -24,9 +26,19 @@ PAGES = {
     ("POST", "/admin/users"): {"admin"},
     ("GET", "/desk"): {"clerk"},
     ("GET", "/desk/events"): {"clerk"},
+    ("GET", "/stations"): {"operator", "admin"},
+    ("GET", "/stations.json"): {"operator", "admin"},
+    ("GET", "/stations/{station_id}"): {"operator", "admin"},
+    ("POST", "/stations/{station_id}/commands"): {"operator", "admin"},
+    ("POST", "/stations/{station_id}/revocation"): {"operator", "admin"},
 }
 API = {("GET", "/api/v1/desks/{station_id}/readings"), ("GET", "/api/v1/readings/{record_id}"),
-       ("POST", "/api/v1/readings/{record_id}/ack")}
+       ("POST", "/api/v1/readings/{record_id}/ack"),
+       # The operators' API (tests/console/test_operator.py checks its tokens and roles).
+       ("GET", "/api/v1/fleet/stations"), ("GET", "/api/v1/fleet/stations/{station_id}"),
+       ("POST", "/api/v1/fleet/stations/{station_id}/commands"),
+       ("GET", "/api/v1/fleet/commands/{command_id}"),
+       ("POST", "/api/v1/fleet/stations/{station_id}/revocation")}
 
 
 def _flatten(routes: list[Any], prefix: str = "") -> set[tuple[str, str]]:
@@ -52,6 +64,9 @@ def test_the_table_lists_every_route(site: Site) -> None:
 def test_pages_refuse_the_anonymous_and_other_roles(client: TestClient, site: Site) -> None:
     for name, role in (("c", "clerk"), ("o", "operator"), ("a", "admin")):
         site.user(name, role, "desk-a")  # type: ignore[arg-type]
+    fleet = open_fleet_store(site.target)  # desk-a as a station the operator pages know
+    fleet.sync_registry({"desk-a": RegistryEntry("pem", "kid", "5c", "2030-01-01T00:00:00")})
+    fleet.close()
     anonymous = TestClient(client.app, base_url="https://testserver")
     for (method, path) in PAGES:
         r = anonymous.request(method, path, follow_redirects=False)
@@ -60,9 +75,10 @@ def test_pages_refuse_the_anonymous_and_other_roles(client: TestClient, site: Si
         c = TestClient(client.app, base_url="https://testserver")
         assert sign_in(c, name).status_code == 303
         csrf = csrf_of(c.get("/account").text)
-        for (method, path), allowed in PAGES.items():
-            if path in ("/desk/events", "/signout"):
+        for (method, route), allowed in PAGES.items():
+            if route in ("/desk/events", "/signout"):
                 continue  # a stream, and the end of this session: below
+            path = route.replace("{station_id}", "desk-a")
             r = c.request(method, path, data={"csrf": csrf, "name": "x1", "role": "clerk",
                                               "password": "long enough pw"},
                           follow_redirects=False)
@@ -97,9 +113,7 @@ def test_admin_form_refuses_a_forged_request(client: TestClient, site: Site) -> 
 
 def test_openapi_is_public_and_lists_only_the_api(client: TestClient) -> None:
     doc = client.get("/api/v1/openapi.json").json()
-    assert set(doc["paths"]) == {"/api/v1/desks/{station_id}/readings",
-                                 "/api/v1/readings/{record_id}",
-                                 "/api/v1/readings/{record_id}/ack"}
+    assert set(doc["paths"]) == {p for _, p in API}
     assert "HTTPBearer" in doc["components"]["securitySchemes"]
 
 

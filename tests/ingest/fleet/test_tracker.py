@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import select
 import signal
 import subprocess
 import sys
@@ -41,35 +39,28 @@ from station.ingest.fleet import (
     open_fleet_store,
     set_revoked,
 )
-from station.pipeline.mqtt import BrokerSettings
 from station.testing.wait import wait_until
+from tests.ingest.fleet import fleet_bed
+from tests.ingest.fleet.fleet_bed import (
+    INTERVAL_S,
+    NOSY,
+    ROOT,
+    SPARE,
+    STATION,
+    StationProcess,
+    settings,
+)
 from tests.ingest.fleet.station_process import CITIZEN
 from tests.provisioning import deployment
 from tests.provisioning.deployment import Deployment
 
 pytestmark = pytest.mark.mqtt
 
-ROOT = Path(__file__).resolve().parents[3]
-STATION = "desk-fleet-1"
-NOSY = "desk-nosy"
-SPARE = "desk-spare"
-INTERVAL_S = 0.3
-
-
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    d = deployment.build(tmp_path_factory.mktemp("fleet"), STATION, start=False)
-    assert operator(["--dir", str(d.ca_dir), "backend", "operator"]) == 0
-    for sid in (NOSY, SPARE):
-        d.extra[sid] = deployment.add_station(d, sid)
-    deployment.regenerate(d)
+    d = fleet_bed.build(tmp_path_factory.mktemp("fleet"))
     yield d
     deployment.cleanup(d)
-
-
-def settings(d: Deployment, cn: str) -> BrokerSettings:
-    return BrokerSettings("127.0.0.1", d.port, True, str(d.ca_dir / "ca.pem"),
-                          str(d.ca_dir / f"{cn}.pem"), str(d.ca_dir / f"{cn}.key"))
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -91,33 +82,6 @@ def tracker(fleet: Deployment, store: FleetStore) -> Iterator[FleetTracker]:
     t.start()
     yield t
     t.stop()
-
-
-class StationProcess:
-    def __init__(self, d: Deployment, outbox: Path, *, record: bool = False) -> None:
-        self.log = outbox.with_suffix(".log")
-        with open(self.log, "wb") as err:  # the child keeps its copy
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "tests.ingest.fleet.station_process", "--state",
-                 str(d.state), "--outbox", str(outbox), "--id", d.station_id, "--port",
-                 str(d.port), "--ca", str(d.ca_dir / "ca.pem"), "--interval", str(INTERVAL_S),
-                 *(["--record"] if record else [])],
-                cwd=ROOT, stdout=subprocess.PIPE, stderr=err)
-        assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], 20)
-        line = self.proc.stdout.readline().strip() if ready else b""
-        if line != b"ready":
-            self.close()
-            pytest.fail(f"station process not ready: {line!r} {self.log.read_text()[-500:]}")
-
-    def signal(self, sig: int) -> None:
-        os.kill(self.proc.pid, sig)
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)
-            self.proc.kill()
-        self.proc.wait(timeout=10)
 
 
 @pytest.fixture()
