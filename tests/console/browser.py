@@ -1,0 +1,66 @@
+"""The console's browser-test harness: Debian's headless Chromium driven by selenium
+(chromium + chromium-driver from scripts/bootstrap; no browser download at run time), signing
+in through the real sign-in form, and screenshots that also refresh tests/console/reference/
+(shown in README) when STATION_UPDATE_REFERENCE=1."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.conftest import IN_CI
+
+selenium = pytest.importorskip("selenium")
+from selenium import webdriver  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+CHROMIUM = Path("/usr/bin/chromium")
+DRIVER = Path("/usr/bin/chromedriver")
+REFERENCE = Path(__file__).parent / "reference"
+PASSWORD = "correct horse battery"
+
+__all__ = ["PASSWORD", "REFERENCE", "By", "WebDriver", "WebDriverWait", "chromium",
+           "screenshot", "sign_in"]
+
+
+def chromium(*, width: int = 1100, height: int = 900) -> WebDriver:
+    if not (CHROMIUM.exists() and DRIVER.exists()):
+        if IN_CI:
+            pytest.fail("CI must provide chromium and chromium-driver")
+        pytest.skip("Debian's chromium and chromium-driver are not installed")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                f"--window-size={width},{height}", "--lang=vi", "--no-first-run",
+                "--disable-background-networking"):
+        options.add_argument(arg)
+    return webdriver.Chrome(service=Service(str(DRIVER)), options=options)
+
+
+def sign_in(driver: WebDriver, url: str, name: str, lands: str,
+            password: str = PASSWORD) -> None:
+    """Through the sign-in form; waits for the role's home page (``lands``: "/desk", …)."""
+    driver.get(f"{url}/signin")
+    driver.find_element(By.ID, "name").send_keys(name)
+    driver.find_element(By.ID, "password").send_keys(password)
+    driver.find_element(By.ID, "submit").click()
+    WebDriverWait(driver, 10).until(lambda d: d.current_url.endswith(lands))
+
+
+def screenshot(driver: WebDriver, tmp: Path, name: str) -> Path:
+    path = tmp / f"{name}.png"
+    driver.save_screenshot(str(path))
+    with Image.open(path) as img:
+        colours = img.convert("L").getcolors(256) or []
+        assert img.size[0] >= 800 and len(colours) > 20  # a page, not a blank
+    if os.environ.get("STATION_UPDATE_REFERENCE") == "1":
+        REFERENCE.mkdir(exist_ok=True)
+        shutil.copy(path, REFERENCE / path.name)
+    return path
