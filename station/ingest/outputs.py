@@ -179,7 +179,9 @@ def form_of(name: str) -> Form:
 def render(opened: OpenedRecord | Sequence[OpenedRecord], form: Form | str, *,
            stays: Mapping[str, Stay] | None = None) -> Output:
     """``opened`` in ``form``: one record, or a batch into one file (a sequence: CSV/XLSX one
-    row per guest, FHIR a Bundle, JSON one ``records`` array). ``stays``: per record id, what
+    row per guest; ``fhir-patient`` a ``Bundle`` for a sequence, a ``Patient`` for one record;
+    the JSON forms one ``records`` array either way; ``record-json`` an array for a sequence,
+    an object for one record). ``stays``: per record id, what
     the establishment entered (:class:`Stay`). Raises :class:`OutputError` for an unknown form
     or a record of a profile the form does not take (never quoting the record's content)."""
     form = form if isinstance(form, Form) else form_of(form)
