@@ -59,7 +59,7 @@ def main() -> int:
         print("not connected", flush=True)
         return 1
     if args.record:
-        store.store_reading(Reading("lodging", "PACE", "authentic",
+        store.store(Reading("lodging", "PACE", "authentic",
                                     (Check("passive_authentication", True),), dict(CITIZEN)))
     print("ready", flush=True)
     stop.wait()
