@@ -154,9 +154,10 @@ def dynsec_plugin() -> str:
 def listener_snippet(*, port: int, cafile: str, certfile: str, keyfile: str, dynsec_file: str,
                      crlfile: str | None = None, bind: str = "",
                      max_queued_messages: int = 100_000, max_packet_size: int = 262_144,
-                     plugin: str | None = None) -> str:
+                     max_connections: int = -1, plugin: str | None = None) -> str:
     """A ``conf.d`` snippet: one mTLS listener, identity (username and client id) from the
-    certificate, the dynamic-security plugin, the CRL and per-client limits."""
+    certificate, the dynamic-security plugin, the CRL and per-client limits.
+    ``max_connections``: the listener's cap (-1: none, the file-descriptor limit decides)."""
     where = f" {bind}" if bind else ""
     crl = f"crlfile {crlfile}\n" if crlfile else ""
     return f"""\
@@ -177,6 +178,11 @@ max_packet_size {max_packet_size}
 set_tcp_nodelay true
 
 listener {port}{where}
+# One connection per desk and per backend worker. -1 = no cap of Mosquitto's own: the process's
+# file-descriptor limit is the real one, and Debian's mosquitto.service inherits systemd's soft
+# 1024, so beyond ~1000 desks add a drop-in (systemctl edit mosquitto):
+# [Service] LimitNOFILE=65536
+max_connections {max_connections}
 cafile {cafile}
 certfile {certfile}
 keyfile {keyfile}

@@ -150,6 +150,14 @@ def _result(proc: subprocess.Popen[str]) -> dict[str, float]:
     return result
 
 
+def ceiling(records: int, stations: int) -> dict[str, float]:
+    """The verify + unseal ceiling alone, in a process of its own: records/s and CPU µs per
+    record of one worker's checks (the fleet benchmark measures it in its own run too)."""
+    with tempfile.TemporaryDirectory(prefix="station-bench-ceiling-") as tmp:
+        _prepare(Path(tmp), records, stations)
+        return _result(_child(Path(tmp), "verify"))
+
+
 def run(args: argparse.Namespace, progress: Progress) -> BenchResult:
     from station.testing.postgres import PostgresServer, PostgresUnavailable
 

@@ -12,12 +12,19 @@ running broker over the plugin's ``$CONTROL`` topic, as a fleet tool would.
 after a PUBACK 0x00 to the publisher): tests of the receipt path set it small.
 ``set_tcp_nodelay true``: stock Mosquitto's Nagle stalls a windowed publisher ~40 ms per
 refill. :meth:`stop` / :meth:`start` again keeps the port, for broker-outage tests.
+
+:class:`ProvisionedBroker` runs what ``python -m provisioning … mosquitto --out DIR`` wrote
+(its listener snippet, access list and certificates, issued by the operator CA) unchanged, as a
+deployment would: the fleet benchmark's broker. Either broker is started with its soft
+file-descriptor limit raised to the hard one: each connection is a descriptor, and a shell's
+1024 would refuse a fleet of desks.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -174,6 +181,7 @@ class MosquittoBroker:
         self.proc = subprocess.Popen(
             [binary, "-c", str(self.dir / "mosquitto.conf")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            preexec_fn=_raise_nofile,
         )
         deadline = time.monotonic() + timeout_s
         while True:
@@ -215,3 +223,52 @@ class MosquittoBroker:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _raise_nofile() -> None:
+    # In the child before exec: Mosquitto keeps one descriptor per client.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def nofile_limit() -> int:
+    """The descriptor limit a broker started here gets (the hard limit)."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return 1 << 20 if hard == resource.RLIM_INFINITY else int(hard)
+
+
+class ProvisionedBroker(MosquittoBroker):
+    """Mosquitto on ``provisioned``/conf.d (``python -m provisioning … mosquitto --out
+    provisioned --port PORT --bind 127.0.0.1``): listener, dynamic-security access list and
+    certificates exactly as generated. Clients bring their own certificates from the operator
+    CA (no test CA here)."""
+
+    def __init__(self, provisioned: Path, port: int, *, persistence: bool = True) -> None:
+        super().__init__(tls=False, persistence=persistence)
+        self.tls = True
+        self.provisioned = provisioned
+        self.port = port
+
+    def client_cert(self, cn: str) -> CertFiles:
+        raise ValueError("a provisioned broker's clients use the operator CA's certificates")
+
+    def settings(self, cn: str | None = None) -> BrokerSettings:
+        raise ValueError("a provisioned broker's clients use the operator CA's certificates")
+
+    def _config(self) -> str:
+        lines = [
+            *(["user root"] if os.geteuid() == 0 else []),
+            *(["persistence true", f"persistence_location {self.dir}/"]
+              if self.persistence else ["persistence false"]),
+            f"log_dest file {self.dir}/mosquitto.log",
+            "log_type error", "log_type warning", "log_type notice",
+            f"include_dir {self.provisioned / 'conf.d'}",
+        ]
+        return "\n".join(lines) + "\n"
+
+    def start(self, timeout_s: float = 10.0) -> ProvisionedBroker:
+        if not (self.dir / "mosquitto.conf").exists():
+            (self.dir / "mosquitto.conf").write_text(self._config())
+        super().start(timeout_s)
+        return self

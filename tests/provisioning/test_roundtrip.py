@@ -76,6 +76,9 @@ def test_generated_acl_and_listener(dep: Deployment) -> None:
                  f"listener {dep.port} 127.0.0.1", "max_queued_messages 100000",
                  f"crlfile {dep.mosquitto_dir}/certs/station/crl.pem"):
         assert line in conf.splitlines()
+    # A listener option: after its listener line, no cap of its own (the fd limit is the cap).
+    lines = conf.splitlines()
+    assert lines.index("max_connections -1") > lines.index(f"listener {dep.port} 127.0.0.1")
     assert "acl_file" not in conf
     access = json.loads((dep.mosquitto_dir / "station-dynsec.json").read_text())
     assert access["defaultACLAccess"]["subscribe"] is False

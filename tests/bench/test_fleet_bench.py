@@ -1,0 +1,54 @@
+"""`station bench fleet` end to end on a small fleet: real provisioning (CA, certificates,
+broker configuration), real Mosquitto, real `station ingest` workers (one killed with SIGKILL
+in the second run), real PostgreSQL. Counts are asserted, not timings."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from station.testing.mosquitto import mosquitto_binary
+from station.testing.postgres import postgres_bindir
+
+pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
+
+DESKS = 24
+
+
+def test_fleet_bench_small_loses_nothing_with_a_worker_killed(tmp_path: Path) -> None:
+    if mosquitto_binary() is None or postgres_bindir() is None:
+        if os.environ.get("CI", "").lower() == "true":  # .ci/run installs both
+            pytest.fail("CI must provide mosquitto and PostgreSQL")
+        pytest.skip("the fleet bench needs mosquitto and PostgreSQL")
+    path = tmp_path / "b.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "station", "bench", "fleet", "--stations", str(DESKS),
+         "--station-procs", "2", "--tap-interval", "0.5", "--steady", "2", "--outage", "2",
+         "--after", "4", "--backend-outage", "2", "--tail", "2", "--receipt-timeout", "3",
+         "--ceiling-records", "200",
+         "--json", str(path)], capture_output=True, text=True, timeout=400, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (result,) = json.loads(path.read_text())["results"]
+    f = result["figures"]
+    assert f["connected"] == DESKS
+    assert f["lost"] == 0 and f["unreceipted"] == 0
+    for run in ("w1", "w2"):
+        tapped, stored = f[f"{run}_tapped"], f[f"{run}_stored"]
+        assert tapped > DESKS  # every desk tapped a few times in 12 s at 2 taps/s
+        assert stored == tapped  # every record once: no loss, no double row
+        assert f[f"{run}_duplicates"] >= 0 and f[f"{run}_resent"] >= 0
+        assert f[f"{run}_cpu_ms_per_record[broker]"] > 0
+        assert f[f"{run}_cpu_ms_per_record[desks]"] > 0
+    # Every worker restarts after the workers' outage; the killed one once more.
+    assert "w1_cpu_ms_per_record[worker ingest (2 starts)]" in f
+    assert "w2_cpu_ms_per_record[worker ingest (3 starts)]" in f
+    assert "w2_cpu_ms_per_record[worker ingest-2 (2 starts)]" in f
+    assert f["ceiling_rps"] > 0 and "workers_ratio" in f
+    assert any("SIGKILL" in n for n in result["notes"])
+    assert f["foreign_rows"] == 0
+    assert "lost (receipted, no row)" in proc.stdout
