@@ -15,8 +15,8 @@ Records are built first (not timed): ``--stations`` stations, each with its own 
   start to the last commit, against one.
 
 Records per second and CPU µs per record; ratios are against the ceiling of the same run. The
-broker, receipts and the MQTT loop are not in these figures (that is the fleet benchmark's job,
-not built yet).
+broker, receipts and the MQTT loop are not in these figures: ``station bench fleet`` measures
+them.
 """
 
 from __future__ import annotations
@@ -215,7 +215,7 @@ def run(args: argparse.Namespace, progress: Progress) -> BenchResult:
     notes += [
         "ratio = records/s against verify + unseal alone in the same run; CPU µs per record is "
         "the worker process's own (the database server's CPU is not counted)",
-        "no MQTT, no receipts: the store path only (the fleet benchmark is not built yet)",
+        "no MQTT, no receipts: the store path only (station bench fleet has the rest)",
         f"two_vs_one_worker = {figures.get('two_vs_one_worker', float('nan')):.2f} on this "
         "machine's cores, shared with the database server and whatever else runs",
     ]
