@@ -12,6 +12,10 @@ is not committed. Two batches that take each other's records in opposite orders 
 PostgreSQL aborts one, that worker's whole batch is rolled back and not receipted, and the
 stations re-send it after their receipt timeout — later, never lost.
 
+A connection the server dropped (a restart, a failover) fails the batch it was in and is
+opened again for the next one; a multi-host DSN with ``target_session_attrs=read-write`` makes
+that a failover to whichever host is now the primary.
+
 Deleted or updated rows (retention, migration 2's removal of the plaintext column) are
 physically reclaimed by (auto)vacuum, not overwritten at once: the data directory must be on
 an encrypted volume like any PII store.
@@ -52,6 +56,19 @@ class PostgresStore:
         """A batch is open: reads join it; otherwise a read's implicit transaction is ended."""
         migrate_postgres(self.conn)
 
+    def _live(self) -> psycopg.Connection[Any]:
+        """The connection, opened again if the server dropped it (a restart, a failover to a
+        standby: with a multi-host DSN and ``target_session_attrs=read-write`` libpq finds the
+        new primary). Only between batches: a batch whose connection died has already failed
+        (:meth:`_failed`), so nothing of it is receipted and the stations re-send it."""
+        if (self.conn.closed or self.conn.broken) and not self._open:
+            try:
+                self.conn = psycopg.connect(self.dsn, autocommit=False)
+            except psycopg.Error as exc:
+                raise IngestStoreError(
+                    f"cannot reconnect to PostgreSQL: {type(exc).__name__}") from exc
+        return self.conn
+
     def _failed(self, what: str, exc: psycopg.Error) -> IngestStoreError:
         self._open = False
         with contextlib.suppress(psycopg.Error):  # gone: the server rolled it back itself
@@ -60,7 +77,7 @@ class PostgresStore:
 
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         try:
-            rows = self.conn.execute(sql, params).fetchall()
+            rows = self._live().execute(sql, params).fetchall()
             if not self._open:
                 self.conn.commit()
         except psycopg.Error as exc:
@@ -84,8 +101,9 @@ class PostgresStore:
         shas = [token_hash(v.token) for v in vs]
         now = time.time()
         try:
+            conn = self._live()
             self._open = True
-            inserted = {(str(r[0]), bytes(r[1])) for r in self.conn.execute(
+            inserted = {(str(r[0]), bytes(r[1])) for r in conn.execute(
                 "INSERT INTO received (record_id, station_id, seq, wall, profile, outcome, "
                 "token, token_sha256, received_at) "
                 "SELECT r, s, q, w, p, o, t, h, %s FROM unnest(%s::text[], %s::text[], "
@@ -132,8 +150,9 @@ class PostgresStore:
 
     def reject(self, topic: str, reason: str) -> None:
         try:
+            conn = self._live()
             self._open = True
-            self.conn.execute("INSERT INTO rejected (topic, reason, received_at) "
+            conn.execute("INSERT INTO rejected (topic, reason, received_at) "
                               "VALUES (%s, %s, %s)", (topic, reason, time.time()))
         except psycopg.Error as exc:
             raise self._failed("insert", exc) from exc
@@ -173,7 +192,7 @@ class PostgresStore:
 
     def purge(self, older_than: float) -> int:
         try:
-            cur = self.conn.execute(
+            cur = self._live().execute(
                 "UPDATE received SET token=NULL, purged_at=%s WHERE token IS NOT NULL AND "
                 "received_at < %s", (time.time(), older_than))
             self.conn.commit()
@@ -183,8 +202,9 @@ class PostgresStore:
 
     def enqueue_webhook(self, record_id: str, at: float) -> None:
         try:
+            conn = self._live()
             self._open = True
-            self.conn.execute("INSERT INTO webhook (record_id, next_at) VALUES (%s, %s) "
+            conn.execute("INSERT INTO webhook (record_id, next_at) VALUES (%s, %s) "
                               "ON CONFLICT DO NOTHING", (record_id, at))
         except psycopg.Error as exc:
             raise self._failed("insert", exc) from exc
@@ -211,7 +231,7 @@ class PostgresStore:
 
     def _write(self, sql: str, params: tuple[Any, ...]) -> None:
         try:
-            self.conn.execute(sql.encode(), params)
+            self._live().execute(sql.encode(), params)
             self.conn.commit()
             self._open = False
         except psycopg.Error as exc:

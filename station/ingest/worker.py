@@ -152,6 +152,10 @@ class Ingest:
             return
         self._attempt = 0
         self._backoff()
+        if flags.session_present:
+            # The broker kept this identity's session, subscription included, and may be
+            # sending what it queued meanwhile ahead of the SUBACK: already subscribed.
+            self._subscribed.set()
         client.subscribe(topics.SHARED_RECORDS, qos=1)
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, rc: Any, props: Any) -> None:

@@ -146,6 +146,24 @@ def test_refused_batch_rolls_back_whole_on_postgres(
     store.close()
 
 
+def test_postgres_connection_lost_fails_the_batch_then_reconnects(
+        pg_dsn: str, desk: tuple[ed25519.Ed25519PrivateKey, x25519.X25519PrivateKey]) -> None:
+    """The server drops the worker's connection (a restart, a failover) in the middle of a
+    batch: that batch fails whole (nothing of it may be receipted), the next one reconnects."""
+    store = PostgresStore(pg_dsn)
+    assert store.add_many([verified(desk, 1)]) == [Added.NEW]
+    pid = store.conn.info.backend_pid
+    with psycopg.connect(pg_dsn, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    with pytest.raises(IngestStoreError):
+        store.add_many([verified(desk, 2)])
+    assert store.add_many([verified(desk, 3)]) == [Added.NEW]  # a new connection
+    store.commit()
+    assert store.conn.info.backend_pid != pid
+    assert store.sequences("desk-1") == [3]  # 1 died with its batch: its station re-sends it
+    store.close()
+
+
 def test_same_id_other_bytes_is_a_replay(store: IngestStore,
                                          desk: tuple[ed25519.Ed25519PrivateKey,
                                                      x25519.X25519PrivateKey]) -> None:
