@@ -40,9 +40,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from station import keys
+from station import keys, topics
 from station.pipeline.mqtt import BrokerSettings, make_client
-from station.pipeline.publisher import SESSION_EXPIRY_S, records_topic, station_topic
+from station.pipeline.publisher import SESSION_EXPIRY_S
 from station.pipeline.records import Check, Reading, RecordSigner
 
 WINDOW = 20
@@ -117,7 +117,7 @@ class Desk:
         self.settings = BrokerSettings(fleet.host, fleet.port, True, fleet.ca_file,
                                        spec.cert_file, spec.key_file)
         self.signer = RecordSigner(self.id, keys.load_signing_key(Path(spec.signing_key)), seal)
-        self.topic = records_topic(self.id)
+        self.topic = topics.RECORDS.of(self.id)
         self.out = out
         self.timeout_s = fleet.receipt_timeout_s
         self.seq = 0
@@ -145,7 +145,7 @@ class Desk:
             return
         self.connected = True
         self.out.connects += 1
-        client.subscribe(station_topic(self.id, "receipts"), qos=1)
+        client.subscribe(topics.RECEIPTS.of(self.id), qos=1)
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, rc: Any,
                        props: Any) -> None:
