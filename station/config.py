@@ -155,6 +155,9 @@ class ProfileSection:
     """DSC revocation: "require" refuses a card whose DSC's CSCA has no current CRL in the
     store (status unknown); "prefer" records the unknown status and goes on. Empty = the
     profile's own (bank: require, not lowerable; others: prefer)."""
+    record_refusals: bool = False
+    """Also send a record of a card refused as not genuine: its outcome and checks, no citizen
+    data, so the backend (and the clerk's desk view) learns of the refusal."""
 
     def validate(self, key: str) -> None:
         if self.key_cache_s < 0 or self.key_cache_s > 3600:

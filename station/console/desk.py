@@ -33,10 +33,14 @@ KEEPALIVE_S = 10.0
 TEXT = {
     "vi": {"title": "Quầy tiếp nhận", "desks": "Quầy", "waiting": "Đang chờ công dân chạm thẻ…",
            "copy": "Sao chép", "copied": "Đã chép", "fill": "Điền vào hồ sơ",
-           "close": "Đóng", "signout": "Đăng xuất", "no_desk": "Tài khoản chưa được gán quầy."},
+           "close": "Đóng", "signout": "Đăng xuất", "no_desk": "Tài khoản chưa được gán quầy.",
+           "refused": "Thẻ bị từ chối: không chứng minh được là thẻ thật. Không dùng dữ liệu "
+                      "của thẻ này; đề nghị công dân xuất trình giấy tờ khác."},
     "en": {"title": "Desk", "desks": "Desks", "waiting": "Waiting for a card…",
            "copy": "Copy", "copied": "Copied", "fill": "Fill the form", "close": "Close",
-           "signout": "Sign out", "no_desk": "This account is bound to no desk."},
+           "signout": "Sign out", "no_desk": "This account is bound to no desk.",
+           "refused": "Card refused: it could not be proven genuine. Do not use its data; ask "
+                      "for another document."},
 }
 
 

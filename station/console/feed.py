@@ -75,7 +75,9 @@ LABELS: Mapping[Language, Mapping[str, str]] = {
         "entry_port": "Port of entry", "purpose": "Purpose", "stay_until": "Staying until",
     },
 }
-_ORDER = {name: i for i, name in enumerate((*FIELDS, *FOREIGN_FIELDS))}
+_ORDER: dict[str, int] = {}
+for _name in (*FIELDS, *FOREIGN_FIELDS):  # a CCCD's order first; a guest's extras after
+    _ORDER.setdefault(_name, len(_ORDER))
 
 
 def badge(outcome: str, protocol: str | None) -> Badge:

@@ -26,7 +26,15 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from station.service.readings import Checked, ChipReading, DeskKeys, NoChip, Read
+from station.service.readings import (
+    Checked,
+    ChipReading,
+    DeskKeys,
+    NoChip,
+    Read,
+    RefusedReading,
+    VerifiedReading,
+)
 from station.trust.verdict import Outcome
 
 # --- vocabulary ------------------------------------------------------------------------------
@@ -117,6 +125,9 @@ class Rules:
     mrz_only: bool = False
     """When the chip of an MRZ-keyed document cannot be read within ``card_wait_s`` (no chip
     tapped, or every tap failed), record the MRZ alone (:class:`NoChip`) instead of giving up."""
+    record_refusals: bool = False
+    """A card refused as not genuine still gets a record (a :class:`RefusedReading`: outcome
+    and checks, no citizen data); the session fails all the same."""
 
 
 # --- events ----------------------------------------------------------------------------------
@@ -371,7 +382,12 @@ def _advance(s: Session, ev: Event, now: float, rules: Rules) -> Transition:
                 return Transition(s)
             require = rules.mrz_require if s.source is KeySource.MRZ else rules.require
             if outcome < require or outcome is Outcome.INVALID:
-                return _fail(replace(s, outcome=outcome), now, Failure.NOT_GENUINE)
+                # The Store of a refusal is fire and forget: the session is FAILED, so its
+                # Stored/StoreFailed answer is ignored.
+                told = ((Store(a, RefusedReading(result.reading, result.verification), outcome),)
+                        if rules.record_refusals and isinstance(result, VerifiedReading)
+                        else ())
+                return _fail(replace(s, outcome=outcome), now, Failure.NOT_GENUINE, told)
             return Transition(_enter(replace(s, outcome=outcome), Phase.STORING, now),
                               (Store(a, result, outcome),))
         case VerifyFailed(attempt=a):

@@ -102,6 +102,9 @@ class Profile:
     revocation: Literal["require", "prefer"] = "prefer"
     """Whether an unknown DSC revocation status (no current CRL) is refused
     (``[profile] revocation``)."""
+    record_refusals: bool = False
+    """A card refused as not genuine is recorded without citizen data
+    (``[profile] record_refusals``)."""
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -140,7 +143,8 @@ class Profile:
         return replace(base, require=self.require, key_cache_s=self.key_cache_s,
                        keypad=self.keypad,
                        mrz_require=Outcome.UNVERIFIED if self.foreign_fields else self.require,
-                       mrz_only=self.mrz_only and bool(self.foreign_fields))
+                       mrz_only=self.mrz_only and bool(self.foreign_fields),
+                       record_refusals=self.record_refusals)
 
 
 def resolve(cfg: Config) -> Profile:
@@ -185,7 +189,8 @@ def build(name: str, section: ProfileSection) -> Profile:
                           "guests")
     return Profile(name, fields, require, section.key_cache_s, section.keypad,
                    section.service_code, section.establishment_id, foreign,
-                   section.mrz_only and bool(foreign), section.mrz_fallback, revocation)
+                   section.mrz_only and bool(foreign), section.mrz_fallback, revocation,
+                   section.record_refusals)
 
 
 def _foreign_fields(listed: tuple[str, ...]) -> tuple[str, ...]:

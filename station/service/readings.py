@@ -144,6 +144,19 @@ class VerifiedReading:
 
 
 @dataclass(frozen=True, repr=False)
+class RefusedReading:
+    """A verified reading the desk refused as not genuine, recorded only when the profile asks
+    (``record_refusals``): the record carries its outcome and checks, no citizen field and no
+    file (:func:`station.service.records.reading_of`)."""
+
+    reading: ChipReading
+    verification: Verification
+
+    def __repr__(self) -> str:
+        return f"RefusedReading({self.verification.outcome})"
+
+
+@dataclass(frozen=True, repr=False)
 class MrzOnlyReading:
     """A document recorded from its MRZ alone: nothing was verified, and the record says so
     (outcome ``unverified``, ``source: mrz`` with the chip failure)."""
@@ -162,5 +175,6 @@ def is_foreign(document: Mrz | None) -> bool:
 
 Read = ChipReading | NoChip
 """What a tap gives the verifier."""
-Checked = VerifiedReading | MrzOnlyReading
-"""What the verifier gives the record."""
+Checked = VerifiedReading | MrzOnlyReading | RefusedReading
+"""What the verifier gives the record (a refusal: what the machine makes of a refused
+VerifiedReading)."""

@@ -28,7 +28,7 @@ from station.service.profiles import (
     foreign_guest,
     minimise,
 )
-from station.service.readings import Checked, MrzOnlyReading, is_foreign
+from station.service.readings import Checked, MrzOnlyReading, RefusedReading, is_foreign
 from station.trust.verdict import Outcome, Verification
 
 
@@ -36,6 +36,13 @@ def reading_of(profile: Profile, verified: Checked, outcome: Outcome,
                booking: Booking | None = None, guest: int = 0,
                entry: EntryDetails | None = None) -> Reading:
     ctx = context(profile, booking, guest)
+    if isinstance(verified, RefusedReading):
+        # Refused as not genuine: the outcome and the checks that decided it, no citizen field
+        # and no file (its data is not to be trusted, nor its hashes kept to link visits).
+        checks = tuple(Check(c.name, c.ok, c.reason or "")
+                       for c in verified.verification.checks if c.ok is not None)
+        return Reading(profile.name, verified.reading.chip.protocol, outcome.value, checks,
+                       {}, {}, ctx)
     if isinstance(verified, MrzOnlyReading):
         data = foreign_guest(verified.document, None, entry or EntryDetails(),
                              chip_failure=verified.chip_failure)

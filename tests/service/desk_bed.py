@@ -34,7 +34,7 @@ def wait(cond: Callable[[], bool], timeout: float = 15.0) -> bool:
 class Bed:
     def __init__(self, tmp: Path, pcscd: PcscdTestbed, broker: MosquittoBroker,
                  profile: str, *, booking_from_commands: bool = False, display: str = "",
-                 session: str = "") -> None:
+                 session: str = "", profile_options: str = "") -> None:
         self.tmp, self.pcscd = tmp, pcscd
         self.station = f"desk-{profile}"
         signing_pub, backend = prepare_state(tmp / "state")
@@ -48,7 +48,7 @@ class Bed:
             f"[mqtt]\nhost = '127.0.0.1'\nport = {broker.port}\ntls = false\n"
             f"[session]\nresult_hold_s = 0.5\n{session}"
             f"[feedback]\nenabled = false\n{display}"
-            f"[profile]\n{extra}")
+            f"[profile]\n{extra}{profile_options}")
         self.cfg = config.load(tmp / "station.toml")
         self.received: list[Received] = []
         self.ingest = Ingest(tmp / "ingest.sqlite3", broker.settings(),

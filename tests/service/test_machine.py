@@ -40,6 +40,7 @@ from station.service.machine import (
     VerifyFailed,
     advance,
 )
+from station.service.readings import RefusedReading, VerifiedReading
 
 RULES = Rules(card_wait_s=30, read_timeout_s=20, verify_timeout_s=10, store_timeout_s=10,
               result_hold_s=3, key_cache_s=0, require=Outcome.AUTHENTIC)
@@ -335,6 +336,26 @@ def test_bank_accepts_genuine() -> None:
     d = verifying(Desk(BANK))
     d(Verified(d.attempt, Outcome.GENUINE, "v"))
     assert d.s.phase is Phase.STORING
+
+
+def test_a_refusal_is_recorded_only_when_the_profile_asks() -> None:
+    """record_refusals: the not-genuine card still fails the session, and one Store of a
+    Refusal (no citizen data; records.reading_of) tells the backend; its answer is ignored."""
+    from dataclasses import replace
+
+    # Stand-ins of the reading and its verification: the machine only passes them on.
+    refused = VerifiedReading("chip", "verification")  # type: ignore[arg-type]
+    quiet = verifying()
+    quiet(Verified(quiet.attempt, Outcome.INVALID, refused))
+    assert quiet.s.failure is Failure.NOT_GENUINE
+    assert not any(isinstance(e, Store) for e in quiet.effects)
+    told = verifying(Desk(replace(RULES, record_refusals=True)))
+    told(Verified(told.attempt, Outcome.INVALID, refused))
+    assert told.s.phase is Phase.FAILED and told.s.failure is Failure.NOT_GENUINE
+    stores = [e for e in told.effects if isinstance(e, Store)]
+    assert stores == [Store(told.attempt, RefusedReading("chip", "verification"), Outcome.INVALID)]
+    told(Stored(told.attempt, "B"))
+    assert told.s.phase is Phase.FAILED and told.s.initial is None
 
 
 def test_second_card_is_refused_politely_and_the_read_goes_on() -> None:

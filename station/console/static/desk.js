@@ -57,12 +57,17 @@
     if (shown.has(r.record_id) || closed.has(r.record_id) || r.expires_in_s <= 0) return;
     const card = document.createElement("article");
     card.className = "reading"; card.dataset.record = r.record_id; card.dataset.badge = r.badge;
+    card.dataset.shownAt = String(Date.now());
     const head = document.createElement("div"); head.className = "head";
     const badge = document.createElement("span");
     badge.className = "badge " + r.badge; badge.textContent = r.badge_text;
     const desk = document.createElement("span"); desk.className = "station"; desk.textContent = r.station_id;
     head.append(badge, desk, button(body.dataset.close, "close", () => remove(r.record_id, true)));
     card.append(head);
+    if (r.badge === "not_genuine") {
+      const note = document.createElement("p"); note.className = "refused"; note.textContent = body.dataset.refused;
+      card.append(note);
+    }
     const content = document.createElement("div"); content.className = "content";
     if (r.photo) {
       const img = document.createElement("img"); img.className = "photo"; img.alt = ""; img.src = r.photo;
