@@ -9,8 +9,9 @@ PY   := $(VENV)/bin/python
 bootstrap:
 	@scripts/bootstrap
 
+# The web console stays up 5 minutes after the taps to look at the desk view (Ctrl-C ends it).
 demo: bootstrap
-	$(PY) -m station demo
+	$(PY) -m station demo --console-hold 300
 
 test: bootstrap lint typecheck pytest
 

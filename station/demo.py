@@ -16,7 +16,10 @@ trust-store verifier, the signed-record store with its MQTT publisher) on
   ``scripts/bootstrap``) with the mTLS listener and access list ``python -m provisioning
   mosquitto`` generates for a real broker;
 - the reference ingest backend (:mod:`station.ingest`), which verifies each record's signature
-  and opens its sealed fields with the backend key.
+  and opens its sealed fields with the backend key;
+- the web console (:mod:`station.console`) on ingest's database, on http://localhost: a demo
+  clerk bound to the demo desk (name and a fresh password printed) sees the taps on the desk
+  view; with ``hold_s`` it stays up that long after the taps.
 
 The last card is a forgery — a clone: every file copied bit for bit (passive authentication
 passes) on a chip with other keys (Chip/Active Authentication fail) — so the "not genuine"
@@ -191,11 +194,12 @@ class _ObservedStore:
         self.inner.close()
 
 
-def run(cards: int = 3, say: Say = print) -> DemoResult:
-    """Tap ``cards`` genuine cards and then one forged card at the demo desk."""
+def run(cards: int = 3, say: Say = print, hold_s: float = 0.0) -> DemoResult:
+    """Tap ``cards`` genuine cards and then one forged card at the demo desk; keep the console
+    up ``hold_s`` seconds after the taps (Ctrl-C ends that wait)."""
     with tempfile.TemporaryDirectory(prefix="station-demo-") as tmp, \
             _started(say) as (testbed, mqtt):
-        result = _run_desk(Path(tmp), testbed, mqtt, cards, say)
+        result = _run_desk(Path(tmp), testbed, mqtt, cards, say, hold_s)
     say("")
     say(f"summary: {result.cards} card(s) tapped ({result.forged} forged), {result.stored} "
         f"stored, {result.acknowledged} acknowledged by the backend, {result.published} "
@@ -207,7 +211,7 @@ def run(cards: int = 3, say: Say = print) -> DemoResult:
 
 
 def _run_desk(tmp: Path, testbed: PcscdTestbed, mqtt: MosquittoBroker,
-              cards: int, say: Say) -> DemoResult:
+              cards: int, say: Say, hold_s: float = 0.0) -> DemoResult:
     from PIL import Image
 
     from station import config
@@ -249,6 +253,7 @@ def _run_desk(tmp: Path, testbed: PcscdTestbed, mqtt: MosquittoBroker,
                     client_id="ingest-demo", on_record=received)
     ingest.start()
     say("reference ingest backend subscribed to $share/ingest/stations/+/records")
+    console = _DemoConsole(tmp / "ingest.sqlite3", backend, say)
 
     camera = DeskCamera()
     desk = build(cfg, camera=camera.open, tick_s=0.05)
@@ -322,9 +327,52 @@ def _run_desk(tmp: Path, testbed: PcscdTestbed, mqtt: MosquittoBroker,
             wait_until(lambda: service.machine.session.phase is m.Phase.IDLE, 10)
         wait_until(lambda: stages.acknowledged >= stages.stored
                    and stages.published >= stages.stored, 15)
+        console.hold(hold_s)
     finally:
         service.request_stop()
         runner.join(timeout=20)
+        console.close()
         ingest.stop()
     return DemoResult(tapped, forged, len(stages.stored), len(stages.published),
                       len(stages.acknowledged), stages.refused, len(stages.genuine))
+
+
+class _DemoConsole:
+    """The web console on the demo's ingest database, served on http://localhost (browsers
+    send its Secure cookies there without TLS), with a demo clerk bound to the demo desk."""
+
+    CLERK = "demo-clerk"
+
+    def __init__(self, db: Path, backend: Any, say: Say) -> None:
+        # Deferred: the console extra (FastAPI, uvicorn, argon2) is not on a station.
+        import secrets
+
+        from station.console.app import create_app
+        from station.console.auth import hash_password
+        from station.console.config import ConsoleConfig
+        from station.console.store import ConsoleStore
+        from station.testing.console import ConsoleServer
+
+        self._say = say
+        self.store = ConsoleStore(db)
+        self.password = secrets.token_urlsafe(9)
+        self.store.add_user(self.CLERK, "clerk", hash_password(self.password))
+        self.store.bind(self.CLERK, STATION_ID)
+        self.server = ConsoleServer(create_app(
+            ConsoleConfig(db, secrets.token_bytes(32), backend, reading_ttl_s=600),
+            self.store))
+        self.server.start()
+        say(f"web console on {self.server.url}/ — desk view of {STATION_ID}: sign in as "
+            f"{self.CLERK} / {self.password}")
+
+    def hold(self, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        self._say(f"the web console stays up {seconds:.0f} s ({self.server.url}/desk; Ctrl-C "
+                  "to stop now)")
+        with contextlib.suppress(KeyboardInterrupt):
+            time.sleep(seconds)
+
+    def close(self) -> None:
+        self.server.stop()
+        self.store.close()
