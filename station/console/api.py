@@ -7,8 +7,9 @@ exists or not being no secret of that desk's (record ids are random).
 - ``GET /api/v1/desks/{desk}/readings?after=<cursor>&limit=<n>`` — the desk's readings in
   commit order after the cursor (metadata only, no citizen data); ``next`` is the cursor to
   ask with next, ``more`` whether a full page was returned.
-- ``GET /api/v1/readings/{record_id}?form=<form>`` — the opened record in an output form;
-  audited (``opened``, the form's name).
+- ``GET /api/v1/readings/{record_id}?form=<form>`` — the opened record in an output form of
+  :mod:`station.ingest.outputs` (default: the profile's own, ``DEFAULT_FORMS``); audited
+  (``opened``, the form's name).
 - ``POST /api/v1/readings/{record_id}/ack`` — the desk system has what it needs: the citizen
   data is deleted (the audit row in ``received`` stays, and an ``acknowledged`` line in the
   audit log). Idempotent: a second ack answers ``deleted: false``.
@@ -16,22 +17,22 @@ exists or not being no secret of that desk's (record ids are random).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from station.console.feed import Badge, badge, opened, record_of
+from station.console.feed import Badge, badge, record_of
 from station.console.security import Principal, api_user, console, require_desk
 from station.console.store import START, Cursor, FeedRow
-from station.ingest import fhir
+from station.errors import OutputError
+from station.ingest.outputs import DEFAULT_FORMS, Form, OpenedRecord, render
 from station.pipeline.records import RecordError
 
 router = APIRouter(prefix="/api/v1", tags=["desk systems"])
-
-Form = Literal["opened", "fhir-patient"]
-"""Output forms: the opened citizen fields as JSON (contract/schemas/opened-<profile>.json) and
-the FHIR R4 Patient of :mod:`station.ingest.fhir`."""
+_FORMS_DOC = ("lodging-csv and lodging-xlsx (lodging, hospital), foreigners-csv (lodging), "
+              "fhir-patient (hospital), one-stop-json (reception), bank-json (bank), "
+              "record-json (any); default: the profile's own")
 
 
 class Reading(BaseModel):
@@ -103,9 +104,15 @@ def _row(request: Request, who: Principal, record_id: str) -> FeedRow:
 
 
 @router.get("/readings/{record_id}", summary="The opened reading in an output form",
-            responses={410: {"description": "Acknowledged or deleted by retention"}})
+            response_class=Response, responses={
+                200: {"description": "The reading in the form asked for", "content": {
+                    "application/json": {}, "text/csv": {},
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {},
+                    "application/fhir+json": {}}},
+                410: {"description": "Acknowledged or deleted by retention"},
+                422: {"description": "A form this reading's profile does not take"}})
 def reading(request: Request, record_id: str, who: ClerkApi,
-            form: Form = "opened") -> dict[str, Any]:
+            form: Annotated[Form | None, Query(description=_FORMS_DOC)] = None) -> Response:
     c = console(request)
     row = _row(request, who, record_id)
     if row.token is None:
@@ -113,23 +120,17 @@ def reading(request: Request, record_id: str, who: ClerkApi,
     if c.cfg.backend_key is None:
         raise HTTPException(503, "this console holds no backend key")
     try:
-        record, citizen = opened(row.token, c.cfg.backend_key)
+        opened = OpenedRecord.from_token(row.token, c.cfg.backend_key)
     except RecordError as exc:
         raise HTTPException(500, "the stored reading does not open") from exc
-    c.store.audit(who.user.name, "opened", record_id, form)
-    if form == "fhir-patient":
-        return fhir.patient(record, citizen)
-    out: dict[str, Any] = {"record_id": record.record_id, "station_id": record.station_id,
-                           "profile": record.profile, "outcome": record.outcome,
-                           "wall": record.wall, "context": dict(record.context)}
-    out["citizen"] = {k: _jsonable(v) for k, v in citizen.items()}
-    return out
-
-
-def _jsonable(value: Any) -> Any:
-    import base64
-
-    return base64.b64encode(value).decode("ascii") if isinstance(value, bytes) else value
+    chosen = form or DEFAULT_FORMS.get(opened.record.profile, Form.RECORD_JSON)
+    try:
+        out = render(opened, chosen)
+    except OutputError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    c.store.audit(who.user.name, "opened", record_id, chosen.value)
+    return Response(out.body, media_type=out.media_type, headers={
+        "Content-Disposition": f'attachment; filename="{out.filename}"'})
 
 
 @router.post("/readings/{record_id}/ack", response_model=Acknowledged,

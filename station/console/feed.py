@@ -28,8 +28,9 @@ from cryptography.hazmat.primitives.asymmetric import x25519
 from station.console.config import Language
 from station.console.store import ConsoleStore, ConsoleStoreError, Cursor, FeedRow
 from station.errors import StationError
+from station.ingest.outputs import OpenedRecord
 from station.log import event
-from station.pipeline.records import Record, RecordError, open_sealed, parse_unverified
+from station.pipeline.records import Record, RecordError, parse_unverified
 from station.service.profiles import FIELDS, FOREIGN_FIELDS
 
 log = logging.getLogger(__name__)
@@ -131,11 +132,6 @@ def record_of(token: bytes) -> Record:
         raise RecordError("stored record is not JSON") from exc
 
 
-def opened(token: bytes, key: x25519.X25519PrivateKey) -> tuple[Record, dict[str, Any]]:
-    record = record_of(token)
-    return record, dict(open_sealed(record, key).citizen)
-
-
 def _photo(face: bytes) -> str | None:
     if face[:3] == b"\xff\xd8\xff":
         kind = "image/jpeg"
@@ -153,7 +149,8 @@ def present(row: FeedRow, key: x25519.X25519PrivateKey | None, lang: Language) -
     protocol = None
     if row.token is not None:
         if key is not None:
-            record, citizen = opened(row.token, key)
+            opened = OpenedRecord.from_token(row.token, key)
+            record, citizen = opened.record, dict(opened.fields)
             face = citizen.pop("face", None)
             if isinstance(face, bytes) and face:
                 photo = _photo(face)

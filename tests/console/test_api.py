@@ -61,17 +61,28 @@ def test_readings_are_paged_in_commit_order(api: TestClient, site: Site) -> None
 def test_opened_forms_and_audit(api: TestClient, site: Site) -> None:
     rid = site.reading("desk-a", profile="hospital", outcome="genuine")
     h = token(site, "his", "clerk", "desk-a")
-    opened = api.get(f"/api/v1/readings/{rid}", headers=h).json()
-    assert opened["citizen"]["full_name"] == "Trần Thị Bình" and opened["outcome"] == "genuine"
-    patient = api.get(f"/api/v1/readings/{rid}", params={"form": "fhir-patient"},
-                      headers=h).json()
+    opened = api.get(f"/api/v1/readings/{rid}", params={"form": "record-json"}, headers=h)
+    assert opened.headers["content-type"].startswith("application/json")
+    body = opened.json()
+    assert body["citizen"]["full_name"] == "Trần Thị Bình" and body["outcome"] == "genuine"
+    # The hospital's own form by default: the FHIR R4 Patient.
+    default = api.get(f"/api/v1/readings/{rid}", headers=h)
+    patient = default.json()
     assert patient["resourceType"] == "Patient"
     assert patient["meta"]["source"] == f"urn:station:record:{rid}"
+    assert f"fhir-patient-{rid}" in default.headers["content-disposition"]
+    csv = api.get(f"/api/v1/readings/{rid}", params={"form": "lodging-csv"}, headers=h)
+    assert csv.headers["content-type"].startswith("text/csv")
+    assert "Trần Thị Bình" in csv.content.decode("utf-8-sig")
+    # A form the hospital profile does not take, and one that does not exist.
+    assert api.get(f"/api/v1/readings/{rid}", params={"form": "bank-json"},
+                   headers=h).status_code == 422
     assert api.get(f"/api/v1/readings/{rid}", params={"form": "nope"},
                    headers=h).status_code == 422
     log = site.store.audit_log(rid)
     assert [(e.user_name, e.action, e.detail) for e in reversed(log)] == [
-        ("his", "opened", "opened"), ("his", "opened", "fhir-patient")]
+        ("his", "opened", "record-json"), ("his", "opened", "fhir-patient"),
+        ("his", "opened", "lodging-csv")]
     assert all("Bình" not in f"{e}" for e in site.store.audit_log())
 
 
