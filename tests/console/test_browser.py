@@ -68,6 +68,7 @@ def _browser() -> WebDriver:
                 "--window-size=1100,900", "--lang=vi", "--no-first-run",
                 "--disable-background-networking"):
         options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # CSP violations
     return webdriver.Chrome(service=Service(str(DRIVER)), options=options)
 
 
@@ -247,6 +248,9 @@ def test_desk_view_in_chromium(bed: Bed, tmp_path: Path) -> None:
         got = WebDriverWait(clerk, 5).until(
             lambda d: d.find_element(By.ID, "got").text)
         assert f'"record_id":"{rid}"' in got and citizen.id_number in got
+        csp = [e["message"] for d in (clerk, other) for e in d.get_log("browser")
+               if "Content Security Policy" in e["message"]]
+        assert csp == []
         actions = [(e.user_name, e.action, e.record_id) for e in store.audit_log()]
         assert ("lan", "shown", rid) in actions
         assert not any(who == "minh" and what == "shown" for who, what, _ in actions)

@@ -1,42 +1,58 @@
 """`make demo`'s console: the demo prints the desk view's URL and a demo clerk's credentials,
-and the demo's taps reach that clerk's desk view (its server-sent events)."""
+and the demo's taps reach that clerk's desk view (its server-sent events). The demo runs as
+its own process (`station demo`), as `make demo` runs it: it points its process's PC/SC
+clients at its own pcscd."""
 
 from __future__ import annotations
 
 import json
+import queue
 import re
+import subprocess
+import sys
 import threading
 
 import httpx
 import pytest
 
-from station import demo
 from tests.console.conftest import csrf_of
 
 pytestmark = [pytest.mark.pcsc, pytest.mark.mqtt, pytest.mark.slow]
 
 
 def test_demo_taps_appear_on_the_demo_clerks_desk_view() -> None:
-    lines: list[str] = []
-    result: list[demo.DemoResult] = []
-    runner = threading.Thread(target=lambda: result.append(
-        demo.run(cards=2, say=lines.append, hold_s=25)), daemon=True)
-    runner.start()
-    try:
-        from station.testing.wait import wait_until
+    proc = subprocess.Popen([sys.executable, "-m", "station", "demo", "--cards", "2",
+                             "--console-hold", "60"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    out: list[str] = []
 
-        assert wait_until(lambda: any("web console on" in ln for ln in lines), 60), lines
+    def pump() -> None:
+        assert proc.stdout is not None
+        for ln in proc.stdout:
+            lines.put(ln.rstrip("\n"))
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+
+    def until(word: str) -> str:
+        while True:
+            ln = lines.get(timeout=90)
+            out.append(ln)
+            if word in ln:
+                return ln
+
+    try:
         m = re.search(r"web console on (http://localhost:\d+)/ .* sign in as (\S+) / (\S+)",
-                      next(ln for ln in lines if "web console on" in ln))
-        assert m, lines
+                      until("web console on"))
+        assert m, out
         url, name, password = m.groups()
-        # Wait for the taps to end (the console is then held open for 25 s).
-        assert wait_until(lambda: any("stays up" in ln for ln in lines), 90), lines
-        signed = re.findall(r"card \d: signed: record (\S+)", "\n".join(lines))
-        assert len(signed) == 2
+        until("stays up")  # the taps are over; the console is held open
+        signed = re.findall(r"card \d: signed: record (\S+)", "\n".join(out))
+        assert len(signed) == 2, out
         # The cookies are Secure: a browser sends them to http://localhost, httpx only over
         # https, so this client hands them back by hand.
-        with httpx.Client(base_url=url, timeout=10) as c:
+        with httpx.Client(base_url=url, timeout=30) as c:
             page = c.get("/signin")
             pre = page.cookies["station_signin"]
             r = c.post("/signin", data={"name": name, "password": password,
@@ -46,7 +62,7 @@ def test_demo_taps_appear_on_the_demo_clerks_desk_view() -> None:
             session = r.cookies["station_session"]
             got: list[dict[str, object]] = []
             with c.stream("GET", "/desk/events", headers={"Cookie": f"station_session={session}"},
-                          timeout=httpx.Timeout(10, read=10)) as events:
+                          timeout=httpx.Timeout(30, read=30)) as events:
                 for line in events.iter_lines():
                     if line.startswith("data: "):
                         got.append(json.loads(line[6:]))
@@ -55,7 +71,12 @@ def test_demo_taps_appear_on_the_demo_clerks_desk_view() -> None:
         assert [g["record_id"] for g in got] == signed
         assert {g["badge"] for g in got} == {"genuine"}
         assert all(len(g["fields"]) == 5 for g in got)  # type: ignore[arg-type]
-        assert password not in "".join(ln for ln in lines if "web console on" not in ln)
+        assert password not in "".join(ln for ln in out if "web console on" not in ln)
     finally:
-        runner.join(timeout=60)
-    assert result and result[0].ok
+        proc.send_signal(2)  # Ctrl-C ends the hold; the demo then stops what it started
+        _, err = proc.communicate(timeout=60)
+        reader.join(timeout=10)
+    while not lines.empty():
+        out.append(lines.get())
+    assert proc.returncode == 0, err
+    assert any("all as expected" in ln for ln in out) and "Traceback" not in err

@@ -1,0 +1,108 @@
+"""The console's pages in headless Chromium without a desk: a reading leaves the desk view
+after its time; a form forged on another origin is refused though the browser sends the
+cookies; the Content-Security-Policy leaves the console's own pages working (no violation)."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
+
+from station.console.app import create_app
+from station.testing.console import ConsoleServer
+from station.testing.ports import free_port
+from tests.console.conftest import Site, config
+from tests.console.test_browser import _browser, _sign_in
+
+
+@pytest.fixture()
+def driver() -> Iterator[WebDriver]:
+    d = _browser()
+    yield d
+    d.quit()
+
+
+def _violations(driver: WebDriver) -> list[str]:
+    return [e["message"] for e in driver.get_log("browser")
+            if "Content Security Policy" in e["message"]]
+
+
+def test_a_reading_leaves_after_its_time(site: Site, driver: WebDriver) -> None:
+    site.user("lan", "clerk", "desk-a")
+    with ConsoleServer(create_app(config(site, reading_ttl_s=2.0), site.store)) as server:
+        _sign_in(driver, server.url, "lan")
+        rid = site.reading("desk-a")
+        card = WebDriverWait(driver, 5, 0.05).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, f'article[data-record="{rid}"]'))
+        assert card and not driver.find_element(By.ID, "waiting").is_displayed()
+        t0 = time.monotonic()
+        WebDriverWait(driver, 5, 0.05).until(
+            lambda d: not d.find_elements(By.CSS_SELECTOR, f'article[data-record="{rid}"]'))
+        assert time.monotonic() - t0 < 3.0
+        assert driver.find_element(By.ID, "waiting").is_displayed()
+        driver.refresh()  # and it is not brought back: its time is over
+        time.sleep(0.5)
+        assert not driver.find_elements(By.CSS_SELECTOR, "article.reading")
+        assert _violations(driver) == []
+
+
+class Forger:
+    """Another origin's page that posts a form to the console on load, with a guessed CSRF
+    token (it cannot read the real one)."""
+
+    def __init__(self, console_url: str) -> None:
+        self.port = free_port()
+        page = (f'<!doctype html><form id="f" method="post" action="{console_url}/admin/users">'
+                '<input name="name" value="mallory"><input name="role" value="admin">'
+                '<input name="password" value="mallory-password">'
+                f'<input name="csrf" value="{"0" * 64}"></form>'
+                '<script src="/go.js"></script>').encode()
+        script = b'document.getElementById("f").submit();'
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body, kind = (script, "text/javascript") if self.path == "/go.js" \
+                    else (page, "text/html")
+                self.send_response(200)
+                self.send_header("Content-Type", kind)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_form_forged_on_another_origin_is_refused(site: Site, driver: WebDriver) -> None:
+    site.user("root", "admin")
+    with ConsoleServer(create_app(config(site), site.store)) as server:
+        driver.get(f"{server.url}/signin")
+        driver.find_element(By.ID, "name").send_keys("root")
+        driver.find_element(By.ID, "password").send_keys("correct horse battery")
+        driver.find_element(By.ID, "submit").click()
+        WebDriverWait(driver, 10).until(lambda d: d.current_url.endswith("/admin"))
+        assert _violations(driver) == []
+        forger = Forger(server.url)
+        try:
+            driver.get(f"http://localhost:{forger.port}/")
+            WebDriverWait(driver, 10).until(lambda d: "/admin/users" in d.current_url)
+            assert "CSRF" in driver.page_source
+        finally:
+            forger.close()
+        assert site.store.user("mallory") is None
+        # A clerk's page stays closed to the admin, in the browser too.
+        driver.get(f"{server.url}/desk")
+        assert "not allowed for this role" in driver.page_source
