@@ -382,6 +382,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX fleet_command_station ON fleet_command (station_id, sent_at);
         """,
     ),
+    Migration(
+        "the console's feed poller reads every desk in commit order: PostgreSQL needs an "
+        "index on (xact, arrival) for that (migration 4's is per station); SQLite's arrival "
+        "index already serves it",
+        sqlite="SELECT 1;",
+        postgres="CREATE INDEX received_feed ON received (xact, arrival);",
+    ),
 )
 
 

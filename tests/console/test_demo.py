@@ -74,8 +74,10 @@ def test_demo_taps_appear_on_the_demo_clerks_desk_view() -> None:
         assert password not in "".join(ln for ln in out if "web console on" not in ln)
     finally:
         proc.send_signal(2)  # Ctrl-C ends the hold; the demo then stops what it started
-        _, err = proc.communicate(timeout=60)
-        reader.join(timeout=10)
+        proc.wait(timeout=60)
+        reader.join(timeout=10)  # the pump thread alone reads stdout
+        assert proc.stderr is not None
+        err = proc.stderr.read()
     while not lines.empty():
         out.append(lines.get())
     assert proc.returncode == 0, err
