@@ -84,12 +84,14 @@ def scan_image(path: str, decoder: Any) -> dict[str, Any]:
         result["error"] = f"{type(exc).__name__}: {exc}"
         return result
     t0 = time.perf_counter()
-    found = decoder.decode(y)
+    found = decoder.decode_all(y)
     result["ms"] = round((time.perf_counter() - t0) * 1000, 2)
-    if found is None:
+    if not found:
         result["error"] = "no QR code found"
         return result
-    return result | _event_fields(qr_event(found.data))
+    # Several symbols in one image: the card's payload if one is, else the first.
+    events = [qr_event(d.data) for d in found]
+    return result | _event_fields(next((e for e in events if e.payload is not None), events[0]))
 
 
 def _event_fields(event: Any) -> dict[str, Any]:

@@ -17,6 +17,11 @@ finds nothing, cheapest first, so the common case costs one pass:
 Passes 2 and 3 skip the inverted-symbol retry (pass 1 had it on the whole frame) to keep the
 frame budget.
 
+A frame can hold more than one symbol (the card's and a sticker on the desk; a "double QR"
+printed inside another): :meth:`QrDecoder.decode_all` returns every symbol the first pass that
+found any returned, as zxing-cpp's ``read_barcodes`` and zbar do, so the one the caller wants
+is never hidden behind another one read first.
+
 pyzbar (zbar) is the alternative engine. Both engines are asked for the symbol's *bytes*
 (zbar ≥ 0.23 with ZBAR_CFG_BINARY; zbar otherwise guesses a legacy character set and mangles
 Vietnamese UTF-8) and we decode UTF-8 ourselves: :meth:`Decoded.text`.
@@ -26,7 +31,7 @@ from __future__ import annotations
 
 import ctypes
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -147,7 +152,7 @@ class QrDecoder:
     def __init__(self, engine: Engine = "zxing", guide: GuideBox = GuideBox()) -> None:
         self.engine = engine
         self.guide = guide
-        self._passes: Callable[[Luma], tuple[bytes, str] | None]
+        self._passes: Callable[[Luma], tuple[tuple[bytes, ...], str] | None]
         if engine == "zxing":
             self._zx = _zxing()
             self._passes = self._zxing_passes
@@ -160,25 +165,31 @@ class QrDecoder:
         else:
             raise ValueError(f"unknown engine {engine!r}")
 
-    def decode(self, y: Luma) -> Decoded | None:
-        """The first QR symbol found in ``y`` (2-D uint8, may be a strided view), or None."""
+    def decode_all(self, y: Luma) -> tuple[Decoded, ...]:
+        """Every QR symbol found in ``y`` (2-D uint8, may be a strided view) by the first pass
+        that found any, each once, in the engine's order; empty when none."""
         if y.ndim != 2 or y.dtype != np.uint8:
             raise ValueError("expected a 2-D uint8 luma plane")
         t0 = time.perf_counter()
         found = self._passes(y)
         if found is None:
-            return None
-        return Decoded(found[0], self.engine, found[1], (time.perf_counter() - t0) * 1000)
+            return ()
+        ms = (time.perf_counter() - t0) * 1000
+        return tuple(Decoded(data, self.engine, found[1], ms) for data in found[0])
+
+    def decode(self, y: Luma) -> Decoded | None:
+        """The first of :meth:`decode_all`'s symbols, or None."""
+        found = self.decode_all(y)
+        return found[0] if found else None
 
     # zxing-cpp ------------------------------------------------------------------------------
 
-    def _read(self, image: Luma, **options: Any) -> bytes | None:
+    def _read(self, image: Luma, **options: Any) -> tuple[bytes, ...] | None:
         zx = self._zx
-        for barcode in zx.read_barcodes(image, formats=zx.BarcodeFormat.QRCode, **options):
-            return bytes(barcode.bytes)
-        return None
+        found = zx.read_barcodes(image, formats=zx.BarcodeFormat.QRCode, **options)
+        return _distinct(bytes(barcode.bytes) for barcode in found)
 
-    def _zxing_passes(self, y: Luma) -> tuple[bytes, str] | None:
+    def _zxing_passes(self, y: Luma) -> tuple[tuple[bytes, ...], str] | None:
         zx = self._zx
         data = self._read(y)
         if data is not None:
@@ -198,7 +209,7 @@ class QrDecoder:
             return data, "patch-histogram"
         return None
 
-    def _zxing_default(self, y: Luma) -> tuple[bytes, str] | None:
+    def _zxing_default(self, y: Luma) -> tuple[tuple[bytes, ...], str] | None:
         # The library's defaults on the whole frame, QR only: the benchmark's peer (the same
         # call as our first pass, so "never worse than the defaults" is checkable).
         data = self._read(y)
@@ -206,9 +217,16 @@ class QrDecoder:
 
     # zbar ------------------------------------------------------------------------------------
 
-    def _zbar_pass(self, y: Luma) -> tuple[bytes, str] | None:
+    def _zbar_pass(self, y: Luma) -> tuple[tuple[bytes, ...], str] | None:
         data = self._zbar.decode(y)
         return None if data is None else (data, "frame")
+
+
+def _distinct(symbols: Iterable[bytes]) -> tuple[bytes, ...] | None:
+    """The symbols in order, each once (a symbol seen twice in one frame is one); None for
+    none."""
+    out = tuple(dict.fromkeys(symbols))
+    return out or None
 
 
 def _prepare(patch: Luma) -> Luma:
@@ -264,7 +282,8 @@ class _Zbar:
         wrapper.zbar_image_scanner_set_config(self._scanner, symbols.QRCODE, _ZBAR_CFG_ENABLE, 1)
         wrapper.zbar_image_scanner_set_config(self._scanner, symbols.QRCODE, _ZBAR_CFG_BINARY, 1)
 
-    def decode(self, y: Luma) -> bytes | None:
+    def decode(self, y: Luma) -> tuple[bytes, ...] | None:
+        """Every QR symbol zbar finds in ``y``, or None."""
         w = self._w
         h, width = y.shape
         pixels = np.ascontiguousarray(y)  # zbar needs a packed buffer (copies only if strided)
@@ -276,11 +295,13 @@ class _Zbar:
                                   None)
             if w.zbar_scan_image(self._scanner, image) <= 0:
                 return None
+            found = []
             symbol = w.zbar_image_first_symbol(image)
-            if not symbol:
-                return None
-            return ctypes.string_at(w.zbar_symbol_get_data(symbol),
-                                    w.zbar_symbol_get_data_length(symbol))
+            while symbol:
+                found.append(ctypes.string_at(w.zbar_symbol_get_data(symbol),
+                                              w.zbar_symbol_get_data_length(symbol)))
+                symbol = w.zbar_symbol_next(symbol)
+            return _distinct(found)
         finally:
             w.zbar_image_destroy(image)
 

@@ -6,7 +6,8 @@ dropped, never queued. At 30 fps the decode budget is 70 % of the frame interval
 Raspberry Pi 4; ``station bench qr`` measures it).
 
 A card held in view for several seconds is one event, not thirty: :class:`Debouncer` suppresses a
-payload seen again within ``debounce_s`` of its last sighting.
+payload seen again within ``debounce_s`` of its last sighting. Each symbol of a frame that holds
+several is its own event.
 """
 
 from __future__ import annotations
@@ -150,11 +151,13 @@ class Scanner:
                 if frame is None:
                     return
             try:
-                found = self.decoder.decode(frame.y)
+                found = self.decoder.decode_all(frame.y)
             finally:
                 frame.release()
             self.stats.decoded_frames += 1
-            if found is None or not self.debouncer.is_new(found.data):
-                continue
-            self.stats.events += 1
-            self.on_event(qr_event(found.data, frame.seq, found.ms))
+            # Every symbol in view, each new one an event: a second QR (a sticker on the desk)
+            # read first must not hide the card's.
+            for symbol in found:
+                if self.debouncer.is_new(symbol.data):
+                    self.stats.events += 1
+                    self.on_event(qr_event(symbol.data, frame.seq, symbol.ms))

@@ -63,9 +63,9 @@ class MrzLookout(QrDecoder):
         self._next = 0.0
         self.attempts = 0
 
-    def decode(self, y: Luma) -> Decoded | None:
-        found = super().decode(y)
-        if found is None and self.clock() >= self._next:
+    def decode_all(self, y: Luma) -> tuple[Decoded, ...]:
+        found = super().decode_all(y)
+        if not found and self.clock() >= self._next:
             self._look(y)
         return found
 

@@ -133,3 +133,18 @@ def test_never_worse_than_the_library_defaults(images: dict[str, np.ndarray]) ->
         if theirs is not None:
             found = ours.decode(y)
             assert found is not None and found.data == theirs.data
+
+
+@pytest.mark.parametrize("engine", ["zxing", "zxing-default", "zbar"])
+def test_every_symbol_in_the_frame_is_returned(engine: str) -> None:
+    # A sticker's QR beside the card's (or a "double QR" printed inside another, as in
+    # zxing-cpp's sample qrcode-2/16): the caller gets both, so the one it wants is never
+    # hidden behind the one an engine happened to read first.
+    other = b"https://example.invalid/desk-sticker"
+    y = _frame_with_qr(PAYLOAD.encode(), 100)
+    y[200:, 700:] = _frame_with_qr(other, 0)[200:, :580]
+    found = QrDecoder(engine).decode_all(y)  # type: ignore[arg-type]
+    assert sorted(d.data for d in found) == sorted([PAYLOAD.encode(), other])
+    first = QrDecoder(engine).decode(y)  # type: ignore[arg-type]
+    assert first is not None and first.data == found[0].data
+    assert QrDecoder(engine).decode_all(np.full((720, 1280), 128, np.uint8)) == ()  # type: ignore[arg-type]

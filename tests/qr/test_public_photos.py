@@ -29,13 +29,13 @@ def test_ours_reads_every_photo_the_library_defaults_read_and_is_not_behind_pyzb
 
     ours, default = QrDecoder("zxing"), QrDecoder("zxing-default")
     for s in samples:
-        theirs = default.decode(s.y)
-        if theirs is not None:
-            found = ours.decode(s.y)
-            assert found is not None and found.data == theirs.data, s.group
+        theirs = {d.data for d in default.decode_all(s.y)}
+        if theirs:
+            assert theirs <= {d.data for d in ours.decode_all(s.y)}, s.group
     engines: tuple[Engine, ...] = ("zxing", "zxing-default", "zbar")
     scores = {e: score(reader(e), samples) for e in engines}
     assert scores["zxing"].right >= max(scores["zxing-default"].right, scores["zbar"].right)
-    # The one disagreement with the truth zxing-cpp's samples have (qrcode-2/16: two genuine
-    # symbols, the .txt names the inner) is the library's too; we add none.
-    assert scores["zxing"].wrong <= scores["zxing-default"].wrong
+    # qrcode-2/16 holds two genuine symbols (a "double QR") and its .txt names the inner one:
+    # reporting every symbol, as the library does, reads it right; nothing else is wrong.
+    assert scores["zxing"].wrong == 0
+    assert scores["zxing"].also >= 1

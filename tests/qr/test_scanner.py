@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import segno
 from PIL import Image
 
 from station.drivers.camera.replay import ReplayCamera
-from station.qr.decode import QrDecoder
+from station.qr.decode import Decoded, QrDecoder
 from station.qr.scanner import Debouncer, QrEvent, Scanner, qr_event
 from station.sim import qrimage
 
@@ -46,9 +47,9 @@ def test_each_card_shown_is_one_event(shots: Path) -> None:
 
 
 class SlowDecoder(QrDecoder):
-    def decode(self, y: np.ndarray) -> object:  # type: ignore[override]
+    def decode_all(self, y: np.ndarray) -> tuple[Decoded, ...]:
         time.sleep(0.15)
-        return super().decode(y)
+        return super().decode_all(y)
 
 
 def test_a_slow_decoder_drops_frames_and_never_blocks_capture(shots: Path) -> None:
@@ -80,3 +81,19 @@ def test_events_for_invalid_payloads_carry_typed_errors() -> None:
     ok = qr_event(A.encode())
     assert ok.payload is not None and ok.payload.chip_keys().can == A[6:12]
     assert A[:12] not in repr(ok)
+
+
+def test_two_symbols_in_view_are_two_events(tmp_path: Path) -> None:
+    # The card's QR and another one (a sticker on the desk) in the same frames: both reported,
+    # once each; the card's is not hidden behind the one the engine reads first.
+    frame = np.full((720, 1280), 180, np.uint8)
+    for payload, left in ((A, 60), (B, 700)):
+        qr = segno.make_qr(payload.encode(), error="m", mode="byte")
+        sym = np.kron(np.pad(np.where(np.array(qr.matrix, bool), 30, 225).astype(np.uint8), 4,
+                             constant_values=225), np.ones((3, 3), np.uint8))
+        frame[150:150 + sym.shape[0], left:left + sym.shape[1]] = sym
+    for i in range(3):
+        Image.fromarray(frame).save(tmp_path / f"{i:03d}.png")
+    events, scanner = run(ReplayCamera(tmp_path, fps=None), QrDecoder("zxing"))
+    assert sorted(e.raw or "" for e in events) == sorted([A, B])
+    assert scanner.stats.events == 2
