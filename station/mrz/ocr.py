@@ -121,6 +121,20 @@ def _normalise(v: Array) -> Array:
     return out
 
 
+def _correlate(patches: Array) -> Array:
+    """Normalised correlation of each patch (a row) with every template, sharp and soft: one
+    GEMM, (patches, 2 × classes). The templates are zero-mean with unit norm, so a patch's mean
+    drops out of the product and only its norm about the mean divides it: no normalised copy
+    of the patches is made."""
+    dot: Array = patches @ _template_matrix()
+    k = patches.shape[1]
+    s1 = patches.sum(axis=1, dtype=np.float64)
+    s2 = np.einsum("ij,ij->i", patches, patches, dtype=np.float64)
+    norm = np.sqrt(np.maximum(s2 - s1 * s1 / k, 1e-12)).astype(np.float32)
+    dot /= np.maximum(norm, 1e-6)[:, None]
+    return dot
+
+
 def _as_grey(image: Any) -> Array:
     if isinstance(image, Image.Image):
         image = image.convert("L")
@@ -330,8 +344,7 @@ def _classify(m: _Measured, x_origin: float, left: float, right: float, n: int,
         win = np.lib.stride_tricks.sliding_window_view(big, (_GRID_H, _GRID_W), axis=(1, 2))
         win = win[:, :, ::2] if round_ == 0 else win  # coarse horizontal steps first
         ny, nx = win.shape[1], win.shape[2]
-        patches = _normalise(win.reshape(n * ny * nx, _GRID_H * _GRID_W))
-        both = patches @ _template_matrix()  # one GEMM: (cells × shifts, 2 × classes)
+        both = _correlate(win.reshape(n * ny * nx, _GRID_H * _GRID_W))
         k = len(ALPHABET)
         corr = np.maximum(both[:, :k], both[:, k:]).reshape(n, ny * nx, k)
         best_char = corr.max(axis=1)
@@ -390,9 +403,24 @@ def _read_zone(grey: Array, lines: list[_Line], fmt: str,
             if r is None:
                 break
             reads.append(r)
+            if not _line_ok(fmt, len(reads) - 1, r):
+                # :func:`_accept` refuses this reading whatever the other lines say: keep it
+                # (so the failure is told as an unreadable cell) without reading them.
+                out.append(reads)
+                break
         else:
             out.append(reads)
     return out
+
+
+def _line_ok(fmt: str, index: int, read: _Read) -> bool:
+    """Whether line ``index`` of a ``fmt`` zone clears the floors :func:`_accept` applies."""
+    if float(read.scores.min()) < _MIN_SCORE:
+        return False
+    if fmt == "TD1" and index == 0 and float(read.scores[5:15].min()) < _KEY_SCORE:
+        return False
+    row, spans = _KEY_CELLS[fmt]
+    return index != row or all(float(read.scores[a:b].min()) >= _KEY_SCORE for a, b in spans)
 
 
 def prepare() -> None:
@@ -473,9 +501,14 @@ def _read_straightened(s: locate.Straightened) -> Mrz:
         last = exc
     # Lines the crop's own band search missed (glare washing out one end): where the
     # localisation put them.
-    reads = [(float(np.mean([r.scores.mean() for r in got])), fmt, got)
-             for fmt in formats for got in _read_zone(s.image, lines, fmt)]
-    return _accept(reads, last)
+    for fmt in formats:
+        reads = [(float(np.mean([r.scores.mean() for r in got])), fmt, got)
+                 for got in _read_zone(s.image, lines, fmt)]
+        try:
+            return _accept(reads, last)
+        except MrzError as exc:
+            last = _telling(last, exc)
+    raise last
 
 
 def _upright(crop: Array) -> bool:
@@ -483,7 +516,14 @@ def _upright(crop: Array) -> bool:
     (names, optional data), which carry less ink than the letters and digits they follow."""
     h, w = crop.shape
     mid = crop[h // 4: h - h // 4]
-    ink = np.percentile(mid, 90) - mid
+    # Ink against the paper of its own columns, relative to it: shading and a lamp's glare
+    # brighten one end of a zone, and ink measured against one paper level for the whole zone
+    # then reads the dimmer end as the inkier one (a quarter of the desk-camera frames).
+    paper = np.percentile(mid, 90, axis=0)
+    k = max(1, w // 60)
+    paper = np.convolve(np.pad(paper, k, mode="edge"), np.ones(2 * k + 1) / (2 * k + 1),
+                        mode="same")[k:-k]
+    ink = np.clip(paper[None, :] - mid, 0, None) / np.maximum(paper[None, :], 1.0)
     left, right = ink[:, w // 8: w * 3 // 8].mean(), ink[:, w * 5 // 8: w * 7 // 8].mean()
     return bool(left >= right)
 
@@ -511,16 +551,14 @@ def _read_level(grey: Array, zones: int = 4, reshape: bool = True) -> Mrz:
     classify. ``zones``: how many candidate line groups to try; ``reshape``: whether the
     first group is worth re-cutting with moved ends (a straightened crop holds one zone)."""
     f = max(1, round(grey.shape[1] / _WORK_WIDTH))
-    small = grey[: grey.shape[0] // f * f, : grey.shape[1] // f * f]
-    small = small.reshape(small.shape[0] // f, f, small.shape[1] // f, f).mean(axis=(1, 3))
+    small = locate.shrink(grey, f)
     angle = _skew(_dark(small, 12))
     if abs(angle) > 0.05:
         fill = float(np.median(grey))
         pil = Image.fromarray(grey.astype(np.float32), "F")
         grey = np.asarray(pil.rotate(angle, Image.Resampling.BILINEAR, fillcolor=fill),
                           np.float32)
-        small = grey[: grey.shape[0] // f * f, : grey.shape[1] // f * f]
-        small = small.reshape(small.shape[0] // f, f, small.shape[1] // f, f).mean(axis=(1, 3))
+        small = locate.shrink(grey, f)
     bands = _bands(_dark(small, 12), min_len=max(40, small.shape[1] // 6))
     groups = _groups(bands)
     if not groups:
@@ -531,14 +569,17 @@ def _read_level(grey: Array, zones: int = 4, reshape: bool = True) -> Mrz:
         formats = ("TD1",) if fmt_hint == "TD1" else ("TD3", "TD2")
         # Extent hypotheses only for the most likely zone: each costs a full classification.
         for shifts in ((_EXTENT_SHIFTS[0],), _EXTENT_SHIFTS[1:] if g == 0 and reshape else ()):
-            reads: list[tuple[float, str, list[_Read]]] = []
+            if not shifts:
+                continue
+            # TD3 before TD2: a zone cut at the other format's pitch does not pass its score
+            # floors, let alone its check digits, so the first accepted format is the one.
             for fmt in formats:
-                reads += [(float(np.mean([r.scores.mean() for r in got])), fmt, got)
-                          for got in _read_zone(grey, full, fmt, shifts)]
-            try:
-                return _accept(reads, last)
-            except MrzError as exc:
-                last = _telling(last, exc)
+                reads = [(float(np.mean([r.scores.mean() for r in got])), fmt, got)
+                         for got in _read_zone(grey, full, fmt, shifts)]
+                try:
+                    return _accept(reads, last)
+                except MrzError as exc:
+                    last = _telling(last, exc)
     raise last or MrzNotFound("zone", "no machine-readable zone could be read")
 
 
@@ -547,7 +588,8 @@ def _accept(reads: list[tuple[float, str, list[_Read]]], last: MrzError | None,
     """The best of a zone's readings that clears every score floor and passes every check
     digit; else the most telling failure."""
     for _mean, fmt, got_lines in sorted(reads, key=lambda r: -r[0]):
-        if min(float(r.scores.min()) for r in got_lines) < _MIN_SCORE \
+        if len(got_lines) < len(_LAYOUT[fmt]) \
+                or min(float(r.scores.min()) for r in got_lines) < _MIN_SCORE \
                 or not _key_cells_ok(fmt, got_lines):
             last = _telling(last, MrzError("zone", "a character cell is unreadable"))
             continue

@@ -80,3 +80,45 @@ def test_key_cells_must_match_clearly() -> None:
     assert not _key_cells_ok("TD2", [line1, _Read(ALPHABET[:36], weak)])
     # Names carry no key: a weak cell there is left to the reading's own floor.
     assert _key_cells_ok("TD2", [_Read(line1.text, weak), _Read(ALPHABET[:36], good)])
+
+
+def _flat_zone() -> locate.Straightened:
+    grey = np.asarray(tilted_frame(TD3_SPECIMEN, seed=5, line_px=20), np.float32)
+    return locate.straighten(grey, locate.find_zones(grey)[0])
+
+
+def test_the_slant_of_leaning_glyphs_is_measured_and_upright_ones_are_left_alone() -> None:
+    # A tilted card's line ends come out a little off along the lines and the homography
+    # through them leans the glyphs; upright OCR-B templates then misread them.
+    from PIL import Image
+
+    s = _flat_zone()
+    assert locate.slant(s.image, s.rows, s.thickness / 2) == 0.0
+    h, w = s.image.shape
+    yc = (s.rows[0] + s.rows[-1]) / 2
+    for lean in (-0.16, 0.12):
+        # out(x, y) = in(x + lean·(y - yc), y): strokes now run x = c - lean·(y - yc).
+        leaning = np.asarray(Image.fromarray(s.image, "F").transform(
+            (w, h), Image.Transform.AFFINE, (1, lean, -lean * yc, 0, 1, 0),
+            Image.Resampling.BILINEAR), np.float32)
+        assert abs(locate.slant(leaning, s.rows, s.thickness / 2) + lean) <= 0.04
+
+
+def test_orientation_holds_under_uneven_light_along_the_zone() -> None:
+    # A desk lamp brightens one end of the zone and shading darkens the other. Measured
+    # against one paper level for the whole zone, the brighter start looked less inky than the
+    # '<' fillers at the end and the zone was read upside down first (a quarter of the desk
+    # camera frames); against each column's own paper it is not. (Ink washed out to a pale
+    # grey by glare still fools it: see README.)
+    from station.mrz.ocr import _upright
+
+    s = _flat_zone()
+    h, w = s.image.shape
+    x = np.arange(w)[None, :]
+    lamp = 30 * np.clip(1 - x / (0.5 * w), 0, 1)
+    img = (s.image + lamp) * (1 - 0.3 * x / w)
+    mid = img[h // 4: h - h // 4]
+    ink = np.percentile(mid, 90) - mid  # one paper level: the start looks the paler
+    assert ink[:, w // 8: w * 3 // 8].mean() < ink[:, w * 5 // 8: w * 7 // 8].mean()
+    assert _upright(s.image) and _upright(img)
+    assert not _upright(np.ascontiguousarray(img[::-1, ::-1]))
