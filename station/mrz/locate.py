@@ -407,7 +407,7 @@ def straighten(grey: Array, zone: Zone) -> Straightened:
     return Straightened(out, rows, mx, mx + w, thick)
 
 
-_SHEARS = np.arange(-0.3, 0.301, 0.02)
+_SHEARS = np.arange(-0.24, 0.241, 0.02)
 _SMOOTH = np.exp(-0.5 * (np.arange(-8, 9) / 4.0) ** 2)
 _SLANT_GAIN = 1.01
 
@@ -439,8 +439,10 @@ def slant(crop: Array, rows: tuple[float, ...], half: float) -> float:
 
     scores = [sharpness(float(shear)) for shear in _SHEARS]
     k = int(np.argmax(scores))
-    # Upright unless leaning is clearly sharper: a zone's own glyph mix makes bumps of ~0.5 %.
-    if scores[k] < _SLANT_GAIN * sharpness(0.0):
+    # Upright unless leaning is clearly sharper (a zone's own glyph mix makes bumps of ~0.5 %)
+    # at a peak inside the range: a projection still rising at the range's end is not glyph
+    # strokes lining up (small lines, a document edge or print beside the zone).
+    if scores[k] < _SLANT_GAIN * sharpness(0.0) or k in (0, len(_SHEARS) - 1):
         return 0.0
     return float(_SHEARS[k])
 
