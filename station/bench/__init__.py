@@ -21,7 +21,7 @@ from importlib import metadata
 from typing import Any
 
 # name → module under station.bench; modules that do not exist yet are reported as pending.
-BENCHMARKS = ("chip", "trust", "qr", "mrz", "pipeline", "startup", "ingest", "fleet")
+BENCHMARKS = ("chip", "trust", "qr", "mrz", "live", "pipeline", "startup", "ingest", "fleet")
 
 Progress = Callable[[str], None]
 

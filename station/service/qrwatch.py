@@ -120,15 +120,20 @@ class QrWatch:
         event(log, "qr.seen", frame=ev.frame, ms=round(ev.ms, 1))
         post(m.QrSeen(keys, subject))
 
+    def scanner(self, camera: Camera, post: Post) -> Scanner:
+        """The scanner this watch runs on ``camera`` (not started): its decoder (the MRZ
+        lookout when ``mrz``) and events posted as session events."""
+        decoder = MrzLookout(post, foreign=self.mrz_foreign) if self.mrz else self.decoder()
+        return Scanner(camera, decoder, lambda ev: self._on_event(post, ev),
+                       debounce_s=self.debounce_s)
+
     def run(self, post: Post, beat: Callable[[], None], stop: threading.Event) -> None:
         try:
             camera = self.open_camera()
         except CameraError as exc:
             event(log, "qr.camera_unavailable", logging.WARNING, error=str(exc))
             raise
-        decoder = MrzLookout(post, foreign=self.mrz_foreign) if self.mrz else self.decoder()
-        scanner = Scanner(camera, decoder, lambda ev: self._on_event(post, ev),
-                          debounce_s=self.debounce_s)
+        scanner = self.scanner(camera, post)
         scanner.start()
         try:
             frames, moved = -1, time.monotonic()
