@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import math
 import statistics
 import time
 import warnings
@@ -49,6 +50,10 @@ class Sample:
     grey: NDArray[np.uint8]
     key: str | None
     """The printed MRZ's key information; None when the source has no ground truth."""
+    line_px: float | None = None
+    """Camera frames: the zone's line pitch in the frame (the mean of its two ends)."""
+    glare: bool = False
+    """Camera frames: a lamp's glare lobe reaches the zone."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -85,7 +90,8 @@ def camera_samples(n: int, seed: int) -> list[Sample]:
         frame = deskcam.render(shot.document, size_mm=shot.size_mm, pose=shot.pose,
                                capture=shot.capture, rng=rng)
         out.append(Sample(f"camera-{i:03d}-{shot.kind}", deskcam.luma(frame.rgb),
-                          parse_mrz(shot.text).key_information()))
+                          parse_mrz(shot.text).key_information(), shot.line_px(),
+                          shot.glare_on_zone()))
     return out
 
 
@@ -101,6 +107,32 @@ class Shot:
     """``deskcam.Pose``."""
     capture: Any
     """``deskcam.Capture``."""
+
+    def line_px(self) -> float:
+        """The zone's line pitch in the frame, in pixels (the mean of its left and right
+        ends: a tilt makes one end's lines smaller)."""
+        from station.bench import deskcam, mrzdocs
+
+        corners = mrzdocs.mrz_corners_mm(self.text, self.size_mm)
+        at = deskcam.project(corners, self.pose, deskcam.Camera())
+        left, right = np.linalg.norm(at[3] - at[0]), np.linalg.norm(at[2] - at[1])
+        height_mm = float(corners[2, 1] - corners[1, 1])
+        return float(left + right) / 2 * mrzdocs.LINE_MM / height_mm
+
+    def glare_on_zone(self) -> bool:
+        """Whether the lamp's glare lobe (``deskcam.render``: σ = 8 % of the width) reaches
+        the zone: its centre within 1.5 σ of the zone's rectangle."""
+        from station.bench import mrzdocs
+
+        if self.capture.glare is None:
+            return False
+        gu, gv, _strength = self.capture.glare
+        w, h = self.size_mm
+        x, y = (gu - 0.5) * w, (gv - 0.5) * h
+        corners = mrzdocs.mrz_corners_mm(self.text, self.size_mm)
+        dx = max(float(corners[0, 0]) - x, 0.0, x - float(corners[1, 0]))
+        dy = max(float(corners[0, 1]) - y, 0.0, y - float(corners[2, 1]))
+        return bool(math.hypot(dx, dy) < 1.5 * 0.08 * w)
 
 
 def camera_shot(rng: np.random.Generator, citizen: int, kind: str) -> Shot:
@@ -221,6 +253,17 @@ def _passporteye() -> Engine:
     return read
 
 
+_CAMERA_GROUPS: tuple[tuple[str, Callable[[Sample], bool]], ...] = (
+    # ICAO 9303's line pitch is 4.23 mm, its glyphs about 2.4 mm tall: glyph height in the
+    # frame is ~0.57 of these figures.
+    ("line pitch < 18 px", lambda s: s.line_px is not None and s.line_px < 18),
+    ("18-24 px", lambda s: s.line_px is not None and 18 <= s.line_px < 24),
+    (">= 24 px", lambda s: s.line_px is not None and s.line_px >= 24),
+    ("glare over the zone", lambda s: s.glare),
+    ("no glare there", lambda s: not s.glare),
+)
+
+
 def run(args: argparse.Namespace, progress: Progress) -> BenchResult:
     seed = getattr(args, "seed", 0)
     notes: list[str] = []
@@ -295,6 +338,14 @@ def run(args: argparse.Namespace, progress: Progress) -> BenchResult:
                         f"{prefix}_wrong_keys": float(wrong), f"{prefix}_p50_ms": p50,
                         f"{prefix}_p95_ms": p95, f"{prefix}_cpu_p50_ms": c50,
                         f"{prefix}_cpu_p95_ms": c95}
+        if source == "camera":
+            notes.append("camera by line pitch and light (" + "/".join(engines) + " read, of "
+                         "frames): " + "; ".join(
+                             f"{label} " + "/".join(
+                                 str(sum(keys[e][i] == s.key for i, s in enumerate(samples)
+                                         if pick(s))) for e in engines)
+                             + f" of {sum(pick(s) for s in samples)}"
+                             for label, pick in _CAMERA_GROUPS))
         for peer in ("tesseract", "passporteye"):
             if peer in engines:
                 figures[f"{source}_p95_vs_{peer}"] = (figures[f"{source}_station_p95_ms"]
