@@ -47,7 +47,7 @@ def create_app(cfg: ConsoleConfig, store: ConsoleStore | None = None) -> FastAPI
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         task = asyncio.create_task(hub.run(), name="console-feed")
         if tracker is not None:
-            await asyncio.to_thread(tracker.start)
+            tracker.start(wait=False)  # a broker that is away must not keep the pages down
         try:
             yield
         finally:

@@ -68,7 +68,8 @@ TEXT = {
            "manual": "Còn phải làm tay, theo thứ tự:", "uptime": "Thời gian chạy (s)",
            "none": "Không có trạm nào.", "signout": "Đăng xuất", "heartbeat": "Nhịp tim",
            "no_ca": "Console này không giữ CA: thu hồi bằng python -m provisioning revoke.",
-           "no_tracker": "Console này không kết nối broker: không gửi được lệnh."},
+           "no_tracker": "Console này không kết nối broker: không gửi được lệnh.",
+           "tracker_down": "Console chưa kết nối được broker: trạng thái có thể đã cũ."},
     "en": {"stations": "Stations", "station": "Station", "verdict": "Status",
            "last_seen": "Last seen", "pending": "Pending", "oldest": "Oldest (s)",
            "alarms": "Alarms", "cert": "Certificate (days left)", "version": "Version",
@@ -79,7 +80,8 @@ TEXT = {
            "manual": "Still to do by hand, in order:", "uptime": "Uptime (s)",
            "none": "No stations.", "signout": "Sign out", "heartbeat": "Heartbeat",
            "no_ca": "This console holds no CA: revoke with python -m provisioning revoke.",
-           "no_tracker": "This console has no broker connection: commands cannot be sent."},
+           "no_tracker": "This console has no broker connection: commands cannot be sent.",
+           "tracker_down": "The console cannot reach the broker: states may be out of date."},
 }
 VERDICTS = {
     "vi": {"online": "trực tuyến", "offline": "ngoại tuyến", "silent": "mất tín hiệu",
@@ -276,7 +278,8 @@ def _page(request: Request, name: str, who: Principal, **context: Any) -> Respon
 def stations_page(request: Request, who: OperatorPage,
                   filter: Annotated[list[FilterName], Query()] = []) -> Response:  # noqa: B006
     c = console(request)
-    return _page(request, "stations.html", who, fleet=_stations(c, filter), chosen=filter)
+    return _page(request, "stations.html", who, fleet=_stations(c, filter), chosen=filter,
+                 tracker_down=c.tracker is not None and not c.tracker.connected)
 
 
 @router.get("/stations.json", response_model=StationsOut)

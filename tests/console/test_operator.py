@@ -23,6 +23,7 @@ from station.console.auth import new_secret
 from station.console.config import FleetConfig
 from station.ingest.fleet import FleetStore, FleetTracker, open_fleet_store
 from station.pipeline.mqtt import BrokerSettings
+from station.testing.ports import free_port
 from tests.console.conftest import Site, config, csrf_of, sign_in
 from tests.provisioning import deployment
 from tests.provisioning.deployment import Deployment
@@ -170,3 +171,16 @@ def test_a_console_without_the_ca_cannot_revoke(rig: Rig) -> None:
                    headers=rig.token("an"))
         assert r.status_code == 409
     assert registry.load(rig.ca.ca_dir / "registry.json")["desk-a"].revoked_at is None
+
+
+def test_the_pages_serve_while_the_broker_is_away(rig: Rig) -> None:
+    away = BrokerSettings("127.0.0.1", free_port())  # nothing listens there
+    app = create_app(config(rig.site, fleet=FleetConfig(broker=away)), rig.site.store)
+    with TestClient(app, base_url="https://testserver") as c:
+        sign_in(c, "minh")
+        page = c.get("/stations")
+        assert page.status_code == 200 and 'id="tracker-down"' in page.text
+        assert _verdicts(page.text) == {"desk-a": "online", "desk-b": "offline"}
+        r = c.post("/api/v1/fleet/stations/desk-a/commands", json={"cmd": "ping"},
+                   headers=rig.token("minh"))
+        assert r.status_code == 409 and "not connected" in r.json()["detail"]

@@ -253,22 +253,26 @@ class FleetTracker:
     def connected(self) -> bool:
         return bool(self._client.is_connected()) and self._subscribed.is_set()
 
-    def start(self, timeout_s: float = 10.0) -> None:
+    def start(self, timeout_s: float = 10.0, *, wait: bool = True) -> None:
+        """Connect (paho's thread keeps reconnecting with backoff) and start the sweep.
+        ``wait``: block until the broker granted the subscriptions, else TimeoutError; without
+        it, return at once (the console serves its pages, from the store, while the broker is
+        away; :attr:`connected` says whether the view is live)."""
         from paho.mqtt.packettypes import PacketTypes
         from paho.mqtt.properties import Properties
 
         self.sync_registry(force=True)
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = self.session_expiry_s
-        self._client.connect(self.settings.host, self.settings.port,
-                             keepalive=self.settings.keepalive_s, clean_start=False,
-                             properties=props)
+        self._client.connect_async(self.settings.host, self.settings.port,
+                                   keepalive=self.settings.keepalive_s, clean_start=False,
+                                   properties=props)
         self._client.loop_start()
         self._stop.clear()
         self._sweeper = threading.Thread(target=self._sweep_loop, name="fleet-sweep",
                                          daemon=True)
         self._sweeper.start()
-        if not self._subscribed.wait(timeout_s):
+        if wait and not self._subscribed.wait(timeout_s):
             self.stop()
             raise TimeoutError("the fleet tracker was not granted its subscriptions in time")
 
