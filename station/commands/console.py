@@ -9,6 +9,7 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING
 
 from station.commands import Subparsers, load_config
@@ -163,12 +164,20 @@ def serve(args: argparse.Namespace) -> int:
         fill_origins=tuple(args.fill_origin), language=args.language, fleet=fleet)
     scheme = "https" if args.tls_cert else "http"
     print(f"console on {scheme}://{args.bind}:{args.port}/", flush=True)
-    uvicorn.run(create_app(cfg), host=args.bind, port=args.port, log_level="warning",
-                access_log=False, proxy_headers=args.proxy,
-                forwarded_allow_ips="127.0.0.1" if args.proxy else None,
-                ssl_certfile=str(args.tls_cert) if args.tls_cert else None,
-                ssl_keyfile=str(args.tls_key) if args.tls_key else None,
-                timeout_graceful_shutdown=2)
+    app = create_app(cfg)
+    hub = app.state.console.hub
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            hub.closing = True  # open desk views end their streams, then the server stops
+            super().handle_exit(sig, frame)
+
+    Server(uvicorn.Config(app, host=args.bind, port=args.port, log_level="warning",
+                          access_log=False, proxy_headers=args.proxy,
+                          forwarded_allow_ips="127.0.0.1" if args.proxy else None,
+                          ssl_certfile=str(args.tls_cert) if args.tls_cert else None,
+                          ssl_keyfile=str(args.tls_key) if args.tls_key else None,
+                          timeout_graceful_shutdown=3)).run()
     return 0
 
 

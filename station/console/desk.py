@@ -29,6 +29,8 @@ from station.pipeline.records import RecordError
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 KEEPALIVE_S = 10.0
+WAKE_S = 0.5
+"""How often an idle stream looks whether the server is stopping."""
 
 TEXT = {
     "vi": {"title": "Quầy tiếp nhận", "desks": "Quầy", "waiting": "Đang chờ công dân chạm thẻ…",
@@ -79,10 +81,15 @@ async def _stream(c: Console, who: Principal) -> AsyncIterator[str]:
             message = await asyncio.to_thread(_event, c, who, row)
             if message:
                 yield message
-        while True:
+        idle = 0.0
+        while not c.hub.closing:
             try:
-                row = await asyncio.wait_for(sub.queue.get(), KEEPALIVE_S)
+                row = await asyncio.wait_for(sub.queue.get(), WAKE_S)
             except TimeoutError:
+                idle += WAKE_S
+                if idle < KEEPALIVE_S:
+                    continue
+                idle = 0.0
                 if await asyncio.to_thread(c.store.session_user, who.session) is None:
                     return
                 yield ": keepalive\n\n"

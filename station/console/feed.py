@@ -185,6 +185,10 @@ class FeedHub:
         self._subscribers: set[Subscriber] = set()
         self._cursor: Cursor | None = None
         self.polls = 0
+        self.closing = False
+        """Set (from any thread) before the server stops: open desk views end their streams
+        within :data:`~station.console.desk.WAKE_S` instead of being cut at the shutdown
+        timeout."""
 
     def subscribe(self, desks: frozenset[str]) -> Subscriber:
         sub = Subscriber(desks)

@@ -4,6 +4,7 @@ demo and the browser tests (production runs ``station console serve``)."""
 from __future__ import annotations
 
 import threading
+import time
 from types import TracebackType
 
 import uvicorn
@@ -18,10 +19,11 @@ class ConsoleServer:
         """``localhost``, not 127.0.0.1: browsers treat http://localhost as a secure context,
         so the console's Secure cookies work there without TLS."""
         self.host = host
+        self.app = app
         self.port = free_port()
         self._server = uvicorn.Server(uvicorn.Config(
             app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False,
-            timeout_graceful_shutdown=1))
+            timeout_graceful_shutdown=3))
         self._thread = threading.Thread(target=self._server.run, name="console-server",
                                         daemon=True)
 
@@ -35,6 +37,10 @@ class ConsoleServer:
             raise RuntimeError("the console did not start")
 
     def stop(self) -> None:
+        hub = getattr(self.app.state, "console", None)
+        if hub is not None:
+            hub.hub.closing = True  # open desk views end their streams first
+            time.sleep(0.6)
         self._server.should_exit = True
         self._thread.join(timeout=10)
 
