@@ -1,9 +1,9 @@
-"""The operator pages and the operators' API on a real database, with the fleet's tables filled
-the way the tracker fills them (FleetTracker.handle, the registry of a CA made by `python -m
-provisioning`): the list and its filters, a station's page with its events, the revoke form
-(CSRF, confirmation, provisioning's CRL and registry), roles on every route. The tracker on a
-real Mosquitto, commands that make the round trip and the browser are in
-test_operator_browser.py."""
+"""The operator pages and the operators' API on a real database (SQLite and PostgreSQL), with
+the fleet's tables filled the way the tracker fills them (FleetTracker.handle, the registry of
+a CA made by `python -m provisioning`): the list and its filters, a station's page with its
+events, the revoke form (CSRF, confirmation, provisioning's CRL and registry), roles on every
+route, a broker that is away. The tracker on a real Mosquitto, commands that make the round
+trip and the browser are in test_operator_browser.py."""
 
 from __future__ import annotations
 
@@ -27,6 +27,14 @@ from station.testing.ports import free_port
 from tests.console.conftest import Site, config, csrf_of, sign_in
 from tests.provisioning import deployment
 from tests.provisioning.deployment import Deployment
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Both backend stores (conftest's target is SQLite only)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "ingest.sqlite3")
+    return str(request.getfixturevalue("pg_dsn"))
 
 
 @dataclass
