@@ -40,13 +40,24 @@ from pathlib import Path
 from typing import Any
 
 from provisioning.mosquitto import BACKEND_USER
+from station import config
+from station.ingest import Ingest, Received
 from station.pipeline.mqtt import BrokerSettings
 from station.pipeline.records import Reading, RecordSigner, SignedRecord
 from station.pipeline.store import OutboxStore
+from station.service import machine as m
+from station.service.desk import build
 from station.service.ports import ChipReader, Verifier
 from station.service.readings import Checked, ChipReading, DeskKeys, Read, VerifiedReading
+from station.sim import issuer
+from station.sim.chip import CccdChip, ChipOptions
+from station.sim.citizens import generate
+from station.sim.qrimage import render
+from station.sim.vpcd import VpcdLink
+from station.testing.desk import DeskCamera, prepare_state
 from station.testing.mosquitto import MosquittoBroker
 from station.testing.pcscd import PcscdTestbed
+from station.testing.wait import wait_until
 from station.trust.verdict import Outcome
 
 Say = Callable[[str], None]
@@ -213,18 +224,6 @@ def run(cards: int = 3, say: Say = print, hold_s: float = 0.0) -> DemoResult:
 def _run_desk(tmp: Path, testbed: PcscdTestbed, mqtt: MosquittoBroker,
               cards: int, say: Say, hold_s: float = 0.0) -> DemoResult:
     from PIL import Image
-
-    from station import config
-    from station.ingest import Ingest, Received
-    from station.service import machine as m
-    from station.service.desk import build
-    from station.sim import issuer
-    from station.sim.chip import CccdChip, ChipOptions
-    from station.sim.citizens import generate
-    from station.sim.qrimage import render
-    from station.sim.vpcd import VpcdLink
-    from station.testing.desk import DeskCamera, prepare_state
-    from station.testing.wait import wait_until
 
     stages = _Stages(say)
     state = tmp / "state"

@@ -1,5 +1,8 @@
 """Benchmarks: one module per benchmark (``station/bench/<name>.py``).
 
+Each benchmark's ``station.*`` imports are deferred into its functions on purpose: ``station
+bench`` lists and runs one benchmark without loading every other one's stack.
+
 A benchmark module defines ``DESCRIPTION: str``, ``add_arguments(parser)`` (optional) and
 ``run(args, progress) -> BenchResult``. Every comparison is made in the same run (ratios
 against a baseline or the physical minimum), because absolute times drift between machines.

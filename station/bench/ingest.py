@@ -98,7 +98,7 @@ def measure(work: Path, target: str, part: int = 0, parts: int = 1,
             again: bool = False) -> dict[str, float]:
     """One worker's run: ``target`` "verify" (no store), a SQLite path or a DSN; records
     ``part`` of ``parts``. ``again``: run the whole set twice, time only the second pass."""
-    from station.ingest.store import open_store
+    from station.ingest.stores import open_store
     from station.ingest.verification import Verified
     from station.ingest.worker import RECEIPT_BATCH
 

@@ -1,5 +1,10 @@
 """One module per subcommand: ``register(subparsers)`` adds its parser and sets ``func``,
-a callable ``(args) -> int`` exit code."""
+a callable ``(args) -> int`` exit code.
+
+A subcommand's ``station.*`` imports are deferred into the functions that run it, on purpose:
+``station --help`` (and every other subcommand) then loads none of the stacks it does not use
+— numpy, OpenCV, zxing-cpp, pyscard, paho, cryptography, the simulator (``station bench
+startup`` measures it)."""
 
 from __future__ import annotations
 

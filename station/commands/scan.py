@@ -46,9 +46,10 @@ def register(sub: Subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.mrz:
+        from station.drivers.camera import open_camera
         from station.mrz import scan
 
-        return scan.run(args)
+        return scan.run(args, lambda: open_camera(load_config(args).camera))
     from station.qr.decode import QrDecoder
 
     decoder = QrDecoder(args.engine)

@@ -15,8 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from station import keys
-from station.doctor import Context, Finding
+from station.doctor.findings import Context, Finding
+from station.drivers.reader.pcsc import connect_present, list_readers
 from station.errors import KeyFormatError, KeyStoreError, StationError
+from station.identity import classify_trust_file
+from station.pipeline.mqtt import BrokerSettings, make_client
+from station.reasons import TrustError
+from station.trust.store import TrustStore
 
 # SELECT the eMRTD application (ICAO 9303-10 §3.1: AID A0 00 00 02 47 10 01), no response data.
 SELECT_EMRTD = bytes.fromhex("00A4040C07A0000002471001")
@@ -57,8 +62,6 @@ def check_keys(ctx: Context) -> list[Finding]:
 def check_pcsc(ctx: Context) -> list[Finding]:
     from smartcard.pcsc.PCSCExceptions import BaseSCardException
 
-    from station.drivers.reader.pcsc import list_readers
-
     try:
         names = list_readers()
     except (StationError, BaseSCardException) as exc:
@@ -84,8 +87,6 @@ def check_pcsc(ctx: Context) -> list[Finding]:
 
 
 def _card(readers: list[str]) -> Finding:
-    from station.drivers.reader.pcsc import connect_present
-
     card = connect_present(readers)
     if card is None:
         return Finding("card", "ok", "no card on the reader (put one on to test it)")
@@ -213,8 +214,6 @@ def check_certificate(ctx: Context) -> list[Finding]:
 
 
 def check_broker(ctx: Context) -> list[Finding]:
-    from station.pipeline.mqtt import BrokerSettings, make_client
-
     m = ctx.cfg.mqtt
     where = f"{m.host}:{m.port}"
     settings = BrokerSettings(m.host, m.port, m.tls, m.ca_file, m.cert_file, m.key_file)
@@ -263,8 +262,6 @@ def check_broker(ctx: Context) -> list[Finding]:
 
 
 def check_trust(ctx: Context) -> list[Finding]:
-    from station.identity import classify_trust_file
-
     root = ctx.cfg.trust_dir()
     if root is None:
         return [Finding("trust", "fail", "no trust store configured (trust.path is empty): "
@@ -295,8 +292,6 @@ def check_trust(ctx: Context) -> list[Finding]:
     if bad:
         return [Finding("trust", "warn", f"{detail}; unreadable: {', '.join(bad)}",
                         "remove or replace those files")]
-    from station.reasons import TrustError
-    from station.trust.store import TrustStore
 
     try:
         # What the verifier will make of them: e.g. a master list signed by a Document Signer
@@ -315,8 +310,6 @@ def check_revocation(ctx: Context) -> list[Finding]:
     """One warning for every CSCA of the store without a CRL and for every one whose CRLs are
     all past their nextUpdate (with the date): cards under it have an unknown DSC revocation
     status, which a profile with ``revocation = "require"`` (bank) refuses."""
-    from station.reasons import TrustError
-    from station.trust.store import TrustStore
 
     root = ctx.cfg.trust_dir()
     if root is None or not root.is_dir():

@@ -632,15 +632,3 @@ class IngestStore(Protocol):
     def webhook_state(self, record_id: str) -> tuple[int, float | None, str | None] | None: ...
     def version(self) -> int: ...
     def close(self) -> None: ...
-
-
-def open_store(target: Path | str) -> IngestStore:
-    """``postgresql://…`` (or ``postgres://…``): the PostgreSQL store; anything else is the
-    path of a SQLite file."""
-    text = str(target)
-    if text.startswith(("postgresql://", "postgres://")):
-        # Deferred on purpose: psycopg is the ``backend`` extra, not on a station.
-        from station.ingest.postgres import PostgresStore
-
-        return PostgresStore(text)
-    return SqliteStore(target)

@@ -39,7 +39,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
 from station import topics
-from station.ingest.store import Added, IngestStore, IngestStoreError, open_store, open_token
+from station.ingest.store import Added, IngestStore, IngestStoreError, open_token
+from station.ingest.stores import open_store
 from station.ingest.verification import Refused, Verified, Verifier
 from station.log import event
 from station.pipeline.mqtt import BrokerSettings, make_client

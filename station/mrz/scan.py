@@ -11,8 +11,11 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
+from station.drivers.camera import Camera
+from station.drivers.camera.replay import ReplayCamera, load_luma
 from station.errors import MrzError, MrzNotFound, StationError
 from station.mrz.ocr import prepare, read_mrz
 
@@ -54,8 +57,6 @@ class KeyVote:
 
 
 def scan_image(path: str) -> dict[str, Any]:
-    from station.drivers.camera.replay import load_luma
-
     try:
         y = load_luma(path)
     except StationError as exc:
@@ -77,15 +78,16 @@ def print_result(result: dict[str, Any], as_json: bool) -> None:
         print(f"{result['path']}: FAILED {result['error']}{ms}", flush=True)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Entry point of ``station scan --mrz``."""
+def run(args: argparse.Namespace, camera: Callable[[], Camera]) -> int:
+    """Entry point of ``station scan --mrz``; ``camera`` opens the configured camera (the
+    command's, from ``[camera]``) when neither image paths nor ``--replay`` are given."""
     prepare()
     if args.camera or args.replay:
         if args.paths:
             print("station scan: give image paths or --camera/--replay, not both",
                   file=sys.stderr)
             return 2
-        return _live(args)
+        return _live(args, camera)
     if not args.paths:
         print("station scan: give image paths, --camera or --replay", file=sys.stderr)
         return 2
@@ -97,20 +99,12 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _live(args: argparse.Namespace) -> int:
+def _live(args: argparse.Namespace, configured: Callable[[], Camera]) -> int:
     """Read frames as they come; report each document once (the same key within the debounce
     time is the same document), and a repaired reading only when a second frame confirms its
     key (:class:`KeyVote`). Frames that arrive while one is being read are skipped by reading
     only the newest."""
-    from station.commands import load_config
-    from station.drivers.camera import Camera, open_camera
-    from station.drivers.camera.replay import ReplayCamera
-
-    camera: Camera
-    if args.replay:
-        camera = ReplayCamera(args.replay, fps=args.fps or None)
-    else:
-        camera = open_camera(load_config(args).camera)
+    camera = ReplayCamera(args.replay, fps=args.fps or None) if args.replay else configured()
     deadline = time.monotonic() + args.seconds if args.seconds > 0 else None
     seen: dict[str, float] = {}
     vote = KeyVote()

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from station.errors import ProtocolError, StatusWordError, TagLost
 from station.log import event
 from station.nfc.apdu import CommandApdu, transceive
-from station.nfc.lds.secinfo import SecurityInfos
+from station.nfc.lds.secinfo import ActiveAuthenticationInfo, SecurityInfos
 from station.nfc.publickey import ECDSA_PLAIN, ECDSA_X962, load_public_key, verify_ecdsa
 from station.nfc.sm import SecureMessaging
 from station.reasons import AA_FAILED, TrustError
@@ -83,7 +83,6 @@ def verify_iso9796_2(n: int, e: int, signature: bytes, challenge: bytes) -> str:
 def ecdsa_hash(dg14: SecurityInfos | None) -> str:
     """The hash of ECDSA active authentication, from DG14's ActiveAuthenticationInfo (9303-11
     §6.1: required when DG15 holds an EC key)."""
-    from station.nfc.lds.secinfo import ActiveAuthenticationInfo
 
     infos = [i for i in (dg14.infos if dg14 else ()) if isinstance(i, ActiveAuthenticationInfo)]
     if not infos or infos[0].signature_algorithm is None:

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import cmac as _cmac
 from cryptography.hazmat.primitives.ciphers import Cipher as _Cipher
 from cryptography.hazmat.primitives.ciphers import algorithms, modes
 
-from station.errors import ProtocolError
+from station.errors import ProtocolError, UnsupportedCard
 from station.nfc import tlv
 
 CipherKind = Literal["3DES", "AES"]
@@ -456,7 +456,6 @@ def curve_for_parameter_id(parameter_id: int) -> Curve:
     try:
         return STANDARD_DOMAIN_PARAMETERS[parameter_id]
     except KeyError:
-        from station.errors import UnsupportedCard
 
         raise UnsupportedCard(f"PACE domain parameters {parameter_id} are not supported") from None
 

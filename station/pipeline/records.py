@@ -59,6 +59,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 from cryptography.hazmat.primitives.hpke import AEAD, KDF, KEM, Suite
 
 from station.errors import StationError
+from station.keys import key_id
 
 RECORD_VERSION = 2
 SEAL_ALG = "HPKE-Base-X25519-SHA256-AES256GCM"
@@ -243,8 +244,6 @@ def _checks_json(checks: tuple[Check, ...]) -> str:
 
 
 def _key_id(key: ed25519.Ed25519PublicKey | x25519.X25519PublicKey) -> str:
-    from station.keys import key_id
-
     return key_id(key)
 
 

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from station.drivers.reader import Transport
+from station.drivers.reader.pcsc import PcscReader
 from station.errors import NoCard, TagLost, UnsupportedCard
 from station.log import event
 from station.nfc.access import read_card_access
@@ -52,8 +53,6 @@ Connect = Callable[[str], Any]
 
 
 def pcsc_connect(slot: str, timeout_s: float = 1.0) -> Any:
-    from station.drivers.reader.pcsc import PcscReader
-
     try:
         return PcscReader(slot).wait_for_card(timeout_s)
     except NoCard:

@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING
 from station.config import Config
 from station.display.screens import initial_of
 from station.errors import ConfigError
+from station.pipeline import store as pipeline_store
 from station.service import machine as m
 from station.service import profiles
 from station.service.cards import CardWatch
 from station.service.chip import PcscChipReader
 from station.service.commands import DeskCommands
+from station.service.feedback import DeskFeedback
 from station.service.ports import Feedback, RecordStore, Watch
 from station.service.profiles import Booking, Profile
 from station.service.readings import Checked, MrzOnlyReading
@@ -53,9 +55,6 @@ def build(cfg: Config, *, camera: Callable[[], Camera] | None = None,
           store: RecordStore | None = None, feedback: Feedback | None = None,
           notifier: Notifier | None = None, booking: Callable[[], Booking | None] | None = None,
           tick_s: float = 0.1) -> Desk:
-    from station.pipeline import store as pipeline_store
-    from station.service.feedback import DeskFeedback
-
     profile = profiles.resolve(cfg)
     watches: list[Watch] = [CardWatch(reader=cfg.reader.name)]
     if camera is not None or cfg.camera.source != "none":

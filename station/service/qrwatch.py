@@ -31,6 +31,8 @@ from collections.abc import Callable
 from station.drivers.camera import Camera
 from station.errors import CameraError, MrzError
 from station.log import event
+from station.mrz.ocr import prepare, read_mrz
+from station.mrz.scan import KeyVote
 from station.qr.cccd import is_cccd_mrz as is_cccd
 from station.qr.decode import Decoded, Luma, QrDecoder
 from station.qr.scanner import Debouncer, QrEvent, Scanner
@@ -48,7 +50,6 @@ class MrzLookout(QrDecoder):
                  clock: Callable[[], float] = time.monotonic, foreign: bool = True) -> None:
         """``foreign``: take any ICAO document (lodging); otherwise only a CCCD's MRZ."""
         super().__init__()
-        from station.mrz.ocr import prepare
 
         prepare()  # render the glyph templates now, not on the first frame
         self.post = post
@@ -56,7 +57,6 @@ class MrzLookout(QrDecoder):
         self.clock = clock
         self.foreign = foreign
         self.debouncer = Debouncer(debounce_s, clock)
-        from station.mrz.scan import KeyVote
 
         # Two lookouts (0.5 s apart at least, twice a read's time) fit in the vote's window.
         self.vote = KeyVote(window=max(2.0, 4 * interval_s))
@@ -70,8 +70,6 @@ class MrzLookout(QrDecoder):
         return found
 
     def _look(self, y: Luma) -> None:
-        from station.mrz.ocr import read_mrz
-
         t0 = self.clock()
         self.attempts += 1
         try:

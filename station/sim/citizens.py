@@ -26,7 +26,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from station.mrz import check_digit, mrz_information
+from station.nfc import tlv
 from station.qr import cccd
+from station.sim import lds
 
 # --- name and place material (common Vietnamese words; combinations are synthetic) ------------
 
@@ -348,7 +350,6 @@ def td1_mrz(c: SkeletonCitizen) -> str:
 
 def ef_com(tags: bytes) -> bytes:
     """EF.COM with a raw tag list (kept for callers of the skeleton API)."""
-    from station.nfc import tlv
 
     return tlv.encode(0x60, tlv.encode(0x5F01, b"0107") + tlv.encode(0x5F36, b"040000")
                       + tlv.encode(0x5C, tags))
@@ -356,7 +357,6 @@ def ef_com(tags: bytes) -> bytes:
 
 def dg1(mrz: str) -> bytes:
     """DG1 around an MRZ (kept for callers of the skeleton API; see ``station.sim.lds.dg1``)."""
-    from station.sim import lds
 
     return lds.dg1(mrz)
 

@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from station.mrz import check_digit
 from station.mrz.font import ocr_b, ocr_b_size
+from station.sim.citizens import skeleton_citizen, td1_mrz
 
 TEXT_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 FRAME = (1280, 720)
@@ -120,7 +121,6 @@ def random_td2(seed: int) -> str:
 
 def cccd_td1(seed: int) -> str:
     """The TD1 MRZ of a synthetic CCCD, as three lines."""
-    from station.sim.citizens import skeleton_citizen, td1_mrz
 
     flat = td1_mrz(skeleton_citizen(seed))
     return "\n".join(flat[i:i + 30] for i in (0, 30, 60))

@@ -21,6 +21,8 @@ import segno
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFilter
 
+from station.sim.citizens import generate
+
 FRAME = (1280, 720)
 CARD = (856, 540)
 """ID-1 card (85.6 × 54 mm) at 10 px/mm."""
@@ -38,7 +40,6 @@ DISTORTIONS = ("clean", "blur", "motion", "perspective", "rotation", "low_contra
 def synthetic_payload(seed: int) -> str:
     """The QR text of synthetic citizen ``seed`` (``station.sim.citizens``): realistic
     Vietnamese names and addresses, never a real person."""
-    from station.sim.citizens import generate
 
     return generate(seed).qr_text()
 

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from station import keys
 from station.drivers.camera import Frame
 from station.drivers.camera.replay import ReplayCamera
+from station.sim.issuer import test_pki
 
 
 class DeskCamera:
@@ -67,8 +69,6 @@ def prepare_state(state_dir: Path) -> tuple[object, object]:
     key (its private half returned for the ingest backend) and a trust store holding the
     synthetic issuer's CSCA and CRL (``station.sim.issuer.test_pki``). Returns
     (signing public key, backend private key)."""
-    from station import keys
-    from station.sim.issuer import test_pki
 
     signing = keys.generate_signing_key()
     backend = keys.generate_seal_key()

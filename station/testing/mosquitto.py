@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from provisioning import mosquitto as generated
-from station.pipeline.mqtt import BrokerSettings
+from station.pipeline.mqtt import BrokerSettings, make_client
 from station.testing.ports import free_port
 from station.testing.tls import CertFiles, TestCa
 
@@ -93,7 +93,6 @@ class MosquittoBroker:
 
     def _control(self, commands: list[dict[str, Any]]) -> None:
         """Send dynamic-security commands as the admin identity and wait for their answers."""
-        from station.pipeline.mqtt import make_client
 
         client = make_client(f"{self.ADMIN}", self.settings(self.ADMIN))
         answered = threading.Event()

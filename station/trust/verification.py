@@ -33,8 +33,12 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from station import reasons as E
+from station.nfc import tlv
+from station.nfc.lds.secinfo import parse_security_infos
+from station.nfc.lds.security import parse_dg14, parse_sod
 from station.nfc.proof import ChipProof
 from station.trust.certs import Certificate
+from station.trust.countries import alpha2
 from station.trust.pa import passive_authentication
 from station.trust.store import TrustStore
 from station.trust.verdict import (
@@ -80,7 +84,6 @@ def _access_control(result: Verification, files: Mapping[str, bytes],
                     protocol: str | None) -> Verification:
     """A CCCD (DG1: TD1 issued by VNM) read with BAC is refused: its chip has PACE, so BAC
     means EF.CardAccess was hidden or the read was downgraded (ICAO 9303-11 §4.4)."""
-    from station.nfc import tlv
 
     if protocol != "BAC" or "DG1" not in files:
         return result
@@ -102,7 +105,6 @@ def _country(files: Mapping[str, bytes], dsc: Certificate, csca: Certificate) ->
     """``csca-country``: the DSC's issuer and subject countryName and the CSCA's equal the
     issuing state DG1 names (ICAO 9303-12 §7.1.1), so a trusted CSCA vouches for its own state's
     documents only (see :mod:`station.trust.countries`)."""
-    from station.trust.countries import alpha2
 
     if "DG1" not in files:
         return Check("csca-country", None, E.NOT_PERFORMED, "DG1 was not read")
@@ -128,7 +130,6 @@ def dg1_issuing_state(dg1: bytes) -> str | None:
     """The issuing state of DG1's MRZ (positions 3-5 in every format, ICAO 9303-3 §4.2), read
     without the check-digit validation of :func:`station.nfc.lds.dg1.parse_dg1`: the signed
     bytes decide whose anchor applies, whatever else the MRZ holds."""
-    from station.nfc import tlv
 
     try:
         root = tlv.decode(dg1, trailing=True)
@@ -148,8 +149,6 @@ def _c(name: Any) -> str:
 def advertised(files: Mapping[str, bytes], card_access: bytes | None) -> dict[int, str]:
     """The clone protections a document advertises: {14: why} for chip authentication,
     {15: why} for active authentication (the why is for the check's detail)."""
-    from station.nfc.lds.secinfo import parse_security_infos
-    from station.nfc.lds.security import parse_dg14, parse_sod
 
     out: dict[int, str] = {}
     listed: set[int] = set()

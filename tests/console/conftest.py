@@ -19,7 +19,8 @@ from station.console.app import create_app
 from station.console.auth import SigninPolicy, hash_password
 from station.console.config import ConsoleConfig
 from station.console.store import ConsoleStore, Role
-from station.ingest.store import IngestStore, open_store
+from station.ingest.store import IngestStore
+from station.ingest.stores import open_store
 from station.ingest.verification import Verified, Verifier
 from station.pipeline.records import Check, Reading, RecordSigner
 

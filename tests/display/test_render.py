@@ -18,6 +18,7 @@ from station.display.render import Renderer, find_font
 from station.drivers.display import FramebufferDisplay, PngDisplay, open_display
 from station.drivers.gpio import Indication
 from station.errors import FeedbackUnavailable
+from station.service.feedback import indication, screen
 from station.service.machine import Failure, Fault, Phase, Session
 
 REFERENCE = Path(__file__).parent / "reference"
@@ -25,18 +26,18 @@ REGEN = os.environ.get("STATION_REGEN_DISPLAY") == "1"
 SIZES = [(128, 64), (480, 320)]
 
 STATES: dict[str, S.Screen] = {
-    "idle": S.screen(Session()),
-    "waiting": S.screen(Session(phase=Phase.WAITING)),
-    "need_qr": S.screen(Session(phase=Phase.NEED_QR)),
-    "reading_0": S.screen(Session(phase=Phase.READING, progress=0.0)),
-    "reading_45": S.screen(Session(phase=Phase.READING, progress=0.45)),
-    "verifying": S.screen(Session(phase=Phase.VERIFYING)),
-    "storing": S.screen(Session(phase=Phase.STORING)),
-    "success": S.screen(Session(phase=Phase.SUCCESS)),
-    "success_initial": S.screen(Session(phase=Phase.SUCCESS), initial="Â"),
-    "fault_reader": S.screen(Session(faults=frozenset({Fault.READER_MISSING}))),
+    "idle": screen(Session()),
+    "waiting": screen(Session(phase=Phase.WAITING)),
+    "need_qr": screen(Session(phase=Phase.NEED_QR)),
+    "reading_0": screen(Session(phase=Phase.READING, progress=0.0)),
+    "reading_45": screen(Session(phase=Phase.READING, progress=0.45)),
+    "verifying": screen(Session(phase=Phase.VERIFYING)),
+    "storing": screen(Session(phase=Phase.STORING)),
+    "success": screen(Session(phase=Phase.SUCCESS)),
+    "success_initial": screen(Session(phase=Phase.SUCCESS), initial="Â"),
+    "fault_reader": screen(Session(faults=frozenset({Fault.READER_MISSING}))),
     "refused": S.REFUSED,
-    **{f"failed_{f.value}": S.screen(Session(phase=Phase.FAILED, failure=f)) for f in Failure},
+    **{f"failed_{f.value}": screen(Session(phase=Phase.FAILED, failure=f)) for f in Failure},
 }
 
 
@@ -64,16 +65,16 @@ def test_reference_png(state: str, size: tuple[int, int]) -> None:
 
 
 def test_every_state_and_failure_has_its_own_text() -> None:
-    titles = {f: S.screen(Session(phase=Phase.FAILED, failure=f)).title for f in Failure}
+    titles = {f: screen(Session(phase=Phase.FAILED, failure=f)).title for f in Failure}
     assert len(set(titles.values())) == len(Failure)
-    assert S.screen(Session(phase=Phase.FAILED, failure=Failure.NOT_GENUINE)).title == \
+    assert screen(Session(phase=Phase.FAILED, failure=Failure.NOT_GENUINE)).title == \
         "Thẻ không hợp lệ"
-    assert S.screen(Session(phase=Phase.FAILED, failure=Failure.CARD_REMOVED)).title == \
+    assert screen(Session(phase=Phase.FAILED, failure=Failure.CARD_REMOVED)).title == \
         "Giữ yên thẻ…"
-    assert S.screen(Session()).title == "Đưa mã QR vào khung"
-    assert S.screen(Session(phase=Phase.WAITING)).title == "Đặt thẻ lên đầu đọc"
-    assert S.screen(Session(phase=Phase.SUCCESS)).title == "Xác thực thành công"
-    assert S.screen(Session(phase=Phase.READING, progress=0.3)).progress == 0.3
+    assert screen(Session()).title == "Đưa mã QR vào khung"
+    assert screen(Session(phase=Phase.WAITING)).title == "Đặt thẻ lên đầu đọc"
+    assert screen(Session(phase=Phase.SUCCESS)).title == "Xác thực thành công"
+    assert screen(Session(phase=Phase.READING, progress=0.3)).progress == 0.3
 
 
 def test_a_progress_bar_fills_with_progress() -> None:
@@ -97,22 +98,22 @@ def test_screens_show_at_most_an_initial() -> None:
     assert S.initial_of("Nguyễn Văn An") == "A"
     assert S.initial_of("trần thị ánh") == "Á"
     assert S.initial_of("") is None and S.initial_of("  ") is None
-    shown = S.screen(Session(phase=Phase.SUCCESS), initial=S.initial_of("Nguyễn Văn An"))
+    shown = screen(Session(phase=Phase.SUCCESS), initial=S.initial_of("Nguyễn Văn An"))
     assert "An" not in shown.detail and "Nguyễn" not in shown.detail and "A." in shown.detail
     # No initial unless the runtime passes one (it does so only with display.show_initial).
-    assert "." not in S.screen(Session(phase=Phase.SUCCESS)).detail
+    assert "." not in screen(Session(phase=Phase.SUCCESS)).detail
 
 
 def test_indications() -> None:
-    assert S.indication(Session()) is Indication.READY
-    assert S.indication(Session(faults=frozenset({Fault.OUTBOX_FULL}))) is Indication.FAULT
-    assert S.indication(Session(phase=Phase.READING)) is Indication.READING
-    assert S.indication(Session(phase=Phase.STORING)) is Indication.READING
-    assert S.indication(Session(phase=Phase.SUCCESS)) is Indication.SUCCESS
+    assert indication(Session()) is Indication.READY
+    assert indication(Session(faults=frozenset({Fault.OUTBOX_FULL}))) is Indication.FAULT
+    assert indication(Session(phase=Phase.READING)) is Indication.READING
+    assert indication(Session(phase=Phase.STORING)) is Indication.READING
+    assert indication(Session(phase=Phase.SUCCESS)) is Indication.SUCCESS
     for f in Failure:
         expected = (Indication.FAULT if f in (Failure.READER_MISSING, Failure.OUTBOX_FULL)
                     else Indication.FAILURE)
-        assert S.indication(Session(phase=Phase.FAILED, failure=f)) is expected
+        assert indication(Session(phase=Phase.FAILED, failure=f)) is expected
 
 
 def test_missing_font_is_a_clear_error(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from station.drivers.camera import CameraBase, Frame
+from station.drivers.camera.base import CameraBase, Frame
 from station.errors import CameraError
 
 if TYPE_CHECKING:

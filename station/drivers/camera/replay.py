@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from station.drivers.camera import CameraBase, Frame
+from station.drivers.camera.base import CameraBase, Frame
 from station.errors import CameraError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pgm", ".ppm", ".bmp", ".tif", ".tiff", ".webp")

@@ -12,7 +12,7 @@ from typing import Literal
 
 from station.errors import LdsFormatError, ProtocolError
 from station.nfc import tlv
-from station.nfc.crypto import CipherKind, decode_oid
+from station.nfc.crypto import STANDARD_DOMAIN_PARAMETERS, CipherKind, decode_oid
 
 BSI_DE = "0.4.0.127.0.7"
 ID_PK = BSI_DE + ".2.2.1"
@@ -45,7 +45,6 @@ class PaceInfo:
     @property
     def supported(self) -> bool:
         """What this station implements: ECDH Generic Mapping on a standardized curve."""
-        from station.nfc.crypto import STANDARD_DOMAIN_PARAMETERS
 
         return (self.agreement == "ECDH" and self.mapping == "GM" and self.version == 2
                 and self.parameter_id in STANDARD_DOMAIN_PARAMETERS)
