@@ -169,14 +169,11 @@ def test_deferred_station_imports_say_why() -> None:
             continue
         lines = MODULES[i.source].read_text().splitlines()
         here = lines[i.line - 1]
-        above = [ln.strip() for ln in lines[max(0, i.line - 4):i.line - 1]]
         # The comment heads the block of imports it explains (blank lines and imports between).
-        block = []
-        for ln in reversed(above):
-            if ln.startswith(("from ", "import ")) or not ln:
-                continue
-            block.append(ln)
-            break
+        above = next((ln.strip() for ln in reversed(lines[:i.line - 1])
+                      if ln.strip() and not ln.strip().startswith(("from ", "import "))
+                      and not ln.strip().endswith((",", "(")) and ln.strip() != ")"), "")
+        block = [above]
         if "#" not in here and not (block and block[0].startswith("#")):
             silent.append(f"{MODULES[i.source].relative_to(PACKAGE.parent)}:{i.line}")
     assert silent == []
