@@ -21,9 +21,9 @@ from station.ingest.store import (
     IngestStoreError,
     SqliteStore,
     migrate_sqlite,
-    open_store,
     open_token,
 )
+from station.ingest.stores import open_store
 from station.ingest.verification import Verified, Verifier
 from station.pipeline.records import Check, Reading, RecordSigner
 
