@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from station.errors import ConfigError
+from station.pipeline.mqtt import BrokerSettings
 
 DEFAULT_PATH = Path("/etc/station/station.toml")
 
@@ -68,14 +69,13 @@ class CameraSection:
 
 
 @dataclass(frozen=True)
-class MqttSection:
+class MqttSection(BrokerSettings):
+    """``[mqtt]``: the broker connection itself (the station's defaults: TLS on 8883), usable
+    wherever :class:`~station.pipeline.mqtt.BrokerSettings` is, and the publisher's knobs."""
+
     host: str = "localhost"
     port: int = 8883
     tls: bool = True
-    ca_file: str = ""
-    cert_file: str = ""
-    key_file: str = ""
-    keepalive_s: int = 30
     window: int = 100
     """Records in flight at once (also capped by the broker's ReceiveMaximum)."""
     release: Literal["receipt", "puback"] = "receipt"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import signal
 import threading
@@ -66,12 +67,10 @@ def _when(t: float | None) -> str:
 def run_track(args: argparse.Namespace) -> int:
     from station import keys
     from station.ingest.fleet import FleetPolicy, FleetTracker, open_fleet_store
-    from station.pipeline.mqtt import BrokerSettings
 
     cfg = load_config(args)
     m = cfg.mqtt
-    settings = BrokerSettings(args.host or m.host, args.port or m.port, m.tls, m.ca_file,
-                              m.cert_file, m.key_file, m.keepalive_s)
+    settings = dataclasses.replace(m, host=args.host or m.host, port=args.port or m.port)
     client_id = (keys.certificate_cn(keys.load_certificate(Path(m.cert_file)))
                  if m.tls and m.cert_file else "operator")
     store = open_fleet_store(args.db)

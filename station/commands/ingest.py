@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import threading
 from pathlib import Path
@@ -68,12 +69,10 @@ def run(args: argparse.Namespace) -> int:
     from station.ingest import Ingest, Received
     from station.ingest.health import HealthServer
     from station.ingest.webhook import WebhookDeliverer, forms_of
-    from station.pipeline.mqtt import BrokerSettings
 
     cfg = load_config(args)
     m = cfg.mqtt
-    settings = BrokerSettings(args.host or m.host, args.port or m.port, m.tls, m.ca_file,
-                              m.cert_file, m.key_file, m.keepalive_s)
+    settings = dataclasses.replace(m, host=args.host or m.host, port=args.port or m.port)
     entries = registry.load(args.registry)
     stations = {sid: e.public_key() for sid, e in entries.items() if not e.revoked_at}
     revoked = frozenset(sid for sid, e in entries.items() if e.revoked_at)

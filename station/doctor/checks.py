@@ -216,7 +216,7 @@ def check_certificate(ctx: Context) -> list[Finding]:
 def check_broker(ctx: Context) -> list[Finding]:
     m = ctx.cfg.mqtt
     where = f"{m.host}:{m.port}"
-    settings = BrokerSettings(m.host, m.port, m.tls, m.ca_file, m.cert_file, m.key_file)
+    settings: BrokerSettings = m
     try:
         client = make_client(f"{ctx.cfg.station.id}-doctor", settings)
     except (OSError, ValueError) as exc:  # ssl: unreadable CA/cert/key

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 
 from station import keys, topics
 from station.config import Config
-from station.pipeline.mqtt import BrokerSettings
 from station.pipeline.outbox import Outbox
 from station.pipeline.publisher import CommandHandler, Publisher
 from station.pipeline.records import Reading, RecordSigner, SignedRecord
@@ -61,9 +60,7 @@ def from_config(cfg: Config, on_command: CommandHandler | None = None) -> Outbox
     outbox = Outbox(cfg.state_path(cfg.outbox.path), max_bytes=cfg.outbox.max_bytes,
                     ttl_s=cfg.outbox.ttl_hours * 3600)
     m = cfg.mqtt
-    settings = BrokerSettings(m.host, m.port, m.tls, m.ca_file, m.cert_file, m.key_file,
-                              m.keepalive_s)
-    publisher = Publisher(outbox, cfg.station.id, settings, window=m.window,
+    publisher = Publisher(outbox, cfg.station.id, m, window=m.window,
                           on_command=on_command, release=m.release,
                           receipt_timeout_s=m.receipt_timeout_s,
                           max_unreceipted=m.max_unreceipted)
