@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from station.commands import Subparsers, load_config
@@ -45,28 +46,36 @@ def register(sub: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    one: Callable[[str], dict[str, Any]]
+    show: Callable[[dict[str, Any], bool], None]
+    live: Callable[[], int]
     if args.mrz:
         from station.drivers.camera import open_camera
-        from station.mrz import scan
+        from station.mrz import ocr, scan
 
-        return scan.run(args, lambda: open_camera(load_config(args).camera))
-    from station.qr.decode import QrDecoder
+        ocr.prepare()
+        one, show = scan.scan_image, scan.print_result
+        live = lambda: scan.live(args, lambda: open_camera(load_config(args).camera))  # noqa: E731
+    else:
+        from station.qr.decode import QrDecoder
 
-    decoder = QrDecoder(args.engine)
+        decoder = QrDecoder(args.engine)
+        one, show = (lambda path: scan_image(path, decoder)), _print
+        live = lambda: _live(args, decoder)  # noqa: E731
     if args.camera or args.replay:
         if args.paths:
             print("station scan: give image paths or --camera/--replay, not both",
                   file=sys.stderr)
             return 2
-        return _live(args, decoder)
+        return live()
     if not args.paths:
         print("station scan: give image paths, --camera or --replay", file=sys.stderr)
         return 2
     failures = 0
     for path in args.paths:
-        result = scan_image(path, decoder)
+        result = one(path)
         failures += not result["ok"]
-        _print(result, args.json)
+        show(result, args.json)
     return 1 if failures else 0
 
 

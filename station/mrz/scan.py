@@ -3,6 +3,8 @@
 Same output shape as the QR scan (one JSON object per input: ``path``, ``ok``, ``raw``, ``mrz``,
 ``error``, ``ms``). ``raw`` is the MRZ text as read *after* it passed every check digit (nothing
 else is ever reported as an MRZ). Output carries citizen data: it is for the operator, not logs.
+The command (:mod:`station.commands.scan`) parses the arguments, loops over image paths and
+hands :func:`live` the configured camera.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 from station.drivers.camera import Camera
 from station.drivers.camera.replay import ReplayCamera, load_luma
 from station.errors import MrzError, MrzNotFound, StationError
-from station.mrz.ocr import prepare, read_mrz
+from station.mrz.ocr import read_mrz
 
 
 def scan_frame(label: str, image: Any) -> dict[str, Any]:
@@ -78,28 +80,7 @@ def print_result(result: dict[str, Any], as_json: bool) -> None:
         print(f"{result['path']}: FAILED {result['error']}{ms}", flush=True)
 
 
-def run(args: argparse.Namespace, camera: Callable[[], Camera]) -> int:
-    """Entry point of ``station scan --mrz``; ``camera`` opens the configured camera (the
-    command's, from ``[camera]``) when neither image paths nor ``--replay`` are given."""
-    prepare()
-    if args.camera or args.replay:
-        if args.paths:
-            print("station scan: give image paths or --camera/--replay, not both",
-                  file=sys.stderr)
-            return 2
-        return _live(args, camera)
-    if not args.paths:
-        print("station scan: give image paths, --camera or --replay", file=sys.stderr)
-        return 2
-    failures = 0
-    for path in args.paths:
-        result = scan_image(path)
-        failures += not result["ok"]
-        print_result(result, args.json)
-    return 1 if failures else 0
-
-
-def _live(args: argparse.Namespace, configured: Callable[[], Camera]) -> int:
+def live(args: argparse.Namespace, configured: Callable[[], Camera]) -> int:
     """Read frames as they come; report each document once (the same key within the debounce
     time is the same document), and a repaired reading only when a second frame confirms its
     key (:class:`KeyVote`). Frames that arrive while one is being read are skipped by reading
