@@ -5,7 +5,7 @@ the terminal's and chip's mapping and ephemeral keys). The tests that check them
 
 from __future__ import annotations
 
-from station.nfc.crypto import SessionKeys
+from station.nfc.crypto import BRAINPOOL_P256R1, SessionKeys
 
 H = bytes.fromhex
 
@@ -34,6 +34,9 @@ EF_COM_D = H("60145F0104303130365F36063034303030305C026175")
 
 MRZ_INFO_G = "T22000129364081251010318"
 OID_PACE_ECDH_GM_AES128 = "0.4.0.127.0.7.2.2.4.2.2"
+CURVE_G = BRAINPOOL_P256R1
+CARD_ACCESS_G = H("31143012060A04007F0007020204020202010202010D")
+"""The example's EF.CardAccess: one PACEInfo, ECDH-GM AES-128 on standardized parameters 13."""
 
 
 def _pt(hexstr: str) -> tuple[int, int]:

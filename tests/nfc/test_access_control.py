@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from station.errors import AuthFailed, ProtocolError, UnsupportedCard
-from station.nfc import access, bac, crypto, pace
+from station.nfc import access, bac, pace
 from station.nfc.files import ReadStrategy, read_file
 from station.nfc.lds.secinfo import parse_security_infos
 from station.nfc.password import AccessKey
@@ -16,6 +16,8 @@ from tests.fakes import Script
 from tests.nfc.icao_vectors import (
     C_EPH_PUB,
     C_MAP_PUB,
+    CARD_ACCESS_G,
+    CURVE_G,
     EF_COM_D,
     T_EPH_PRIV,
     T_EPH_PUB,
@@ -25,8 +27,6 @@ from tests.nfc.icao_vectors import (
 )
 
 H = bytes.fromhex
-CURVE = crypto.BRAINPOOL_P256R1
-CARD_ACCESS_G = "31143012060A04007F0007020204020202010202010D"
 
 
 def _randoms(*values: str) -> Iterator[bytes]:
@@ -69,7 +69,7 @@ def test_bac_wrong_key_is_auth_failed() -> None:
 
 
 def _pace_transcript(token_answer: str) -> list[tuple[str, str]]:
-    enc = CURVE.encode
+    enc = CURVE_G.encode
     return [
         ("0022C1A412" "800A04007F00070202040202" "830101" "84010D", "9000"),
         ("10860000027C0000", "7C12" "8010" "95A3A016522EE98D01E76CB6B98B42C3" "9000"),
@@ -87,7 +87,7 @@ def _vector_scalars() -> pace.ScalarSource:
 
 
 def test_pace_appendix_g_transcript() -> None:
-    info = parse_security_infos(H(CARD_ACCESS_G)).best_pace()
+    info = parse_security_infos(CARD_ACCESS_G).best_pace()
     assert info is not None
     script = Script(_pace_transcript("7C0A" "8608" "3ABB9674BCE93C08" "9000"))
     key = AccessKey.mrz("T22000129", "640812", "101031")
@@ -101,7 +101,7 @@ def test_pace_appendix_g_transcript() -> None:
 
 @pytest.mark.parametrize(("sw", "tries"), [("63C2", 2), ("63C0", 0), ("6300", None)])
 def test_pace_wrong_password_says_tries_left(sw: str, tries: int | None) -> None:
-    info = parse_security_infos(H(CARD_ACCESS_G)).best_pace()
+    info = parse_security_infos(CARD_ACCESS_G).best_pace()
     assert info is not None
     script = Script(_pace_transcript(sw))
     key = AccessKey.mrz("T22000129", "640812", "101031")
@@ -113,7 +113,7 @@ def test_pace_wrong_password_says_tries_left(sw: str, tries: int | None) -> None
 
 
 def test_pace_bad_chip_token_is_auth_failed() -> None:
-    info = parse_security_infos(H(CARD_ACCESS_G)).best_pace()
+    info = parse_security_infos(CARD_ACCESS_G).best_pace()
     assert info is not None
     script = Script(_pace_transcript("7C0A" "8608" "3ABB9674BCE93C09" "9000"))
     with pytest.raises(AuthFailed, match="token"):
@@ -122,7 +122,7 @@ def test_pace_bad_chip_token_is_auth_failed() -> None:
 
 
 def test_pace_point_off_curve_is_protocol_error() -> None:
-    info = parse_security_infos(H(CARD_ACCESS_G)).best_pace()
+    info = parse_security_infos(CARD_ACCESS_G).best_pace()
     assert info is not None
     pairs = _pace_transcript("9000")[:3]
     bad = bytearray(H(pairs[2][1]))
@@ -134,7 +134,7 @@ def test_pace_point_off_curve_is_protocol_error() -> None:
 
 
 def test_security_infos_of_the_vector_and_a_cccd_like_card_access() -> None:
-    infos = parse_security_infos(H(CARD_ACCESS_G))
+    infos = parse_security_infos(CARD_ACCESS_G)
     (p,) = infos.pace
     assert (p.version, p.parameter_id, p.agreement, p.mapping, p.cipher, p.key_bits) == (
         2, 13, "ECDH", "GM", "AES", 128)

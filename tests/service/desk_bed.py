@@ -117,6 +117,13 @@ class Backend:
         self.client.loop_stop()
 
 
+def settled(bed: Bed, timeout: float = 20) -> m.Session:
+    """The first session that ended (SUCCESS or FAILED), once one has."""
+    assert wait(lambda: any(s.phase in (m.Phase.SUCCESS, m.Phase.FAILED) for s in bed.phases),
+                timeout), bed.session
+    return next(s for s in bed.phases if s.phase in (m.Phase.SUCCESS, m.Phase.FAILED))
+
+
 def outbox_files(b: Bed) -> list[bytes]:
     return [p.read_bytes() for p in (b.tmp / "state").glob("outbox.sqlite3*")]
 

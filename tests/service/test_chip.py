@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -21,6 +20,7 @@ from station.sim.chip import CardImage, CccdChip, ChipOptions
 from station.sim.citizens import Citizen, generate
 from station.sim.vpcd import VpcdLink
 from station.testing.pcscd import PcscdTestbed
+from tests.taps import put_back
 
 FILES = build("bank", ProfileSection()).files
 
@@ -42,32 +42,8 @@ def _insert(pcscd: PcscdTestbed, c: Citizen, options: ChipOptions | None = None,
 
 def tap_again(pcscd: PcscdTestbed, c: Citizen, timeout_s: float = 10.0,
               image: CardImage | None = None) -> VpcdLink:
-    """Put the card (the same ``image``: one chip, one set of keys) back and wait until pcscd
-    sees it. vpcd quirk: a card reconnecting right
-    after one dropped mid-APDU can land in a listening socket the driver then closes; that
-    connection is reset and the card must be put down again."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        link = _insert(pcscd, c, image=image)
-        seen = time.monotonic() + 1.0
-        while time.monotonic() < seen and link.inserted:
-            if _present(pcscd.readers[0]):
-                return link
-            time.sleep(0.05)
-        link.remove()
-        if time.monotonic() > deadline:
-            raise AssertionError("pcscd never saw the card again")
-
-
-def _present(reader: str) -> bool:
-    from smartcard import scard
-
-    hr, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
-    try:
-        hr, states = scard.SCardGetStatusChange(ctx, 0, [(reader, scard.SCARD_STATE_UNAWARE)])
-        return hr == 0 and bool(states[0][1] & scard.SCARD_STATE_PRESENT)
-    finally:
-        scard.SCardReleaseContext(ctx)
+    """Put the card (the same ``image``: one chip, one set of keys) back until pcscd sees it."""
+    return put_back(pcscd, lambda: _insert(pcscd, c, image=image), timeout_s)
 
 
 @pytest.fixture()

@@ -24,7 +24,16 @@ from station.sim.qrimage import render
 from station.sim.vpcd import VpcdLink
 from station.testing.mosquitto import MosquittoBroker
 from station.testing.pcscd import PcscdTestbed
-from tests.service.desk_bed import Backend, Bed, ingest_token, outbox_files, running, tap, wait
+from tests.service.desk_bed import (
+    Backend,
+    Bed,
+    ingest_token,
+    outbox_files,
+    running,
+    settled,
+    tap,
+    wait,
+)
 
 ENTRY = {"visa_number": "VN1234567", "entry_date": "2030-01-02", "entry_port": "SGN",
          "purpose": "tourism", "stay_until": "2030-01-09"}
@@ -39,17 +48,11 @@ def _show_mrz(bed: Bed, t: passport.Traveller) -> None:
                  and bed.session.source is m.KeySource.MRZ), bed.session
 
 
-def _settled(bed: Bed, timeout: float = 20) -> m.Session:
-    assert wait(lambda: any(s.phase in (m.Phase.SUCCESS, m.Phase.FAILED) for s in bed.phases),
-                 timeout), bed.session
-    return next(s for s in bed.phases if s.phase in (m.Phase.SUCCESS, m.Phase.FAILED))
-
-
 def _tap_passport(bed: Bed, p: passport.Passport, **quirks: object) -> None:
     link = VpcdLink(CccdChip(p.image, replace(p.options, **quirks)), bed.pcscd.slot_port(0))
     link.insert()
     try:
-        _settled(bed)
+        settled(bed)
     finally:
         link.remove()
 

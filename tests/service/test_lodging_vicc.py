@@ -19,8 +19,7 @@ from station.service import machine as m
 from station.testing import vicc
 from station.testing.mosquitto import MosquittoBroker
 from station.testing.pcscd import PcscdTestbed
-from tests.service.desk_bed import Bed, ingest_token, running, wait
-from tests.service.test_lodging import _settled
+from tests.service.desk_bed import Bed, ingest_token, running, settled, wait
 
 pytestmark = pytest.mark.skipif(vicc.available() is not None,
                                 reason=vicc.available() or "")
@@ -40,8 +39,8 @@ def test_a_foreign_guest_with_the_vicc_epass_reaches_ingest(
         assert wait(lambda: bed.session.phase is m.Phase.WAITING
                      and bed.session.source is m.KeySource.MRZ), bed.session
         with vicc.ViccEpass(pcscd.slot_port(0)) as card:
-            settled = _settled(bed)
-            assert settled.phase is m.Phase.SUCCESS, (settled, card.log_tail())
+            done = settled(bed)
+            assert done.phase is m.Phase.SUCCESS, (done, card.log_tail())
         assert wait(lambda: len(bed.received) == 1, 15), bed.phases[-1]
     got = bed.received[0]
     assert got.record.outcome == "unverified" and got.record.protocol.startswith("BAC")

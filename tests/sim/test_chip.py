@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from station.errors import AuthFailed
-from station.nfc import crypto, pace
+from station.nfc import pace
 from station.nfc.lds.dg13 import parse_dg13
 from station.nfc.lds.secinfo import parse_security_infos
 from station.nfc.password import AccessKey
@@ -20,6 +20,8 @@ from tests.nfc.icao_vectors import (
     C_EPH_PUB,
     C_MAP_PRIV,
     C_MAP_PUB,
+    CARD_ACCESS_G,
+    CURVE_G,
     EF_COM_D,
     T_EPH_PRIV,
     T_EPH_PUB,
@@ -29,8 +31,6 @@ from tests.nfc.icao_vectors import (
 )
 
 H = bytes.fromhex
-CURVE = crypto.BRAINPOOL_P256R1
-CARD_ACCESS_G = H("31143012060A04007F0007020204020202010202010D")
 SELECT_EMRTD = "00A4040C07A0000002471001"
 
 
@@ -56,7 +56,7 @@ def test_ef_card_access_encoder_gives_the_vector() -> None:
 
 def test_pace_appendix_g_chip_answers_the_vector() -> None:
     chip = _vector_g_chip()
-    enc = CURVE.encode
+    enc = CURVE_G.encode
     assert _ask(chip, "0022C1A412800A04007F00070202040202830101" "84010D") == "9000"
     assert _ask(chip, "10860000027C0000") == "7C128010" "95A3A016522EE98D01E76CB6B98B42C3" "9000"
     assert _ask(chip, "10860000457C438141" + enc(T_MAP_PUB).hex() + "00") == (

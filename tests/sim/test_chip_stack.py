@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 import pytest
 
 from station.cli import main
-from station.drivers.reader.pcsc import PcscConnection, PcscReader
+from station.drivers.reader.pcsc import PcscConnection
 from station.errors import TagLost
 from station.nfc.password import AccessKey
 from station.nfc.session import DEFAULT_FILES, FILE_IDS, ChipSession
@@ -24,24 +23,16 @@ from station.sim.chip import CardImage, CccdChip, ChipOptions
 from station.sim.citizens import generate
 from station.sim.vpcd import VpcdLink
 from station.testing.pcscd import PcscdTestbed
+from tests.taps import on_reader
 
 POLL_S = 0.6
 """A removed card must stay away for one pcscd presence poll (400 ms): re-inserted at once
 after a tag loss, pcscd never reports the new card (measured: NoCard for 20 s)."""
 
 
-@contextmanager
 def tapped(testbed: PcscdTestbed, chip: CccdChip,
-           drop_after: int | None = None) -> Iterator[PcscConnection]:
-    link = VpcdLink(chip, testbed.slot_port(0))
-    link.drop_after = drop_after
-    link.insert()
-    conn = PcscReader(testbed.readers[0]).wait_for_card(10)
-    try:
-        yield conn
-    finally:
-        conn.close()
-        link.remove()
+           drop_after: int | None = None) -> AbstractContextManager[PcscConnection]:
+    return on_reader(testbed, chip, drop_after=drop_after)
 
 
 def _expected(image: CardImage) -> dict[str, bytes]:

@@ -5,8 +5,7 @@ truncated file."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any
 
@@ -26,22 +25,15 @@ from station.sim import passport
 from station.sim.chip import CccdChip, ChipOptions
 from station.sim.vpcd import VpcdLink
 from station.testing.pcscd import PcscdTestbed
+from tests.taps import on_reader
 
 FILES = ("COM", "DG1", "DG2", "DG11", "DG12", "DG15", "SOD")
 DG12 = 0x010C
 
 
-@contextmanager
 def _card(pcscd: PcscdTestbed, p: passport.Passport,
-          options: ChipOptions) -> Iterator[PcscConnection]:
-    link = VpcdLink(CccdChip(p.image, options), pcscd.slot_port(1))
-    link.insert()
-    conn = PcscReader(pcscd.readers[1]).wait_for_card(10)
-    try:
-        yield conn
-    finally:
-        conn.close()
-        link.remove()
+          options: ChipOptions) -> AbstractContextManager[PcscConnection]:
+    return on_reader(pcscd, CccdChip(p.image, options), slot=1)
 
 
 @pytest.mark.parametrize("access", ["BAC", "PACE-MRZ"])

@@ -15,6 +15,7 @@ from station.sim.filecard import FileCard
 from station.sim.vpcd import Latency, VpcdLink, contactless_atr
 from station.testing.pcscd import PcscdTestbed
 from tests.fakes import Direct
+from tests.taps import on_reader
 
 
 @pytest.fixture(params=["direct", "pcsc"])
@@ -24,14 +25,8 @@ def transport(request: pytest.FixtureRequest) -> Iterator[Transport]:
         yield Direct(card)
         return
     testbed: PcscdTestbed = request.getfixturevalue("pcscd")
-    link = VpcdLink(card, testbed.slot_port(0))
-    link.insert()
-    conn = PcscReader(testbed.readers[0]).wait_for_card(10)
-    try:
+    with on_reader(testbed, card) as conn:
         yield conn
-    finally:
-        conn.close()
-        link.remove()
 
 
 def test_read_plain_files(transport: Transport) -> None:

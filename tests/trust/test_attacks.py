@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -27,6 +26,7 @@ from station.sim.citizens import Citizen, generate
 from station.sim.vpcd import VpcdLink
 from station.testing.pcscd import PcscdTestbed
 from station.trust.store import TrustStoreRef
+from tests.taps import put_back
 
 DG14, DG15, CARD_ACCESS = 0x010E, 0x010F, 0x011C
 FILES = ("COM", "SOD", "DG1", "DG14", "DG15")
@@ -60,21 +60,8 @@ def _insert(pcscd: PcscdTestbed, image: CardImage, options: ChipOptions,
 
 
 def _tap_again(pcscd: PcscdTestbed, image: CardImage, options: ChipOptions) -> VpcdLink:
-    """Put the card back until pcscd sees it (vpcd quirk: a card reconnecting right after one
-    dropped mid-APDU can land in a socket the driver then closes; see tests/service/test_chip)."""
-    from tests.service.test_chip import _present
-
-    deadline = time.monotonic() + 10.0
-    while True:
-        link = _insert(pcscd, image, options)
-        seen = time.monotonic() + 1.0
-        while time.monotonic() < seen and link.inserted:
-            if _present(pcscd.readers[0]):
-                return link
-            time.sleep(0.05)
-        link.remove()
-        if time.monotonic() > deadline:
-            raise AssertionError("pcscd never saw the card again")
+    """Put the card back until pcscd sees it (see :func:`tests.taps.put_back`)."""
+    return put_back(pcscd, lambda: _insert(pcscd, image, options))
 
 
 @pytest.fixture()
