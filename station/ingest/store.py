@@ -592,6 +592,8 @@ def migrate_sqlite(db: sqlite3.Connection, upto: int | None = None) -> None:
     db.create_function("sha256", 1, token_hash, deterministic=True)
     target = len(MIGRATIONS) if upto is None else upto
     for number in range(current + 1, target + 1):
+        if sqlite_version(db) >= number:
+            continue  # another connection (the console, a tracker, ingest) applied it meanwhile
         sql = MIGRATIONS[number - 1].sqlite
         try:
             db.executescript(f"BEGIN IMMEDIATE; {sql}; INSERT INTO schema_migrations VALUES "
@@ -599,6 +601,11 @@ def migrate_sqlite(db: sqlite3.Connection, upto: int | None = None) -> None:
         except sqlite3.Error as exc:
             if db.in_transaction:
                 db.execute("ROLLBACK")
+            # The step is one transaction: if another connection got the write lock first and
+            # applied it, ours failed on what it had done (a column that exists, the version
+            # row) and is rolled back whole; the step is done, not failed.
+            if sqlite_version(db) >= number:
+                continue
             raise IngestStoreError(f"migration {number} failed: {exc}") from exc
 
 

@@ -11,9 +11,13 @@ directory (and, with STATION_UPDATE_REFERENCE=1, to tests/console/reference/ for
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +30,7 @@ from station.console.config import ConsoleConfig, FleetConfig
 from station.console.store import ConsoleStore
 from station.ingest.fleet import FleetPolicy
 from station.testing.console import ConsoleServer
+from station.testing.ports import free_port
 from station.testing.wait import wait_until
 from tests.console.browser import (
     PASSWORD,
@@ -185,3 +190,50 @@ def test_api_command_round_trip_through_the_consoles_tracker(
     finally:
         station.close()
         store.close()
+
+
+def test_station_console_serve_track_runs_the_tracker(fleet: Deployment, tmp_path: Path) -> None:
+    """`station console serve --track --ca-dir`: the console process follows the fleet with
+    the [mqtt] identity of its configuration; its operators' API shows it."""
+    cfg = tmp_path / "backend.toml"
+    cfg.write_text(f"[mqtt]\nhost = '127.0.0.1'\nport = {fleet.port}\ntls = true\n"
+                   f"ca_file = '{fleet.ca_dir / 'ca.pem'}'\n"
+                   f"cert_file = '{fleet.ca_dir / 'operator.pem'}'\n"
+                   f"key_file = '{fleet.ca_dir / 'operator.key'}'\n")
+    db = tmp_path / "backend.sqlite3"
+    store = ConsoleStore(db)
+    store.add_user("minh", "operator", hash_password(PASSWORD))
+    token = new_secret()
+    store.add_token(token, "minh", "fleet tool")
+    store.close()
+    port = free_port()
+    station = StationProcess(fleet, tmp_path / "outbox.sqlite3")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "station", "--config", str(cfg), "console", "--db", str(db),
+         "serve", "--port", str(port), "--secret-file", str(tmp_path / "secret"), "--track",
+         "--ca-dir", str(fleet.ca_dir)],
+        cwd=fleet_bed.ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    def state() -> object:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v1/fleet/stations/{STATION}",
+            headers={"Authorization": f"Bearer {token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=2) as r:
+                return json.loads(r.read()).get("state")
+        except OSError:
+            return None
+
+    try:
+        if not wait_until(lambda: state() == "online", 20):
+            proc.kill()
+            raise AssertionError(proc.communicate()[0].decode()[-2000:])
+        proc.send_signal(signal.SIGTERM)
+        # uvicorn shuts down gracefully (the lifespan stops the tracker), then re-raises the
+        # signal it caught: the process ends by SIGTERM.
+        assert proc.wait(timeout=15) in (0, -signal.SIGTERM)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        station.close()

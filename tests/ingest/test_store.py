@@ -22,6 +22,7 @@ from station.ingest.store import (
     SqliteStore,
     migrate_sqlite,
     open_token,
+    sqlite_version,
 )
 from station.ingest.stores import open_store
 from station.ingest.verification import Verified, Verifier
@@ -365,3 +366,36 @@ def test_sqlite_store_and_outbox_files_are_private(tmp_path: Path) -> None:
             outbox.close()
     finally:
         os.umask(old)
+
+
+def test_processes_opening_one_fresh_sqlite_file_at_once_all_migrate(tmp_path: Path) -> None:
+    """The console, its fleet tracker and ingest may open a new file at the same moment: each
+    step is taken under the write lock, so a step another connection applied meanwhile is
+    skipped, not applied twice (which failed: duplicate column, UNIQUE schema_migrations)."""
+    import threading
+
+    for attempt in range(5):
+        path = tmp_path / f"race-{attempt}.sqlite3"
+        start = threading.Barrier(6)
+        errors: list[BaseException] = []
+
+        def open_and_migrate(path: Path = path, start: threading.Barrier = start,
+                             errors: list[BaseException] = errors) -> None:
+            db = sqlite3.connect(str(path), isolation_level=None, timeout=10)
+            try:
+                start.wait()
+                migrate_sqlite(db)
+            except BaseException as exc:
+                errors.append(exc)
+            finally:
+                db.close()
+
+        threads = [threading.Thread(target=open_and_migrate) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        db = sqlite3.connect(str(path))
+        assert sqlite_version(db) == len(MIGRATIONS)
+        db.close()
