@@ -6,7 +6,8 @@
   CSRF to forge); no or unknown token → 401, another role → 403. Whether the account may see a
   desk is the route's own check (:func:`require_desk`).
 - Every answer carries the Content-Security-Policy (scripts and styles from this origin only,
-  no inline code), ``nosniff``, ``no-referrer`` and ``no-store``.
+  no inline code), ``nosniff``, ``no-referrer`` and ``no-store``; over HTTPS also
+  ``Strict-Transport-Security``.
 
 Add a route for another role (the operator pages) the same way: ``Depends(page_user("operator",
 "admin"))`` and, for a form, ``check_csrf``; tests/console/test_security.py lists every route
@@ -131,6 +132,8 @@ def headers_middleware(cfg: ConsoleConfig) -> Callable[
         response.headers.setdefault("Cache-Control", "no-store")
         if not cfg.fill_origins:
             response.headers["X-Frame-Options"] = "DENY"
+        if request.url.scheme == "https":  # TLS here or at the proxy (--proxy): keep it so
+            response.headers["Strict-Transport-Security"] = "max-age=31536000"
         return response
     return middleware
 

@@ -111,5 +111,8 @@ def test_headers_csp_without_inline_scripts(client: TestClient, site: Site) -> N
     assert "frame-ancestors 'none'" in policy
     assert r.headers["x-content-type-options"] == "nosniff"
     assert r.headers["cache-control"] == "no-store"
+    assert r.headers["strict-transport-security"] == "max-age=31536000"  # served over https
+    plain = TestClient(client.app, base_url="http://localhost").get("/signin")
+    assert "strict-transport-security" not in plain.headers
     assert "<script>" not in r.text and not re.search(r"\son[a-z]+=", r.text)
     assert client.get("/static/desk.js").status_code == 200
