@@ -41,17 +41,23 @@ def chromium(*, width: int = 1100, height: int = 900) -> WebDriver:
                 f"--window-size={width},{height}", "--lang=vi", "--no-first-run",
                 "--disable-background-networking"):
         options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # CSP violations
     return webdriver.Chrome(service=Service(str(DRIVER)), options=options)
 
 
-def sign_in(driver: WebDriver, url: str, name: str, lands: str,
-            password: str = PASSWORD) -> None:
-    """Through the sign-in form; waits for the role's home page (``lands``: "/desk", …)."""
+def sign_in(driver: WebDriver, url: str, name: str, lands: str = "/desk", *,
+            password: str = PASSWORD, live: bool = True) -> None:
+    """Through the sign-in form; waits for the role's home page (``lands``: "/desk",
+    "/stations") and, with ``live``, for its script to be connected (``data-live`` on the
+    body: the desk's event stream, the station list's first poll)."""
     driver.get(f"{url}/signin")
     driver.find_element(By.ID, "name").send_keys(name)
     driver.find_element(By.ID, "password").send_keys(password)
     driver.find_element(By.ID, "submit").click()
     WebDriverWait(driver, 10).until(lambda d: d.current_url.endswith(lands))
+    if live:
+        WebDriverWait(driver, 10).until(
+            lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-live") == "1")
 
 
 def screenshot(driver: WebDriver, tmp: Path, name: str) -> Path:

@@ -1,7 +1,8 @@
 """The desk view in a real headless Chromium (Debian's chromium + chromium-driver, through
-selenium), fed by a real desk: the service on pcscd + vpcd with virtual CCCD chips, the replay
-camera, Mosquitto and the reference ingest (tests/service/desk_bed.py), the console on ingest's
-own SQLite file, served by uvicorn on http://localhost.
+selenium: tests/console/browser.py), fed by a real desk: the service on pcscd + vpcd with
+virtual CCCD chips, the replay camera, Mosquitto and the reference ingest
+(tests/service/desk_bed.py), the console on ingest's own SQLite file, served by uvicorn on
+http://localhost.
 
 A clerk bound to the desk sees each tap's reading within the budget with its badge and fields;
 a clerk bound to another desk sees nothing; a forged card (a clone) shows "not genuine" with
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import http.server
 import os
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -37,39 +37,22 @@ from station.testing.console import ConsoleServer
 from station.testing.mosquitto import MosquittoBroker
 from station.testing.pcscd import PcscdTestbed
 from station.testing.ports import free_port
-from tests.conftest import IN_CI
+from tests.console.browser import (
+    PASSWORD,
+    By,
+    WebDriver,
+    WebDriverWait,
+    chromium,
+    screenshot,
+    sign_in,
+)
 from tests.service.desk_bed import Bed, running, wait
 
-selenium = pytest.importorskip("selenium")
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
-
-CHROMIUM = Path("/usr/bin/chromium")
-DRIVER = Path("/usr/bin/chromedriver")
-REFERENCE = Path(__file__).parent / "reference"
-PASSWORD = "correct horse battery"
 BUDGET_S = 1.0
 """From ingest's commit to the reading on the clerk's screen."""
 
 pytestmark = [pytest.mark.pcsc, pytest.mark.mqtt, pytest.mark.slow]
 
-
-def _browser() -> WebDriver:
-    if not (CHROMIUM.exists() and DRIVER.exists()):
-        if IN_CI:
-            pytest.fail("CI must provide chromium and chromium-driver")
-        pytest.skip("Debian's chromium and chromium-driver are not installed")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1100,900", "--lang=vi", "--no-first-run",
-                "--disable-background-networking"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # CSP violations
-    return webdriver.Chrome(service=Service(str(DRIVER)), options=options)
 
 
 @pytest.fixture()
@@ -119,15 +102,6 @@ class Framing:
         self.server.server_close()
 
 
-def _sign_in(driver: WebDriver, url: str, name: str) -> None:
-    driver.get(f"{url}/signin")
-    driver.find_element(By.ID, "name").send_keys(name)
-    driver.find_element(By.ID, "password").send_keys(PASSWORD)
-    driver.find_element(By.ID, "submit").click()
-    WebDriverWait(driver, 10).until(lambda d: d.current_url.endswith("/desk"))
-    WebDriverWait(driver, 10).until(
-        lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-live") == "1")
-
 
 def _tap(bed: Bed, n: int, *, forged: bool = False) -> Any:
     citizen = generate(2200 + n)
@@ -156,17 +130,6 @@ def _card(driver: WebDriver, record_id: str, timeout: float = 10.0) -> Any:
         lambda d: d.find_elements(By.CSS_SELECTOR, f'article[data-record="{record_id}"]'))[0]
 
 
-def _shot(driver: WebDriver, tmp: Path, name: str) -> Path:
-    path = tmp / f"{name}.png"
-    driver.save_screenshot(str(path))
-    with Image.open(path) as img:
-        colours = img.convert("L").getcolors(256) or []
-        assert img.size[0] >= 800 and len(colours) > 20  # a page, not a blank
-    if os.environ.get("STATION_UPDATE_REFERENCE") == "1":
-        REFERENCE.mkdir(exist_ok=True)
-        shutil.copy(path, REFERENCE / path.name)
-    return path
-
 
 def test_desk_view_in_chromium(bed: Bed, tmp_path: Path) -> None:
     backend_key = bed.ingest.verifier.backend_key
@@ -184,10 +147,10 @@ def test_desk_view_in_chromium(bed: Bed, tmp_path: Path) -> None:
     framing = Framing(framing_port, server.url)
     clerk = other = None
     try:
-        clerk, other = _browser(), _browser()
-        _sign_in(clerk, server.url, "lan")
-        _sign_in(other, server.url, "minh")
-        _shot(clerk, tmp_path, "desk-waiting")
+        clerk, other = chromium(), chromium()
+        sign_in(clerk, server.url, "lan")
+        sign_in(other, server.url, "minh")
+        screenshot(clerk, tmp_path, "desk-waiting")
 
         citizen = _tap(bed, 1)
         assert wait(lambda: len(bed.received) == 1, 15)
@@ -207,7 +170,7 @@ def test_desk_view_in_chromium(bed: Bed, tmp_path: Path) -> None:
         shown_ms = float(card.get_attribute("data-shown-at") or 0)
         latency = shown_ms / 1000 - received_at
         assert 0 <= latency < BUDGET_S, latency
-        _shot(clerk, tmp_path, "desk-genuine")
+        screenshot(clerk, tmp_path, "desk-genuine")
 
         forged = _tap(bed, 2, forged=True)
         failed = next(s for s in bed.phases if s.phase is m.Phase.FAILED)
@@ -221,7 +184,7 @@ def test_desk_view_in_chromium(bed: Bed, tmp_path: Path) -> None:
         assert card.find_elements(By.CSS_SELECTOR, ".field") == []
         assert "không chứng minh được là thẻ thật" in card.text
         assert forged.full_name not in clerk.page_source
-        _shot(clerk, tmp_path, "desk-not-genuine")
+        screenshot(clerk, tmp_path, "desk-not-genuine")
 
         # The clerk of another desk saw nothing, live or on reload.
         assert other.find_elements(By.CSS_SELECTOR, "article.reading") == []
@@ -229,7 +192,7 @@ def test_desk_view_in_chromium(bed: Bed, tmp_path: Path) -> None:
         time.sleep(1.0)
         assert other.find_elements(By.CSS_SELECTOR, "article.reading") == []
         assert citizen.full_name not in other.page_source
-        _shot(other, tmp_path, "desk-other-clerk")
+        screenshot(other, tmp_path, "desk-other-clerk")
 
         # Close: the card leaves and stays gone on reload.
         card.find_element(By.CSS_SELECTOR, "button.close").click()

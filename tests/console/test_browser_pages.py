@@ -18,13 +18,13 @@ from selenium.webdriver.support.ui import WebDriverWait
 from station.console.app import create_app
 from station.testing.console import ConsoleServer
 from station.testing.ports import free_port
+from tests.console.browser import chromium, sign_in
 from tests.console.conftest import Site, config
-from tests.console.test_browser import _browser, _sign_in
 
 
 @pytest.fixture()
 def driver() -> Iterator[WebDriver]:
-    d = _browser()
+    d = chromium()
     yield d
     d.quit()
 
@@ -37,7 +37,7 @@ def _violations(driver: WebDriver) -> list[str]:
 def test_a_reading_leaves_after_its_time(site: Site, driver: WebDriver) -> None:
     site.user("lan", "clerk", "desk-a")
     with ConsoleServer(create_app(config(site, reading_ttl_s=2.0), site.store)) as server:
-        _sign_in(driver, server.url, "lan")
+        sign_in(driver, server.url, "lan")
         rid = site.reading("desk-a")
         card = WebDriverWait(driver, 5, 0.05).until(
             lambda d: d.find_elements(By.CSS_SELECTOR, f'article[data-record="{rid}"]'))
