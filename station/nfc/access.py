@@ -40,7 +40,11 @@ class AccessResult:
     card_access: bytes | None
 
 
-def read_card_access(transport: Transport) -> tuple[bytes | None, SecurityInfos | None]:
+CardAccess = tuple[bytes | None, SecurityInfos | None]
+"""EF.CardAccess as read (raw bytes) and parsed; (None, None) when the card has none."""
+
+
+def read_card_access(transport: Transport) -> CardAccess:
     """EF.CardAccess, selected directly by FID (some CCCDs answer SELECT MF with 6D00).
     (None, None) when the card has none."""
     try:
@@ -52,12 +56,13 @@ def read_card_access(transport: Transport) -> tuple[bytes | None, SecurityInfos 
     return raw, parse_security_infos(raw)
 
 
-def establish(transport: Transport, key: AccessKey, *,
-              require_pace: bool = False) -> AccessResult:
+def establish(transport: Transport, key: AccessKey, *, require_pace: bool = False,
+              card_access: CardAccess | None = None) -> AccessResult:
     """Run PACE when the card offers it, BAC otherwise, and return the secure channel. With
     ``require_pace`` (a CCCD) a card offering no PACE is refused (:class:`PaceUnavailable`)
-    before any BAC command is sent."""
-    raw, infos = read_card_access(transport)
+    before any BAC command is sent. ``card_access``: EF.CardAccess as the caller already read
+    it on this connection (the desk, to choose the key), so it is not read again."""
+    raw, infos = card_access if card_access is not None else read_card_access(transport)
     if require_pace and (infos is None or not infos.pace):
         event(log, "nfc.pace_unavailable", card_access=raw is not None)
         raise PaceUnavailable("this document must be read with PACE, and its EF.CardAccess is "
@@ -82,4 +87,5 @@ def establish(transport: Transport, key: AccessKey, *,
     return AccessResult(protocol, channel, detail, raw)
 
 
-__all__ = ["AccessKey", "AccessResult", "ProtocolError", "establish", "read_card_access"]
+__all__ = ["AccessKey", "AccessResult", "CardAccess", "ProtocolError", "establish",
+           "read_card_access"]

@@ -26,7 +26,7 @@ from station.errors import (
 )
 from station.log import event
 from station.nfc import aa, ca
-from station.nfc.access import establish
+from station.nfc.access import CardAccess, establish
 from station.nfc.files import (
     Progress,
     ReadStrategy,
@@ -133,15 +133,16 @@ class ChipSession:
     def complete(self) -> bool:
         return all(f in self.done or f in self.skipped for f in self.files)
 
-    def read(self, transport: Transport) -> ChipRead:
+    def read(self, transport: Transport, card_access: CardAccess | None = None) -> ChipRead:
         """One tap. Raises :class:`TagLost` (with the file and offset reached) when the card
-        leaves; call again with the next connection to resume."""
+        leaves; call again with the next connection to resume. ``card_access``: EF.CardAccess
+        as the caller already read it on this connection (not read again)."""
         self._atr = bytes(getattr(transport, "atr", b"") or b"")
         counter = CountingTransport(transport)
         self.taps += 1
         started = time.monotonic()
         try:
-            self._read(counter)
+            self._read(counter, card_access)
         finally:
             self.apdus += counter.count
         event(log, "nfc.read_ok", protocol=self.protocol, files=len(self.done),
@@ -151,11 +152,12 @@ class ChipSession:
                         tuple(self.skipped), self.detail, self.apdus, self.taps,
                         self.card_access, self.ca, self.aa, self.card_security)
 
-    def _read(self, transport: Transport) -> None:
+    def _read(self, transport: Transport, card_access: CardAccess | None) -> None:
         current: str | None = None
         try:
             result = establish(transport, self.key,
-                               require_pace=self.require_pace or self.protocol == "PACE")
+                               require_pace=self.require_pace or self.protocol == "PACE",
+                               card_access=card_access)
             if self.card_access is not None and result.card_access != self.card_access:
                 # A different card on the second tap: never splice two cards' files.
                 raise UnsupportedCard("a different card was presented to resume the reading")

@@ -20,6 +20,7 @@ from station.sim.chip import CardImage, CccdChip, ChipOptions
 from station.sim.citizens import Citizen, generate
 from station.sim.vpcd import VpcdLink
 from station.testing.pcscd import PcscdTestbed
+from tests.fakes import Direct
 from tests.taps import put_back
 
 FILES = build("bank", ProfileSection()).files
@@ -172,3 +173,29 @@ def test_subjects_compare_numbers_without_being_them() -> None:
     assert subject_of("012345678") != subject_of("012345679")
     assert "012345678" not in subject_of("012345678")
     assert SPECS["bank"].require.name == "GENUINE"
+
+
+class _Connection(Direct):
+    def close(self) -> None:
+        pass
+
+
+def test_the_first_tap_reads_ef_card_access_once(citizen: Citizen) -> None:
+    # The desk reads EF.CardAccess to choose the key (PACE with the CAN, or the MRZ key) and
+    # the session opens PACE with what it read, instead of selecting and reading it again.
+    options = ChipOptions()
+    links: list[_Connection] = []
+    card = CccdChip(issuer.issue(citizen, options), options)
+
+    def connect(slot: str) -> _Connection:
+        links.append(_Connection(card))
+        return links[-1]
+
+    keys, _ = DeskKeys.from_qr(citizen.payload())
+    reading, _ = PcscChipReader(FILES, connect=connect).read("virtual", keys, lambda f: None,
+                                                            threading.Event())
+    assert reading.detail.startswith("PACE") and reading.card_access is not None
+    # Opened by short EF identifier (READ BINARY, P1 = 80 | 1C) or by SELECT of 011C.
+    reads = [a for a in links[0].apdus
+             if (a[1] == 0xB0 and a[2] == 0x9C) or (a[1] == 0xA4 and a[5:7] == b"\x01\x1c")]
+    assert len(reads) == 1, [a.hex() for a in links[0].apdus[:6]]
