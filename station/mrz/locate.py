@@ -52,6 +52,8 @@ class Zone:
     thickness: float
     """A bar's thickness in frame pixels (about the glyph height)."""
     score: float
+    angle: float = 0.0
+    """The frame's text lines against the x axis (degrees, [-90, 90): :func:`orientation`)."""
 
 
 def sample(img: Array, xs: Array, ys: Array) -> Array:
@@ -288,7 +290,7 @@ def _find(grey: Array, f: int, limit: int) -> list[Zone]:
         rights = sorted(b.end(b.t1)[0] for b in group)
         span = (lefts[1], rights[1]) if len(group) == 3 else None
         zones.append(Zone(_ends(first, span, back), _ends(last, span, back), len(group),
-                          float(np.mean([b.thickness for b in group])) * f, score * f))
+                          float(np.mean([b.thickness for b in group])) * f, score * f, angle))
     return zones
 
 

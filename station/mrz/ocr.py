@@ -489,20 +489,30 @@ def _read_mrz(image: Any) -> Mrz:
     last: MrzError | None = None
     # A zone found and straightened first (any rotation, tilt); then the frame as it is, for
     # what the localisation missed (an axis-aligned scan reads either way).
-    for crop in _straightened(grey):
+    zones = locate.find_zones(grey, limit=_LOCATE_ZONES)
+    for crop in _straightened(grey, zones):
         try:
             return _read_straightened(crop)
         except MrzError as exc:
             last = _telling(last, exc)
+    if zones and abs(zones[0].angle) > _LEVEL_MAX_ANGLE:
+        # The frame's text runs at an angle the level reader's deskew (±10°) cannot take out:
+        # reading it as it is only costs time (on the desk camera, the frames that fail).
+        raise last or MrzNotFound("zone", "no machine-readable zone could be read")
     try:
         return _read_level(grey)
     except MrzError as exc:
         raise _telling(last, exc) from None
 
 
-def _straightened(grey: Array) -> Iterator[locate.Straightened]:
+_LEVEL_MAX_ANGLE = 12.0
+"""Frames whose text lines the localisation found turned further than this are not also read
+as they are (:func:`_read_level` deskews by at most 10°)."""
+
+
+def _straightened(grey: Array, zones: list[locate.Zone]) -> Iterator[locate.Straightened]:
     """The located zones, straightened, each in its likelier orientation first."""
-    for zone in locate.find_zones(grey, limit=_LOCATE_ZONES):
+    for zone in zones:
         s = locate.straighten(grey, zone)
         if s.image.shape[0] < 32 or s.image.shape[1] < 64:
             continue

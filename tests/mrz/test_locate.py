@@ -122,3 +122,33 @@ def test_orientation_holds_under_uneven_light_along_the_zone() -> None:
     assert ink[:, w // 8: w * 3 // 8].mean() < ink[:, w * 5 // 8: w * 7 // 8].mean()
     assert _upright(s.image) and _upright(img)
     assert not _upright(np.ascontiguousarray(img[::-1, ::-1]))
+
+
+def test_a_frame_whose_text_is_turned_past_the_level_readers_reach_is_not_read_level(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The level reader deskews by ±10° at most: when the localisation saw the frame's lines at
+    # 25°, reading the frame as it is can only cost time (the frames that fail pay it).
+    import station.mrz.ocr as ocr
+
+    text, pose = POSES["td3-roll-28"]
+    grey = tilted_frame(text, seed=7, **pose)
+    zones = locate.find_zones(np.asarray(grey, np.float32))
+    assert zones and abs(zones[0].angle) > 12
+    calls: list[int] = []
+
+    def refuse(*_args: object, **_kw: object) -> None:
+        raise MrzError("zone", "a character cell is unreadable")
+
+    def level(*_args: object, **_kw: object) -> None:
+        calls.append(1)
+        refuse()
+
+    monkeypatch.setattr(ocr, "_read_straightened", refuse)
+    monkeypatch.setattr(ocr, "_read_level", level)
+    with pytest.raises(MrzError):
+        read_mrz(grey)
+    assert calls == []
+    flat = tilted_frame(text, seed=7, line_px=20)  # lines level: still read as they are
+    with pytest.raises(MrzError):
+        read_mrz(flat)
+    assert calls == [1]
