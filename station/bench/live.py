@@ -28,6 +28,7 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -46,12 +47,26 @@ _TREMOR = 5
 """Distinct renders per presentation (the hand's tremor), cycled through the hold."""
 
 
+def _at_least(kind: type[int] | type[float], low: float, strict: bool = False,
+              ) -> Callable[[str], float]:
+    """An argparse type: a number ``>= low`` (``> low`` when ``strict``)."""
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value < low or (strict and value == low):
+            raise argparse.ArgumentTypeError(f"must be {'>' if strict else '>='} {low:g}")
+        return value
+    return parse
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--presentations", type=int, default=6,
+    parser.add_argument("--presentations", type=_at_least(int, 1), default=6,
                         help="presentations of each kind (QR front, MRZ back; default 6)")
-    parser.add_argument("--lead-s", type=float, default=0.5,
+    parser.add_argument("--lead-s", type=_at_least(float, 0), default=0.5,
                         help="empty desk before the card (default 0.5 s)")
-    parser.add_argument("--hold-s", type=float, default=3.0,
+    parser.add_argument("--hold-s", type=_at_least(float, 0, strict=True), default=3.0,
                         help="how long the card is held in view (default 3 s)")
     parser.add_argument("--seed", type=int, default=1, help="first synthetic citizen seed")
 

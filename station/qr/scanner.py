@@ -3,7 +3,8 @@
 Capture never waits for decoding: the decoder takes the newest frame; a frame that arrives while
 the decoder is busy replaces the one waiting (which is released back to the camera) — frames are
 dropped, never queued. At 30 fps the decode budget is 70 % of the frame interval (≈ 23 ms on a
-Raspberry Pi 4; ``station bench qr`` measures it).
+Raspberry Pi 4; ``station bench qr`` measures a frame's decoding, ``station bench live``
+the share of frames examined).
 
 A card held in view for several seconds is one event, not thirty: :class:`Debouncer` suppresses a
 payload seen again within ``debounce_s`` of its last sighting. Each symbol of a frame that holds
