@@ -32,3 +32,16 @@ def test_the_bench_reports_both_card_sides_and_the_per_frame_costs() -> None:
     assert result.figures["qr_decode_qr_wall_p95_ms"] > 0
     assert {g.metric for g in result.goals} == {"mrz_attempt_wall_p95_ms",
                                                 "qr_decode_qr_wall_p95_ms"}
+
+
+def test_bad_options_are_refused_by_the_parser() -> None:
+    import pytest
+
+    parser = argparse.ArgumentParser()
+    live.add_arguments(parser)
+    for bad in (["--presentations", "0"], ["--hold-s", "0"], ["--lead-s", "-1"],
+                ["--lead-s", "x"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(bad)
+    ok = parser.parse_args(["--presentations", "2", "--lead-s", "0", "--hold-s", "1.5"])
+    assert (ok.presentations, ok.lead_s, ok.hold_s) == (2, 0.0, 1.5)
