@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from station.bench import live
 
@@ -35,8 +36,6 @@ def test_the_bench_reports_both_card_sides_and_the_per_frame_costs() -> None:
 
 
 def test_bad_options_are_refused_by_the_parser() -> None:
-    import pytest
-
     parser = argparse.ArgumentParser()
     live.add_arguments(parser)
     for bad in (["--presentations", "0"], ["--hold-s", "0"], ["--lead-s", "-1"],
