@@ -1,6 +1,7 @@
 """The console's pages in headless Chromium without a desk: a reading leaves the desk view
 after its time; a form forged on another origin is refused though the browser sends the
-cookies; the Content-Security-Policy leaves the console's own pages working (no violation)."""
+cookies; the Content-Security-Policy leaves the console's own pages working (no violation);
+copy and fill put the fields on the clipboard."""
 
 from __future__ import annotations
 
@@ -106,3 +107,35 @@ def test_a_form_forged_on_another_origin_is_refused(site: Site, driver: WebDrive
         # A clerk's page stays closed to the admin, in the browser too.
         driver.get(f"{server.url}/desk")
         assert "not allowed for this role" in driver.page_source
+
+
+def _clipboard(driver: WebDriver) -> str:
+    text: str = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "navigator.clipboard.readText().then(done, e => done('error: ' + e.name));")
+    return text
+
+
+def test_copy_and_fill_put_the_fields_on_the_clipboard(site: Site, driver: WebDriver) -> None:
+    # The clerk's other software takes the fields by paste: a field's copy button puts its
+    # value there, fill every field as "label<TAB>value" lines.
+    site.user("lan", "clerk", "desk-a")
+    with ConsoleServer(create_app(config(site), site.store)) as server:
+        driver.execute_cdp_cmd("Browser.grantPermissions", {
+            "origin": server.url,
+            "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
+        sign_in(driver, server.url, "lan")
+        rid = site.reading("desk-a")
+        card = WebDriverWait(driver, 5, 0.05).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, f'article[data-record="{rid}"]'))[0]
+        name = card.find_element(By.CSS_SELECTOR, 'div.field[data-field="full_name"]')
+        name.find_element(By.CSS_SELECTOR, "button.copy").click()
+        WebDriverWait(driver, 5, 0.05).until(lambda d: _clipboard(d) == "Trần Thị Bình")
+        card.find_element(By.CSS_SELECTOR, "button.fill").click()
+        WebDriverWait(driver, 5, 0.05).until(lambda d: "\t" in _clipboard(d))
+        lines = _clipboard(driver).split("\n")
+        labels = [e.text for e in card.find_elements(By.CSS_SELECTOR, "div.field dt")]
+        values = [e.text for e in card.find_elements(By.CSS_SELECTOR, "div.field dd")]
+        assert lines == [f"{k}\t{v}" for k, v in zip(labels, values, strict=True)]
+        assert "Trần Thị Bình" in values and len(lines) == 4
+        assert _violations(driver) == []
