@@ -3,6 +3,7 @@ acknowledgement (deletes the citizen data, keeps the audit row) and the audit lo
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -131,3 +132,21 @@ def test_revoked_token_and_malformed_cursor(api: TestClient, site: Site) -> None
                    headers=h).status_code == 422
     site.store.revoke_tokens("his")
     assert api.get("/api/v1/desks/desk-a/readings", headers=h).status_code == 401
+
+
+def test_no_citizen_data_in_the_server_log(api: TestClient, site: Site,
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    # Everything the console and the libraries under it log while a clerk lists, opens in
+    # every form, fails to open, and acknowledges readings: ids, never the data.
+    caplog.set_level(logging.DEBUG)
+    rid = site.reading("desk-a", profile="hospital", outcome="genuine")
+    h = token(site, "his", "clerk", "desk-a")
+    assert api.get("/api/v1/desks/desk-a/readings", headers=h).status_code == 200
+    for form in ("record-json", "fhir-patient", "lodging-csv", "lodging-xlsx", "bank-json"):
+        api.get(f"/api/v1/readings/{rid}", params={"form": form}, headers=h)
+    assert api.post(f"/api/v1/readings/{rid}/ack", headers=h).status_code == 200
+    assert api.get(f"/api/v1/readings/{rid}", headers=h).status_code in (404, 410)
+    text = caplog.text + " ".join(str(r.args) for r in caplog.records)
+    assert caplog.records  # the console did log (the test can see its lines)
+    for value in ("Trần Thị Bình", "Bình", "0010990", "01/02/1990", "1990-02-01"):
+        assert value not in text
