@@ -23,7 +23,9 @@ trust-store verifier, the signed-record store with its MQTT publisher) on
 
 The last card is a forgery — a clone: every file copied bit for bit (passive authentication
 passes) on a chip with other keys (Chip/Active Authentication fail) — so the "not genuine"
-path is shown too. Each stage is printed as it happens (the demo observes the service's own
+path is shown too: the demo desk records refusals (``[profile] record_refusals``: outcome and
+checks, no citizen field), so the clerk's desk view shows the clone as not genuine. Each
+stage is printed as it happens (the demo observes the service's own
 stages through thin wrappers; it never stands in for one), then a summary. Only counts and
 record ids are printed, never a citizen's data. Everything the demo started is stopped.
 """
@@ -73,15 +75,17 @@ class DemoResult:
     published: int
     acknowledged: int
     refused: int
-    """Cards the desk refused (the forged one must be; a genuine one must not)."""
+    """Cards the desk refused (the forged one must be; a genuine one must not). The demo desk
+    records a refusal (``[profile] record_refusals``): outcome and checks, no citizen data, so
+    the clerk's desk view shows it as not genuine."""
     genuine: int = 0
     """Records whose outcome is ``genuine`` (PA + chip/active authentication passed)."""
 
     @property
     def ok(self) -> bool:
         honest = self.cards - self.forged
-        return (self.stored == self.published == self.acknowledged == self.genuine == honest
-                and self.refused == self.forged)
+        return (self.stored == self.published == self.acknowledged == self.cards
+                and self.genuine == honest and self.refused == self.forged)
 
 
 @contextlib.contextmanager
@@ -112,6 +116,7 @@ def _config_text(state: Path, reader: str, port: int, mqtt: BrokerSettings) -> s
             "[camera]\nsource = 'none'\n"  # the demo hands the desk its replay camera
             f"[trust]\npath = '{state / 'trust'}'\n"
             f"[mqtt]\nhost = '127.0.0.1'\nport = {port}\n{tls}"
+            "[profile]\nrecord_refusals = true\n"  # the desk view shows the clone refused
             "[session]\nresult_hold_s = 0.3\n"
             "[feedback]\nenabled = false\n")
 
@@ -287,7 +292,9 @@ def _run_desk(tmp: Path, testbed: PcscdTestbed, mqtt: MosquittoBroker,
             failure = after.failure.value if after.failure else "?"
             if after.failure is m.Failure.NOT_GENUINE:
                 stages.refused += 1
-            stages.say(f"REFUSED by the desk: {failure.replace('_', ' ')} — nothing recorded")
+            what = ("recorded as refused (outcome and checks only, no citizen data)"
+                    if after.failure is m.Failure.NOT_GENUINE else "nothing recorded")
+            stages.say(f"REFUSED by the desk: {failure.replace('_', ' ')} — {what}")
             settled.set()
 
     service.machine.listeners.append(changed)
@@ -324,7 +331,9 @@ def _run_desk(tmp: Path, testbed: PcscdTestbed, mqtt: MosquittoBroker,
             finally:
                 link.remove()
             wait_until(lambda: service.machine.session.phase is m.Phase.IDLE, 10)
-        wait_until(lambda: stages.acknowledged >= stages.stored
+        # Every tap is a record (a refusal too), stored, acknowledged and released.
+        wait_until(lambda: len(stages.stored) >= tapped
+                   and stages.acknowledged >= stages.stored
                    and stages.published >= stages.stored, 15)
         console.hold(hold_s)
     finally:

@@ -101,9 +101,14 @@ def test_demo_exits_0_and_cleans_up() -> None:
     # The forged card (a clone) is read, fails chip authentication and is refused.
     forged = [ln for ln in out.splitlines() if "(forged: a clone):" in ln]
     assert any("verified: not-genuine" in ln for ln in forged), out
-    assert any("REFUSED by the desk: not genuine" in ln for ln in forged), out
-    assert not any("stored" in ln or "released" in ln for ln in forged), out
-    assert ("3 card(s) tapped (1 forged), 2 stored, 2 acknowledged by the backend, 2 released "
+    assert any("REFUSED by the desk: not genuine — recorded as refused (outcome and checks "
+               "only, no citizen data)" in ln for ln in forged), out
+    # The refusal is a record (for the clerk's desk view) with no citizen field in it.
+    assert any("signed: record" in ln and "outcome invalid" in ln
+               and "0 citizen fields sealed" in ln for ln in forged), out
+    assert any("clone): acknowledged by the backend (signature verified, 0 sealed fields "
+               "opened" in ln for ln in forged), out
+    assert ("3 card(s) tapped (1 forged), 3 stored, 3 acknowledged by the backend, 3 released "
             "by the station on the backend's receipt, 2 genuine, 1 refused as not genuine — all "
             "as expected") in out
     assert "Exception" not in proc.stderr

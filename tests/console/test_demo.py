@@ -1,5 +1,6 @@
 """`make demo`'s console: the demo prints the desk view's URL and a demo clerk's credentials,
-and the demo's taps reach that clerk's desk view (its server-sent events). The demo runs as
+and the demo's taps reach that clerk's desk view (its server-sent events), the forged card as
+not genuine with no field. The demo runs as
 its own process (`station demo`), as `make demo` runs it: it points its process's PC/SC
 clients at its own pcscd."""
 
@@ -50,6 +51,8 @@ def test_demo_taps_appear_on_the_demo_clerks_desk_view() -> None:
         until("stays up")  # the taps are over; the console is held open
         signed = re.findall(r"card \d: signed: record (\S+)", "\n".join(out))
         assert len(signed) == 2, out
+        refused = re.findall(r"\(forged: a clone\): signed: record (\S+)", "\n".join(out))
+        assert len(refused) == 1, out
         # The cookies are Secure: a browser sends them to http://localhost, httpx only over
         # https, so this client hands them back by hand.
         with httpx.Client(base_url=url, timeout=30) as c:
@@ -66,11 +69,11 @@ def test_demo_taps_appear_on_the_demo_clerks_desk_view() -> None:
                 for line in events.iter_lines():
                     if line.startswith("data: "):
                         got.append(json.loads(line[6:]))
-                    if len(got) == 2:
+                    if len(got) == 3:
                         break
-        assert [g["record_id"] for g in got] == signed
-        assert {g["badge"] for g in got} == {"genuine"}
-        assert all(len(g["fields"]) == 5 for g in got)  # type: ignore[arg-type]
+        assert [g["record_id"] for g in got] == signed + refused
+        assert [g["badge"] for g in got] == ["genuine", "genuine", "not_genuine"]
+        assert [len(g["fields"]) for g in got] == [5, 5, 0]  # type: ignore[arg-type]
         assert password not in "".join(ln for ln in out if "web console on" not in ln)
     finally:
         proc.send_signal(2)  # Ctrl-C ends the hold; the demo then stops what it started
