@@ -45,3 +45,44 @@ class AccessKey:
         if len(parts) != 3:
             raise ValueError("MRZ key must be DOCNO,YYMMDD,YYMMDD")
         return cls.mrz(*parts)
+
+    def pace_key(self) -> AccessKey:
+        """The password PACE runs with: this one (PACE takes a CAN or the MRZ key)."""
+        return self
+
+    def bac_key(self) -> AccessKey | None:
+        """The password BAC runs with: this one if it is the MRZ key (BAC has no CAN)."""
+        return self if self.kind == "MRZ" else None
+
+
+@dataclass(frozen=True, repr=False)
+class AccessKeys:
+    """Every password the operator has for one card (a QR gives the CAN and the MRZ key);
+    :func:`station.nfc.access.establish`, which chooses PACE or BAC, takes the one the chosen
+    protocol runs with."""
+
+    can: AccessKey | None = None
+    mrz: AccessKey | None = None
+
+    def __post_init__(self) -> None:
+        if self.can is None and self.mrz is None:
+            raise ValueError("no access key")
+
+    def pace_key(self) -> AccessKey:
+        """The CAN when there is one, else the MRZ key (PACE-MRZ)."""
+        if self.can is not None:
+            return self.can
+        if self.mrz is not None:
+            return self.mrz
+        raise ValueError("no access key")
+
+    def bac_key(self) -> AccessKey | None:
+        return self.mrz
+
+    def __repr__(self) -> str:
+        return "AccessKeys(<redacted>)"
+
+
+Passwords = AccessKey | AccessKeys
+"""What :func:`station.nfc.access.establish` and a :class:`station.nfc.session.ChipSession`
+take: one password, or every password for the card."""

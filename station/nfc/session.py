@@ -26,7 +26,7 @@ from station.errors import (
 )
 from station.log import event
 from station.nfc import aa, ca
-from station.nfc.access import CardAccess, establish
+from station.nfc.access import establish
 from station.nfc.files import (
     Progress,
     ReadStrategy,
@@ -34,9 +34,9 @@ from station.nfc.files import (
     select_application,
     supports_extended_length,
 )
-from station.nfc.lds.secinfo import SecurityInfos, parse_security_infos
+from station.nfc.lds.secinfo import CardAccess, SecurityInfos
 from station.nfc.lds.security import parse_dg14, parse_dg15
-from station.nfc.password import AccessKey
+from station.nfc.password import Passwords
 from station.nfc.proof import ChipProof
 from station.nfc.sm import SecureMessaging, max_plain_read
 from station.reasons import AA_FAILED, CA_FAILED
@@ -67,7 +67,8 @@ class ChipRead:
     detail: str = ""
     apdus: int = 0
     taps: int = 1
-    card_access: bytes | None = None
+    card_access: CardAccess | None = None
+    """EF.CardAccess as the tap read and parsed it (the verifier reads what it announces)."""
     chip_authentication: ChipProof | None = None
     """Chip Authentication as run during the read (None: the card offers none / not asked)."""
     active_authentication: ChipProof | None = None
@@ -88,7 +89,9 @@ class CountingTransport:
 
 
 class ChipSession:
-    """Reads ``files`` with ``key``, resuming across taps.
+    """Reads ``files`` with ``key``, resuming across taps. ``key``: one password, or every
+    password for the card (:class:`~station.nfc.password.AccessKeys`), of which
+    :func:`~station.nfc.access.establish` takes the one PACE or BAC runs with.
 
     With ``authenticate_chip`` (the default) DG14 is read first and Chip Authentication runs
     right after it on every tap, so that every following file arrives under keys only the
@@ -97,7 +100,7 @@ class ChipSession:
     DG15 are PA-verified). A chip that fails CA is authenticated again (PACE/BAC) and read to
     the end, so the failure is reported with the data, never as a genuine read."""
 
-    def __init__(self, key: AccessKey, files: Sequence[str] = DEFAULT_FILES, *,
+    def __init__(self, key: Passwords, files: Sequence[str] = DEFAULT_FILES, *,
                  progress: Progress | None = None, extended: bool | None = None,
                  authenticate_chip: bool = True, require_pace: bool = False) -> None:
         unknown = [f for f in files if f not in FILE_IDS]
@@ -115,7 +118,7 @@ class ChipSession:
         self.strategy: ReadStrategy | None = None
         self.protocol = ""
         self.detail = ""
-        self.card_access: bytes | None = None
+        self.card_access: CardAccess | None = None
         self.apdus = 0
         self.taps = 0
         self.authenticate_chip = authenticate_chip
@@ -133,16 +136,15 @@ class ChipSession:
     def complete(self) -> bool:
         return all(f in self.done or f in self.skipped for f in self.files)
 
-    def read(self, transport: Transport, card_access: CardAccess | None = None) -> ChipRead:
+    def read(self, transport: Transport) -> ChipRead:
         """One tap. Raises :class:`TagLost` (with the file and offset reached) when the card
-        leaves; call again with the next connection to resume. ``card_access``: EF.CardAccess
-        as the caller already read it on this connection (not read again)."""
+        leaves; call again with the next connection to resume."""
         self._atr = bytes(getattr(transport, "atr", b"") or b"")
         counter = CountingTransport(transport)
         self.taps += 1
         started = time.monotonic()
         try:
-            self._read(counter, card_access)
+            self._read(counter)
         finally:
             self.apdus += counter.count
         event(log, "nfc.read_ok", protocol=self.protocol, files=len(self.done),
@@ -152,13 +154,13 @@ class ChipSession:
                         tuple(self.skipped), self.detail, self.apdus, self.taps,
                         self.card_access, self.ca, self.aa, self.card_security)
 
-    def _read(self, transport: Transport, card_access: CardAccess | None) -> None:
+    def _read(self, transport: Transport) -> None:
         current: str | None = None
         try:
             result = establish(transport, self.key,
-                               require_pace=self.require_pace or self.protocol == "PACE",
-                               card_access=card_access)
-            if self.card_access is not None and result.card_access != self.card_access:
+                               require_pace=self.require_pace or self.protocol == "PACE")
+            known = None if self.card_access is None else self.card_access.raw
+            if known is not None and result.card_access.raw != known:
                 # A different card on the second tap: never splice two cards' files.
                 raise UnsupportedCard("a different card was presented to resume the reading")
             self.card_access = result.card_access
@@ -318,12 +320,8 @@ class ChipSession:
     def _card_security_expected(self) -> bool:
         """Only cards whose EF.CardAccess announces PACE-CAM or CA/TA version 2 carry
         EF.CardSecurity (the CCCD's announces CA and TA version 1): no APDU spent on others."""
-        if self.card_access is None:
-            return False
-        try:
-            return parse_security_infos(self.card_access).has_card_security
-        except LdsFormatError:
-            return False
+        infos = None if self.card_access is None else self.card_access.infos
+        return infos is not None and infos.has_card_security
 
     def _read_card_security(self, channel: SecureMessaging) -> None:
         """EF.CardSecurity, when EF.CardAccess says the card has one."""

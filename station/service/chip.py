@@ -28,7 +28,6 @@ from station.drivers.reader import Transport
 from station.drivers.reader.pcsc import PcscReader
 from station.errors import NoCard, TagLost, UnsupportedCard
 from station.log import event
-from station.nfc.access import CardAccess, read_card_access
 from station.nfc.lds.chip import ChipData
 from station.nfc.session import ChipSession
 from station.service.readings import ChipReading, DeskKeys, document_subject
@@ -87,18 +86,15 @@ class PcscChipReader:
         conn = self.connect(slot)
         try:
             transport = _Cancellable(conn, cancel)
-            card_access: CardAccess | None = None
             if self._resume is None or self._resume[0] != keys:
-                # Read once: it chooses the key here and opens the session below.
-                card_access = read_card_access(transport)
-                infos = card_access[1]
-                key = keys.for_card(infos is not None and bool(infos.pace))
-                self._resume = (keys, ChipSession(key, self.files, progress=self._on_progress,
+                # Both passwords go down: establish() chooses PACE or BAC, and the key with it.
+                self._resume = (keys, ChipSession(keys.access, self.files,
+                                                  progress=self._on_progress,
                                                   extended=self.extended,
                                                   require_pace=keys.cccd))
             session = self._resume[1]
             try:
-                result = session.read(transport, card_access)
+                result = session.read(transport)
             except TagLost:
                 raise  # keep the session: the next tap with these keys resumes
             except BaseException:

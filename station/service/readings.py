@@ -10,21 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 import os
 from dataclasses import dataclass
 from typing import Any
 
-from station.errors import AuthFailed, PaceUnavailable
-from station.log import event
 from station.mrz.parse import Mrz
 from station.nfc.lds.chip import ChipData
-from station.nfc.password import AccessKey
+from station.nfc.lds.secinfo import CardAccess
+from station.nfc.password import AccessKey, AccessKeys
 from station.nfc.proof import ChipProof
 from station.qr.cccd import is_cccd_mrz
 from station.trust.verdict import Verification
-
-log = logging.getLogger(__name__)
 
 # Per process: subjects only need to compare within one run, and must not be a stable pseudonym.
 _SUBJECT_KEY = os.urandom(32)
@@ -83,19 +79,13 @@ class DeskKeys:
     def typed_can(cls, digits: str) -> DeskKeys:
         return cls(AccessKey.can(digits))
 
-    def for_card(self, has_pace: bool) -> AccessKey:
-        # ChipSession runs PACE whenever EF.CardAccess offers it, with whichever password it
-        # is given (CAN or MRZ), and BAC otherwise — except for a CCCD (ICAO 9303-11 §4.4: a
-        # chip with PACE is read with PACE; a missing EF.CardAccess is an attack, not a quirk).
-        if not has_pace and self.cccd:
-            event(log, "chip.pace_unavailable")
-            raise PaceUnavailable("a CCCD whose chip offers no PACE (EF.CardAccess missing or "
-                                  "without PACEInfo) is refused; BAC is not used")
-        if has_pace and self.can is not None:
-            return self.can
-        if self.mrz is not None:
-            return self.mrz
-        raise AuthFailed("the card has no PACE and only a CAN was given (BAC needs the MRZ key)")
+    @property
+    def access(self) -> AccessKeys:
+        """The passwords for :func:`station.nfc.access.establish`, which runs PACE whenever
+        EF.CardAccess offers it (with the CAN, else the MRZ key) and BAC otherwise (MRZ key
+        only) — except for a CCCD, read with ``require_pace=cccd`` (ICAO 9303-11 §4.4: a chip
+        with PACE is read with PACE; a missing EF.CardAccess is an attack, not a quirk)."""
+        return AccessKeys(self.can, self.mrz)
 
     def __repr__(self) -> str:
         return "DeskKeys(<redacted>)"
@@ -118,8 +108,9 @@ class ChipReading:
     active_authentication: ChipProof | None = None
     document: Mrz | None = None
     """The MRZ the camera read, when the chip was opened with it (:meth:`DeskKeys.from_mrz`)."""
-    card_access: bytes | None = None
-    """EF.CardAccess as read: what it announces (CA, PACE-CAM) the verifier requires."""
+    card_access: CardAccess | None = None
+    """EF.CardAccess as the tap read and parsed it: what it announces (CA, PACE-CAM) the
+    verifier requires."""
 
     def __repr__(self) -> str:
         return f"ChipReading({self.detail}, files={sorted(self.chip.files)})"

@@ -34,7 +34,7 @@ from typing import Any, Protocol
 
 from station import reasons as E
 from station.nfc import tlv
-from station.nfc.lds.secinfo import parse_security_infos
+from station.nfc.lds.secinfo import CardAccess
 from station.nfc.lds.security import parse_dg14, parse_sod
 from station.nfc.proof import ChipProof
 from station.trust.certs import Certificate
@@ -60,14 +60,14 @@ class HasFiles(Protocol):
 def verify(chip_data: HasFiles | Mapping[str, bytes], store: TrustStore | None, *,
            chip_authentication: ChipProof | None = None,
            active_authentication: ChipProof | None = None,
-           card_access: bytes | None = None,
+           card_access: CardAccess | None = None,
            revocation: Revocation = "prefer",
            now: dt.datetime | None = None) -> Verification:
     """Verify a card read: PA over the files read (``chip_data.files``: "SOD", "DG1"…), then
     fold in the CA/AA results, requiring those the document advertises (EF.SOD's list,
-    ``card_access``: EF.CardAccess as read). ``revocation``: "require" refuses a DSC whose
-    revocation status is unknown (no current CRL of its CSCA); "prefer" records it as unknown
-    and goes on. Never raises."""
+    ``card_access``: EF.CardAccess as the tap read and parsed it). ``revocation``: "require"
+    refuses a DSC whose revocation status is unknown (no current CRL of its CSCA); "prefer"
+    records it as unknown and goes on. Never raises."""
     try:
         files = chip_data if isinstance(chip_data, Mapping) else chip_data.files
         protocol = getattr(chip_data, "protocol", None)
@@ -146,7 +146,7 @@ def _c(name: Any) -> str:
     return str(value).strip().upper()
 
 
-def advertised(files: Mapping[str, bytes], card_access: bytes | None) -> dict[int, str]:
+def advertised(files: Mapping[str, bytes], card_access: CardAccess | None) -> dict[int, str]:
     """The clone protections a document advertises: {14: why} for chip authentication,
     {15: why} for active authentication (the why is for the check's detail)."""
 
@@ -166,20 +166,17 @@ def advertised(files: Mapping[str, bytes], card_access: bytes | None) -> dict[in
                     out[14] = "EF.SOD lists DG14 with a chip authentication key"
             except Exception:  # an unparsable listed DG14 hides what it holds
                 out[14] = "EF.SOD lists DG14"
-    if 14 not in out and card_access is not None:
-        try:
-            infos = parse_security_infos(card_access)
-            if infos.chip_authentication or any(p.mapping == "CAM" for p in infos.pace):
-                out[14] = "EF.CardAccess announces chip authentication"
-        except Exception:  # PACE ran on it; an odd entry advertises nothing
-            pass
+    infos = None if card_access is None else card_access.infos
+    if 14 not in out and infos is not None and (
+            infos.chip_authentication or any(p.mapping == "CAM" for p in infos.pace)):
+        out[14] = "EF.CardAccess announces chip authentication"
     if 15 in listed:
         out[15] = "EF.SOD lists DG15"
     return out
 
 
 def _verify(files: Mapping[str, bytes], store: TrustStore | None, ca: ChipProof | None,
-            aa: ChipProof | None, card_access: bytes | None, revocation: Revocation,
+            aa: ChipProof | None, card_access: CardAccess | None, revocation: Revocation,
             now: dt.datetime) -> Verification:
     pa = passive_authentication(files, store, now)
     checks = list(pa.checks)

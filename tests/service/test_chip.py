@@ -5,21 +5,26 @@ a QR, a tap cut short and resumed, a read abandoned by the service, progress."""
 from __future__ import annotations
 
 import dataclasses
+import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from station.config import ProfileSection
 from station.errors import AuthFailed, PaceUnavailable, TagLost
+from station.nfc.lds import secinfo
 from station.service.chip import PcscChipReader, citizen_fields
 from station.service.profiles import FIELDS, SPECS, build
 from station.service.readings import DeskKeys, subject_of
+from station.service.verify import TrustVerifier
 from station.sim import issuer
-from station.sim.chip import CardImage, CccdChip, ChipOptions
+from station.sim.chip import EF_CARD_ACCESS, CardImage, CccdChip, ChipOptions
 from station.sim.citizens import Citizen, generate
 from station.sim.vpcd import VpcdLink
 from station.testing.pcscd import PcscdTestbed
+from station.trust.store import TrustStoreRef
 from tests.fakes import Direct
 from tests.taps import put_back
 
@@ -199,3 +204,32 @@ def test_the_first_tap_reads_ef_card_access_once(citizen: Citizen) -> None:
     reads = [a for a in links[0].apdus
              if (a[1] == 0xB0 and a[2] == 0x9C) or (a[1] == 0xA4 and a[5:7] == b"\x01\x1c")]
     assert len(reads) == 1, [a.hex() for a in links[0].apdus[:6]]
+
+
+def test_a_tap_parses_ef_card_access_once(citizen: Citizen, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # The tap's parsed EF.CardAccess travels with the reading: the session (does the card have
+    # EF.CardSecurity?) and the verifier (does it announce chip authentication? DG14 is left
+    # out of EF.SOD so that only EF.CardAccess can say) use it instead of parsing it again.
+    options = ChipOptions()
+    image = issuer.issue(citizen, options, unlisted=frozenset({14}))
+    raw = image.mf_files[EF_CARD_ACCESS]
+    parses: list[bytes] = []
+    original = secinfo.parse_security_infos
+
+    def counting(data: bytes) -> secinfo.SecurityInfos:
+        if bytes(data) == raw:
+            parses.append(bytes(data))
+        return original(data)
+
+    for module in list(sys.modules.values()):
+        if (getattr(module, "__name__", "").startswith("station.")
+                and getattr(module, "parse_security_infos", None) is original):
+            monkeypatch.setattr(module, "parse_security_infos", counting)
+    card = CccdChip(image, options)
+    keys, _ = DeskKeys.from_qr(citizen.payload())
+    reading, _ = PcscChipReader(FILES, connect=lambda slot: _Connection(card)).read(
+        "virtual", keys, lambda f: None, threading.Event())
+    (tmp_path / "csca.der").write_bytes(issuer.test_pki().csca.der)
+    TrustVerifier(TrustStoreRef(tmp_path)).verify(reading)
+    assert len(parses) == 1

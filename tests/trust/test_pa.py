@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 
 from station import reasons as E
+from station.nfc.lds.secinfo import CardAccess
 from station.nfc.proof import ChipProof
 from station.sim import pki
 from station.trust.pa import passive_authentication
@@ -53,10 +54,11 @@ def test_chip_authentication_announced_by_card_access_is_required(
 
     files = card_files(test_pki.dsc)  # its DG14 holds no CA key: EF.SOD advertises nothing
     assert verify(files, store).outcome == CLONE_UNCHECKED
-    card_access = lds.ef_card_access((PaceOption(),), "AES-128")
+    card_access = CardAccess.parse(lds.ef_card_access((PaceOption(),), "AES-128"))
     v = verify(files, store, card_access=card_access)
     assert (v.outcome, v.reason) == (NOT_GENUINE, E.CA_WITHHELD)
-    v = verify(files, store, card_access=lds.ef_card_access((PaceOption(),), None))
+    v = verify(files, store,
+               card_access=CardAccess.parse(lds.ef_card_access((PaceOption(),), None)))
     assert v.outcome == CLONE_UNCHECKED
 
 

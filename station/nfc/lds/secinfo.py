@@ -179,3 +179,25 @@ def parse_security_infos(data: bytes) -> SecurityInfos:
     if root.tag != 0x31:
         raise LdsFormatError("SecurityInfos is not a SET")
     return SecurityInfos(tuple(_info(seq) for seq in root.children()))
+
+
+@dataclass(frozen=True, repr=False)
+class CardAccess:
+    """EF.CardAccess as one tap read it: its bytes (a resumed tap compares them, to refuse a
+    different card) and its SecurityInfos, parsed once and passed along the reading (the PACE
+    choice, EF.CardSecurity, the verifier's advertised chip authentication).
+    ``raw`` None: the card has no readable EF.CardAccess."""
+
+    raw: bytes | None = None
+    infos: SecurityInfos | None = None
+
+    @classmethod
+    def parse(cls, raw: bytes) -> CardAccess:
+        return cls(raw, parse_security_infos(raw))
+
+    @property
+    def offers_pace(self) -> bool:
+        return self.infos is not None and bool(self.infos.pace)
+
+    def __repr__(self) -> str:
+        return "CardAccess(none)" if self.raw is None else f"CardAccess({len(self.raw)} bytes)"
