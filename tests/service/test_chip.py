@@ -186,8 +186,8 @@ class _Connection(Direct):
 
 
 def test_the_first_tap_reads_ef_card_access_once(citizen: Citizen) -> None:
-    # The desk reads EF.CardAccess to choose the key (PACE with the CAN, or the MRZ key) and
-    # the session opens PACE with what it read, instead of selecting and reading it again.
+    # establish() reads EF.CardAccess once and chooses PACE (with the QR's CAN) from it; the
+    # desk does not read it first to choose the key.
     options = ChipOptions()
     links: list[_Connection] = []
     card = CccdChip(issuer.issue(citizen, options), options)
@@ -199,7 +199,8 @@ def test_the_first_tap_reads_ef_card_access_once(citizen: Citizen) -> None:
     keys, _ = DeskKeys.from_qr(citizen.payload())
     reading, _ = PcscChipReader(FILES, connect=connect).read("virtual", keys, lambda f: None,
                                                             threading.Event())
-    assert reading.detail.startswith("PACE") and reading.card_access is not None
+    assert reading.detail.startswith("PACE")
+    assert reading.card_access is not None and reading.card_access.raw is not None
     # Opened by short EF identifier (READ BINARY, P1 = 80 | 1C) or by SELECT of 011C.
     reads = [a for a in links[0].apdus
              if (a[1] == 0xB0 and a[2] == 0x9C) or (a[1] == 0xA4 and a[5:7] == b"\x01\x1c")]
