@@ -5,9 +5,12 @@ in through the real sign-in form, and screenshots that also refresh tests/consol
 
 from __future__ import annotations
 
+import http.server
 import os
 import shutil
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -26,8 +29,8 @@ DRIVER = Path("/usr/bin/chromedriver")
 REFERENCE = Path(__file__).parent / "reference"
 PASSWORD = "correct horse battery"
 
-__all__ = ["PASSWORD", "REFERENCE", "By", "WebDriver", "WebDriverWait", "chromium",
-           "screenshot", "sign_in"]
+__all__ = ["PASSWORD", "REFERENCE", "By", "OtherOrigin", "WebDriver", "WebDriverWait",
+           "chromium", "screenshot", "sign_in"]
 
 
 def chromium(*, width: int = 1100, height: int = 900) -> WebDriver:
@@ -70,3 +73,35 @@ def screenshot(driver: WebDriver, tmp: Path, name: str) -> Path:
         REFERENCE.mkdir(exist_ok=True)
         shutil.copy(path, REFERENCE / path.name)
     return path
+
+
+class OtherOrigin:
+    """A page on another origin (another loopback port): ``page`` at every path but
+    ``/script.js``, which serves ``script`` (the console's CSP does not apply there, but a
+    script file keeps the pages alike)."""
+
+    def __init__(self, page: bytes, script: bytes, port: int | None = None) -> None:
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body, kind = (script, "text/javascript") if self.path == "/script.js" \
+                    else (page, "text/html")
+                self.send_response(200)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port or 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def origin(self) -> str:
+        return f"http://localhost:{self.port}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -12,9 +12,7 @@ STATION_UPDATE_REFERENCE=1, to tests/console/reference/ for README)."""
 
 from __future__ import annotations
 
-import http.server
 import os
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +38,7 @@ from station.testing.ports import free_port
 from tests.console.browser import (
     PASSWORD,
     By,
+    OtherOrigin,
     WebDriver,
     WebDriverWait,
     chromium,
@@ -63,44 +62,17 @@ def bed(tmp_path: Path, pcscd: PcscdTestbed, module_broker: MosquittoBroker) -> 
         yield b
 
 
-class Framing:
+def framing(port: int, console_url: str) -> OtherOrigin:
     """The desk software: a page on another origin that frames the desk view and shows what
     the fill hand-off posted to it."""
-
-    def __init__(self, port: int, console_url: str) -> None:
-        self.port = port
-        page = (f'<!doctype html><html><body><pre id="got"></pre>'
-                f'<iframe id="desk" src="{console_url}/desk" width="1000" height="700">'
-                f'</iframe><script src="/listen.js"></script></body></html>').encode()
-        script = (f'window.addEventListener("message", e => {{ if (e.origin === '
-                  f'"{console_url}" && e.data.type === "station.desk.fill") '
-                  f'document.getElementById("got").textContent = JSON.stringify(e.data); }});'
-                  ).encode()
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body, kind = (script, "text/javascript") if self.path == "/listen.js" \
-                    else (page, "text/html")
-                self.send_response(200)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def origin(self) -> str:
-        return f"http://localhost:{self.port}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
+    page = (f'<!doctype html><html><body><pre id="got"></pre>'
+            f'<iframe id="desk" src="{console_url}/desk" width="1000" height="700">'
+            f'</iframe><script src="/script.js"></script></body></html>').encode()
+    script = (f'window.addEventListener("message", e => {{ if (e.origin === '
+              f'"{console_url}" && e.data.type === "station.desk.fill") '
+              f'document.getElementById("got").textContent = JSON.stringify(e.data); }});'
+              ).encode()
+    return OtherOrigin(page, script, port)
 
 
 def _tap(bed: Bed, n: int, *, forged: bool = False) -> Any:
@@ -144,7 +116,7 @@ def test_desk_view_in_chromium(bed: Bed, tmp_path: Path) -> None:
         tmp_path / "ingest.sqlite3", os.urandom(32), backend_key, reading_ttl_s=300,
         poll_interval_s=0.1, fill_origins=(f"http://localhost:{framing_port}",)), store))
     server.start()
-    framing = Framing(framing_port, server.url)
+    framer = framing(framing_port, server.url)
     clerk = other = None
     try:
         clerk, other = chromium(), chromium()
@@ -204,7 +176,7 @@ def test_desk_view_in_chromium(bed: Bed, tmp_path: Path) -> None:
                                        f'article[data-record="{refused.record.record_id}"]')
 
         # Fill: the desk software framing the view receives the fields by postMessage.
-        clerk.get(f"{framing.origin}/")
+        clerk.get(f"{framer.origin}/")
         clerk.switch_to.frame(clerk.find_element(By.ID, "desk"))
         _card(clerk, rid).find_element(By.CSS_SELECTOR, "button.fill").click()
         clerk.switch_to.default_content()
@@ -221,6 +193,6 @@ def test_desk_view_in_chromium(bed: Bed, tmp_path: Path) -> None:
         for d in (clerk, other):
             if d is not None:
                 d.quit()
-        framing.close()
+        framer.close()
         server.stop()
         store.close()

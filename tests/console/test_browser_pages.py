@@ -5,11 +5,8 @@ copy and fill put the fields on the clipboard."""
 
 from __future__ import annotations
 
-import http.server
-import threading
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from selenium.webdriver.common.by import By
@@ -18,8 +15,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from station.console.app import create_app
 from station.testing.console import ConsoleServer
-from station.testing.ports import free_port
-from tests.console.browser import chromium, sign_in
+from tests.console.browser import OtherOrigin, chromium, sign_in
 from tests.console.conftest import Site, config
 
 
@@ -54,55 +50,29 @@ def test_a_reading_leaves_after_its_time(site: Site, driver: WebDriver) -> None:
         assert _violations(driver) == []
 
 
-class Forger:
+def forger(console_url: str) -> OtherOrigin:
     """Another origin's page that posts a form to the console on load, with a guessed CSRF
     token (it cannot read the real one)."""
-
-    def __init__(self, console_url: str) -> None:
-        self.port = free_port()
-        page = (f'<!doctype html><form id="f" method="post" action="{console_url}/admin/users">'
-                '<input name="name" value="mallory"><input name="role" value="admin">'
-                '<input name="password" value="mallory-password">'
-                f'<input name="csrf" value="{"0" * 64}"></form>'
-                '<script src="/go.js"></script>').encode()
-        script = b'document.getElementById("f").submit();'
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body, kind = (script, "text/javascript") if self.path == "/go.js" \
-                    else (page, "text/html")
-                self.send_response(200)
-                self.send_header("Content-Type", kind)
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    page = (f'<!doctype html><form id="f" method="post" action="{console_url}/admin/users">'
+            '<input name="name" value="mallory"><input name="role" value="admin">'
+            '<input name="password" value="mallory-password">'
+            f'<input name="csrf" value="{"0" * 64}"></form>'
+            '<script src="/script.js"></script>').encode()
+    return OtherOrigin(page, b'document.getElementById("f").submit();')
 
 
 def test_a_form_forged_on_another_origin_is_refused(site: Site, driver: WebDriver) -> None:
     site.user("root", "admin")
     with ConsoleServer(create_app(config(site), site.store)) as server:
-        driver.get(f"{server.url}/signin")
-        driver.find_element(By.ID, "name").send_keys("root")
-        driver.find_element(By.ID, "password").send_keys("correct horse battery")
-        driver.find_element(By.ID, "submit").click()
-        WebDriverWait(driver, 10).until(lambda d: d.current_url.endswith("/admin"))
+        sign_in(driver, server.url, "root", lands="/admin", live=False)
         assert _violations(driver) == []
-        forger = Forger(server.url)
+        page = forger(server.url)
         try:
-            driver.get(f"http://localhost:{forger.port}/")
+            driver.get(f"{page.origin}/")
             WebDriverWait(driver, 10).until(lambda d: "/admin/users" in d.current_url)
             assert "CSRF" in driver.page_source
         finally:
-            forger.close()
+            page.close()
         assert site.store.user("mallory") is None
         # A clerk's page stays closed to the admin, in the browser too.
         driver.get(f"{server.url}/desk")
