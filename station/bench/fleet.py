@@ -44,7 +44,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import signal
 import statistics
 import subprocess
@@ -57,7 +56,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from station.bench import BenchResult, Goal, Progress
+from station.bench import BenchResult, Goal, Progress, self_cpu_s
 
 DESCRIPTION = ("fleet: K desks (own keys, mTLS) → Mosquitto → N ingest workers → PostgreSQL, "
                "a worker killed mid-run")
@@ -152,11 +151,6 @@ def wait_cpu_s(proc: subprocess.Popen[Any], timeout_s: float) -> float:
             proc.kill()
             deadline = time.monotonic() + 10
         time.sleep(0.05)
-
-
-def _self_cpu_s() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
 
 
 def _loadavg() -> str:
@@ -395,7 +389,7 @@ def fleet_run(work: Path, dep: Deployment, dsn: str, workers: int, args: argpars
         t0 = time.monotonic() + 0.2
         wall_offset = time.time() - time.monotonic()
         cpu0 = {"desks": sum(cpu_s(s.pid) for s in sims), "broker": cpu_s(broker_pid),
-                "postgres": tree_cpu_s(postgres_pid), "driver": _self_cpu_s()}
+                "postgres": tree_cpu_s(postgres_pid), "driver": self_cpu_s()}
         for w in procs:
             assert w.proc is not None
             w.cpu_at_t0 = cpu_s(w.proc.pid)
@@ -447,7 +441,7 @@ def fleet_run(work: Path, dep: Deployment, dsn: str, workers: int, args: argpars
                 sim.wait()
         for w in procs:
             w.stop()
-    figs.cpu_s["driver"] = _self_cpu_s() - cpu0["driver"]
+    figs.cpu_s["driver"] = self_cpu_s() - cpu0["driver"]
     for w in procs:
         figs.cpu_s[f"worker {w.name} ({w.runs} starts)"] = sum(w.cpu) - w.cpu_at_t0
         new, dup = w.lines()

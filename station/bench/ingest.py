@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from station import topics
-from station.bench import BenchResult, Goal, Progress
+from station.bench import BenchResult, Goal, Progress, self_cpu_s
 
 DESCRIPTION = "ingest: store path on SQLite and PostgreSQL vs the verify+unseal ceiling"
 
@@ -89,11 +88,6 @@ def _load(work: Path) -> tuple[Any, list[tuple[str, bytes]]]:
     return verifier, [(topics.RECORDS.of(sid), tok.encode()) for sid, tok in pairs]
 
 
-def _cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-
 def measure(work: Path, target: str, part: int = 0, parts: int = 1,
             again: bool = False) -> dict[str, float]:
     """One worker's run: ``target`` "verify" (no store), a SQLite path or a DSN; records
@@ -123,9 +117,9 @@ def measure(work: Path, target: str, part: int = 0, parts: int = 1,
 
     if again:
         one_pass()
-    t0, c0 = time.monotonic(), _cpu()  # monotonic: comparable across the processes
+    t0, c0 = time.monotonic(), self_cpu_s()  # monotonic: comparable across the processes
     one_pass()
-    elapsed, cpu = time.monotonic() - t0, _cpu() - c0
+    elapsed, cpu = time.monotonic() - t0, self_cpu_s() - c0
     if store is not None:
         store.close()
     return {"records": len(messages), "seconds": elapsed, "start": t0,
