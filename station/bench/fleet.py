@@ -10,7 +10,8 @@ PostgreSQL server (fsync on). Then:
 1. **ceiling**: verify + unseal alone in one process (:func:`station.bench.ingest.ceiling`),
    before anything else runs;
 2. **1 worker**, then **N workers** (real ``station ingest`` processes, each its own backend
-   identity on the shared subscription, a fresh database each): the desks
+   identity on the shared subscription, a fresh database each, each with its share of the
+   cores as verify threads, ``--verify-threads``): the desks
    (:mod:`station.sim.fleet`, a few processes with many paho clients each) tap at
    ``--tap-interval`` (Poisson, per desk) for ``--steady`` s, lose the network for
    ``--outage`` s (taps go on and queue), come back and send the backlog while tapping for
@@ -223,7 +224,8 @@ def provision(work: Path, stations: int, workers: int) -> Deployment:
 class WorkerProc:
     """One ``station ingest`` process; stdout (one line per committed record) to a file."""
 
-    def __init__(self, work: Path, dep: Deployment, name: str, dsn: str) -> None:
+    def __init__(self, work: Path, dep: Deployment, name: str, dsn: str,
+                 verify_threads: int) -> None:
         from provisioning.ca import CaPaths
 
         paths = CaPaths(dep.ca_dir)
@@ -238,7 +240,8 @@ class WorkerProc:
         self.args = [sys.executable, "-m", "station", "--config", str(self.config),
                      "--log-level", "warning", "ingest",
                      "--db", dsn, "--registry", str(paths.registry), "--backend-key",
-                     str(paths.seal_key), "--client-id", name, "--health-port", "0"]
+                     str(paths.seal_key), "--client-id", name, "--health-port", "0",
+                     "--verify-threads", str(verify_threads)]
         self.work = work
         self.runs = 0
         self.proc: subprocess.Popen[bytes] | None = None
@@ -351,12 +354,15 @@ def fleet_run(work: Path, dep: Deployment, dsn: str, workers: int, args: argpars
               broker_pid: int, postgres_pid: int, progress: Progress, kill: bool) -> RunFigures:
     import psycopg
 
+    from station.ingest.worker import default_verify_threads
     from station.sim.fleet import FleetSpec
 
     run_dir = work / f"run-{workers}"
     run_dir.mkdir()
     figs = RunFigures(workers)
-    procs = [WorkerProc(run_dir, dep, name, dsn) for name in dep.workers[:workers]]
+    # The workers share this machine's cores: each gets its share of verify threads.
+    share = max(1, default_verify_threads() // workers)
+    procs = [WorkerProc(run_dir, dep, name, dsn, share) for name in dep.workers[:workers]]
     for w in procs:
         w.start()
     for w in procs:

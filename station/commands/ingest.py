@@ -59,6 +59,11 @@ def register(sub: Subparsers) -> None:
                         "open batch, lag) on this port; 0 picks a free one")
     p.add_argument("--health-bind", default="127.0.0.1",
                    help="address of the health endpoint (default: loopback only)")
+    p.add_argument("--verify-threads", type=int, metavar="N",
+                   help="threads checking signatures and unsealing off the network thread "
+                        "(default: one per core this process may use, at most 4; 0: on the "
+                        "network thread). Several workers on one machine share its cores: "
+                        "give each its share")
     p.set_defaults(func=run)
 
 
@@ -91,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
     forms = forms_of(args.webhook_form)
     ingest = Ingest(args.db, settings, stations=stations, backend_key=backend,
                     client_id=client_id, on_record=show, retention_s=retention,
-                    webhook=bool(args.webhook_url), revoked=revoked)
+                    webhook=bool(args.webhook_url), revoked=revoked,
+                    verify_threads=args.verify_threads)
     deliverer = None
     if args.webhook_url and backend is not None:
         secret = args.webhook_secret_file.read_bytes().strip()

@@ -1,16 +1,19 @@
 """The MQTT side of ingest: subscribe, check, batch, commit, receipt.
 
-For every message (on paho's network thread) :class:`~station.ingest.verification.Verifier`
-decides whether the record is acceptable (the CPU-heavy part: signature, unsealing) and queues
-it; the flush thread hands the queued batch to the store in one call
-(:meth:`~station.ingest.store.IngestStore.add_many`: one round trip to PostgreSQL, not one per
-record), which says of each record whether it is new, a QoS 1 duplicate or a replay, so the
-next batch is verified while this one is written. :meth:`Ingest.flush` commits the batch (one
-commit per :data:`RECEIPT_BATCH` records or :data:`FLUSH_INTERVAL_S`, not one fsync per
-record) and only once the commit returned — never before — publishes a
-**receipt** ``{"ids": [record ids]}`` on ``stations/{station}/receipts`` (QoS 1), one per
-station and batch, for new records and QoS 1 duplicates alike (the station may have missed the
-first receipt). The station deletes its copy of the citizen data only on that receipt.
+For every message paho's network thread hands the bytes to a small pool of verify threads
+(:func:`default_verify_threads`), where :class:`~station.ingest.verification.Verifier` decides
+whether the record is acceptable (the CPU-heavy part: signature, unsealing; OpenSSL runs them
+without Python's GIL, so the pool keeps more than one core busy while the network thread goes
+on reading), and queues it in arrival order. The flush thread hands the queued batch to the
+store in one call (:meth:`~station.ingest.store.IngestStore.add_many`: one round trip to
+PostgreSQL, not one per record), which says of each record whether it is new, a QoS 1
+duplicate or a replay, so the next batch is verified while this one is written.
+:meth:`Ingest.flush` commits the batch (one commit per :data:`RECEIPT_BATCH` records or
+:data:`FLUSH_INTERVAL_S`, not one fsync per record) and only once the commit returned — never
+before — publishes a **receipt** ``{"ids": [record ids]}`` on ``stations/{station}/receipts``
+(QoS 1), one per station and batch, for new records and QoS 1 duplicates alike (the station
+may have missed the first receipt). The station deletes its copy of the citizen data only on
+that receipt.
 
 The broker's PUBACK (paho sends it when the callback returns) therefore does not mean
 "stored": a crash between it and the commit loses nothing, because the station still holds the
@@ -27,10 +30,13 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,6 +74,24 @@ class Received:
 
 
 OnRecord = Callable[[Received], None]
+Checked = Verified | Refused
+
+
+def default_verify_threads() -> int:
+    """One verify thread per core this process may run on (at most 4: past that the network
+    thread's own Python work is the limit). Several workers on one machine should share the
+    cores between them (``station ingest --verify-threads``)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores))
+
+
+def _done(checked: Checked) -> Future[Checked]:
+    f: Future[Checked] = Future()
+    f.set_result(checked)
+    return f
 
 
 class Ingest:
@@ -83,6 +107,7 @@ class Ingest:
         retention_s: float | None = None,
         webhook: bool = False,
         revoked: frozenset[str] = frozenset(),
+        verify_threads: int | None = None,
     ) -> None:
         """``db``: a SQLite path, a ``postgresql://`` DSN or an open store. ``retention_s``:
         citizen data older than this is deleted (the audit row stays), checked every
@@ -90,7 +115,8 @@ class Ingest:
         records are refused (``revoked_station``). ``client_id``: the broker replaces it with
         the certificate's CN (``use_username_as_clientid``), so give it that CN. ``webhook``: queue
         each new record for :class:`~station.ingest.webhook.WebhookDeliverer` in its own
-        transaction."""
+        transaction. ``verify_threads``: threads checking messages off the network thread
+        (default :func:`default_verify_threads`; 0 checks on the network thread itself)."""
         self.store: IngestStore = open_store(db) if isinstance(db, (str, Path)) else db
         self.verifier = Verifier(stations, backend_key, revoked)
         self._lock = threading.Lock()
@@ -100,8 +126,13 @@ class Ingest:
         ``on_record`` callback may read counts)."""
         self._queue_lock = threading.Lock()
         """Guards :attr:`_queued` only, so the network thread never waits for the database."""
-        self._queued: list[tuple[str, Verified | Refused]] = []
-        """Checked messages (topic, outcome) not yet handed to the store."""
+        self._queued: deque[tuple[str, Future[Checked]]] = deque()
+        """Messages in arrival order (topic, outcome — being checked or checked) not yet handed
+        to the store."""
+        self.verify_threads = default_verify_threads() if verify_threads is None \
+            else max(0, verify_threads)
+        self._pool: ThreadPoolExecutor | None = None
+        """The verify threads while started (None: check on the calling thread)."""
         self._batch: list[Received] = []
         """Accepted in the open transaction: committed, then receipted, by :meth:`flush`."""
         self._wake = threading.Event()
@@ -175,10 +206,9 @@ class Ingest:
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
         # Runs on paho's network thread; for QoS 1 paho sends the PUBACK after it returns —
         # before the batch's commit, which is why the station waits for the receipt.
-        try:
-            checked: Verified | Refused = self.verifier.check(msg.topic, bytes(msg.payload))
-        except Exception as exc:  # never let one bad message stop the backend
-            checked = Refused(f"internal:{type(exc).__name__}")
+        pool, payload = self._pool, bytes(msg.payload)
+        checked = (_done(self._check(msg.topic, payload)) if pool is None
+                   else pool.submit(self._check, msg.topic, payload))
         with self._queue_lock:
             if not self._queued and not self._batch:
                 self._batch_since = time.monotonic()
@@ -191,14 +221,22 @@ class Ingest:
             # reading and the broker holds further records at its in-flight window.
             self.flush()
 
+    def _check(self, topic: str, token: bytes) -> Checked:
+        try:
+            return self.verifier.check(topic, token)
+        except Exception as exc:  # never let one bad message stop the backend
+            return Refused(f"internal:{type(exc).__name__}")
+
     def _write_queued(self) -> list[Received | None]:
         """Hand what is queued (at most :data:`RECEIPT_BATCH`) to the store's open transaction
         in one :meth:`~IngestStore.add_many`; the caller holds ``_flush_lock`` and
         ``_lock``. Returns each message's outcome in order (None: rejected)."""
         with self._queue_lock:
-            queued, self._queued = self._queued[:RECEIPT_BATCH], self._queued[RECEIPT_BATCH:]
-        if not queued:
+            taken = [self._queued.popleft() for _ in range(min(RECEIPT_BATCH, len(self._queued)))]
+        if not taken:
             return []
+        # In arrival order; a message still being checked is waited for (microseconds).
+        queued = [(topic, f.result()) for topic, f in taken]
         verified = [c for _, c in queued if isinstance(c, Verified)]
         try:
             added = iter(self.store.add_many(verified))
@@ -237,7 +275,7 @@ class Ingest:
         is committed and receipted by :meth:`flush` (at the latest :data:`FLUSH_INTERVAL_S`
         later while started). For callers that need each message's outcome at once; the MQTT
         path queues and writes whole batches."""
-        checked = self.verifier.check(topic, token)
+        checked = _done(self._check(topic, token))
         with self._flush_lock, self._lock:
             with self._queue_lock:
                 if not self._queued and not self._batch:
@@ -368,6 +406,8 @@ class Ingest:
         self._client.connect(self.settings.host, self.settings.port,
                              keepalive=self.settings.keepalive_s, clean_start=False,
                              properties=props)
+        if self.verify_threads and self._pool is None:
+            self._pool = ThreadPoolExecutor(self.verify_threads, thread_name_prefix="ingest-verify")
         self._client.loop_start()
         self._stop.clear()
         self._flusher = threading.Thread(target=self._flush_loop, name="ingest-flush",
@@ -389,6 +429,9 @@ class Ingest:
             time.sleep(0.01)
         self._client.disconnect()
         self._client.loop_stop()
+        if self._pool is not None:  # the network thread is gone: nothing submits any more
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def count(self) -> int:
         """Records stored (the open batch is committed first)."""
