@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import signal
+import sys
 import threading
 from pathlib import Path
 
@@ -88,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     def show(r: Received) -> None:
         rec = r.record
         print(f"received station={rec.station_id} seq={rec.seq} record={rec.record_id} "
-              f"outcome={rec.outcome}" + (" (duplicate)" if r.duplicate else ""), flush=True)
+              f"outcome={rec.outcome}" + (" (duplicate)" if r.duplicate else ""))
 
     retention = None if args.retention_days is None else args.retention_days * 86400
     if args.webhook_url and (backend is None or args.webhook_secret_file is None):
@@ -97,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     ingest = Ingest(args.db, settings, stations=stations, backend_key=backend,
                     client_id=client_id, on_record=show, retention_s=retention,
                     webhook=bool(args.webhook_url), revoked=revoked,
-                    verify_threads=args.verify_threads)
+                    verify_threads=args.verify_threads, on_batch=sys.stdout.flush)
     deliverer = None
     if args.webhook_url and backend is not None:
         secret = args.webhook_secret_file.read_bytes().strip()

@@ -31,12 +31,12 @@ import contextlib
 import json
 import logging
 import os
+import queue
 import random
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -88,10 +88,43 @@ def default_verify_threads() -> int:
     return max(1, min(4, cores))
 
 
-def _done(checked: Checked) -> Future[Checked]:
-    f: Future[Checked] = Future()
-    f.set_result(checked)
-    return f
+class _Slot:
+    """One message in arrival order; ``checked`` is filled in by a verify thread (or at once)."""
+
+    __slots__ = ("checked", "token", "topic")
+
+    def __init__(self, topic: str, token: bytes, checked: Checked | None = None) -> None:
+        self.topic = topic
+        self.token = token
+        self.checked = checked
+
+
+class _VerifyThreads:
+    """Threads taking slots from one queue and filling in their outcome: a C queue and a
+    plain attribute, so the network thread pays a microsecond a message (a
+    ``concurrent.futures`` future with its condition variable cost it about 30)."""
+
+    def __init__(self, n: int, check: Callable[[str, bytes], Checked]) -> None:
+        self._queue: queue.SimpleQueue[_Slot | None] = queue.SimpleQueue()
+        self._check = check
+        self._threads = [threading.Thread(target=self._run, name=f"ingest-verify-{i}",
+                                          daemon=True) for i in range(n)]
+        for t in self._threads:
+            t.start()
+
+    def submit(self, slot: _Slot) -> None:
+        self._queue.put(slot)
+
+    def _run(self) -> None:
+        while (slot := self._queue.get()) is not None:
+            slot.checked = self._check(slot.topic, slot.token)
+
+    def close(self) -> None:
+        """Check what was submitted, then end the threads."""
+        for _ in self._threads:
+            self._queue.put(None)
+        for t in self._threads:
+            t.join()
 
 
 class Ingest:
@@ -108,6 +141,7 @@ class Ingest:
         webhook: bool = False,
         revoked: frozenset[str] = frozenset(),
         verify_threads: int | None = None,
+        on_batch: Callable[[], None] | None = None,
     ) -> None:
         """``db``: a SQLite path, a ``postgresql://`` DSN or an open store. ``retention_s``:
         citizen data older than this is deleted (the audit row stays), checked every
@@ -116,7 +150,9 @@ class Ingest:
         the certificate's CN (``use_username_as_clientid``), so give it that CN. ``webhook``: queue
         each new record for :class:`~station.ingest.webhook.WebhookDeliverer` in its own
         transaction. ``verify_threads``: threads checking messages off the network thread
-        (default :func:`default_verify_threads`; 0 checks on the network thread itself)."""
+        (default :func:`default_verify_threads`; 0 checks on the network thread itself).
+        ``on_batch``: called once after a committed batch's ``on_record`` calls, before its
+        receipts (the CLI flushes its output there: one write per batch, not per record)."""
         self.store: IngestStore = open_store(db) if isinstance(db, (str, Path)) else db
         self.verifier = Verifier(stations, backend_key, revoked)
         self._lock = threading.Lock()
@@ -126,12 +162,12 @@ class Ingest:
         ``on_record`` callback may read counts)."""
         self._queue_lock = threading.Lock()
         """Guards :attr:`_queued` only, so the network thread never waits for the database."""
-        self._queued: deque[tuple[str, Future[Checked]]] = deque()
+        self._queued: deque[_Slot] = deque()
         """Messages in arrival order (topic, outcome — being checked or checked) not yet handed
         to the store."""
         self.verify_threads = default_verify_threads() if verify_threads is None \
             else max(0, verify_threads)
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: _VerifyThreads | None = None
         """The verify threads while started (None: check on the calling thread)."""
         self._batch: list[Received] = []
         """Accepted in the open transaction: committed, then receipted, by :meth:`flush`."""
@@ -143,6 +179,7 @@ class Ingest:
         self._last_receipt: Any = None
         self.settings = settings
         self.on_record = on_record
+        self.on_batch = on_batch
         self.retention_s = retention_s
         self.webhook = webhook
         self._purged_at = 0.0
@@ -206,14 +243,17 @@ class Ingest:
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
         # Runs on paho's network thread; for QoS 1 paho sends the PUBACK after it returns —
         # before the batch's commit, which is why the station waits for the receipt.
-        pool, payload = self._pool, bytes(msg.payload)
-        checked = (_done(self._check(msg.topic, payload)) if pool is None
-                   else pool.submit(self._check, msg.topic, payload))
+        pool = self._pool
+        slot = _Slot(msg.topic, bytes(msg.payload))
+        if pool is None:
+            slot.checked = self._check(slot.topic, slot.token)
         with self._queue_lock:
             if not self._queued and not self._batch:
                 self._batch_since = time.monotonic()
-            self._queued.append((msg.topic, checked))
+            self._queued.append(slot)
             queued = len(self._queued)
+        if pool is not None:
+            pool.submit(slot)
         if queued >= RECEIPT_BATCH:
             self._wake.set()
         if queued >= 4 * RECEIPT_BATCH:
@@ -235,8 +275,11 @@ class Ingest:
             taken = [self._queued.popleft() for _ in range(min(RECEIPT_BATCH, len(self._queued)))]
         if not taken:
             return []
-        # In arrival order; a message still being checked is waited for (microseconds).
-        queued = [(topic, f.result()) for topic, f in taken]
+        queued: list[tuple[str, Checked]] = []
+        for slot in taken:  # in arrival order; one still being checked is waited for
+            while (checked := slot.checked) is None:
+                time.sleep(0.0002)
+            queued.append((slot.topic, checked))
         verified = [c for _, c in queued if isinstance(c, Verified)]
         try:
             added = iter(self.store.add_many(verified))
@@ -275,12 +318,12 @@ class Ingest:
         is committed and receipted by :meth:`flush` (at the latest :data:`FLUSH_INTERVAL_S`
         later while started). For callers that need each message's outcome at once; the MQTT
         path queues and writes whole batches."""
-        checked = _done(self._check(topic, token))
+        slot = _Slot(topic, token, self._check(topic, token))
         with self._flush_lock, self._lock:
             with self._queue_lock:
                 if not self._queued and not self._batch:
                     self._batch_since = time.monotonic()
-                self._queued.append((topic, checked))
+                self._queued.append(slot)
                 ours = len(self._queued) - 1
             written: list[Received | None] = []
             while len(written) <= ours:  # in batches of RECEIPT_BATCH, up to and with ours
@@ -327,6 +370,12 @@ class Ingest:
                     except Exception as exc:  # a consumer's bug must not withhold receipts
                         event(log, "ingest.on_record_failed", logging.ERROR,
                               reason=type(exc).__name__)
+            if batch and self.on_batch is not None:
+                try:
+                    self.on_batch()
+                except Exception as exc:
+                    event(log, "ingest.on_record_failed", logging.ERROR,
+                          reason=type(exc).__name__)
             by_station: dict[str, list[str]] = {}
             for r in batch:
                 by_station.setdefault(r.record.station_id, []).append(r.record.record_id)
@@ -407,7 +456,7 @@ class Ingest:
                              keepalive=self.settings.keepalive_s, clean_start=False,
                              properties=props)
         if self.verify_threads and self._pool is None:
-            self._pool = ThreadPoolExecutor(self.verify_threads, thread_name_prefix="ingest-verify")
+            self._pool = _VerifyThreads(self.verify_threads, self._check)
         self._client.loop_start()
         self._stop.clear()
         self._flusher = threading.Thread(target=self._flush_loop, name="ingest-flush",
@@ -430,7 +479,7 @@ class Ingest:
         self._client.disconnect()
         self._client.loop_stop()
         if self._pool is not None:  # the network thread is gone: nothing submits any more
-            self._pool.shutdown(wait=True)
+            self._pool.close()
             self._pool = None
 
     def count(self) -> int:

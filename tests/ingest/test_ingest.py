@@ -116,3 +116,17 @@ def test_junk(parts: tuple[Ingest, RecordSigner, object, object]) -> None:
     assert ingest.rejections == {"malformed": 1, "topic": 1}
     # kept for the operator, without payloads
     assert ingest.store.rejections() == [(TOPIC, "malformed"), ("other/topic", "topic")]
+
+
+def test_on_batch_once_per_committed_batch_after_its_records(
+        parts: tuple[Ingest, RecordSigner, object, object]) -> None:
+    ingest, signer, _, _ = parts
+    calls: list[str] = []
+    ingest.on_record = lambda r: calls.append(f"record {r.record.seq}")
+    ingest.on_batch = lambda: calls.append("batch")
+    ingest.flush()  # nothing committed: no call
+    assert calls == []
+    for n in (1, 2, 3):
+        ingest.accept(TOPIC, signer.build(reading(n), n).token)
+    ingest.flush()
+    assert calls == ["record 1", "record 2", "record 3", "batch"]
