@@ -80,10 +80,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--after", type=float, default=8.0,
                         help="seconds of tapping after the desks are back; a worker is killed "
                              "halfway through (default 8)")
-    parser.add_argument("--backend-outage", type=float, default=8.0,
+    parser.add_argument("--backend-outage", type=float, default=20.0,
                         help="then every worker is stopped this long (a deploy) while the "
                              "desks tap and the broker queues for the workers' sessions; the "
-                             "drain after it is the workers' rate (default 8)")
+                             "drain after it is the workers' rate (default 20: ~5 000 "
+                             "queued, so the drain lasts seconds, not one)")
     parser.add_argument("--tail", type=float, default=5.0,
                         help="seconds of tapping after the workers are back (default 5)")
     parser.add_argument("--station-procs", type=int, default=4,
@@ -645,8 +646,9 @@ def _result(args: argparse.Namespace, ceiling: dict[str, float], runs: list[RunF
         + ", ".join(f"{r.workers}w {r.load}" for r in runs)
         + f"; {os.cpu_count()} cores shared by every role",
         f"offered: {args.stations} desks × 1 tap / {args.tap_interval:g} s "
-        f"= {args.stations / args.tap_interval:.0f} taps/s; each outage queues "
-        f"~{args.stations / args.tap_interval * args.outage:.0f} records",
+        f"= {args.stations / args.tap_interval:.0f} taps/s; the desks' outage queues "
+        f"~{args.stations / args.tap_interval * args.outage:.0f} records at the desks, the "
+        f"workers' ~{args.stations / args.tap_interval * args.backend_outage:.0f} at the broker",
         "records/s stored = the drain of what the broker queued while every worker was "
         "stopped (the workers saturated, the desks only tapping); over the run it is the "
         "offered load",

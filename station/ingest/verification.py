@@ -8,7 +8,11 @@ In order, each failure naming its reason (the rejection vocabulary operators see
    ``revoked_station`` — the operator revoked it (``python -m provisioning revoke``): its
    records are refused from then on, whatever they carry;
 3. ``bad_signature`` — the JWS is not signed by that station's Ed25519 key (forged or altered);
-4. ``malformed`` — signed, but not a record;
+4. ``malformed`` — signed, but not a record, or one no store can hold as it is: a clear text
+   field (id, time, profile, outcome) with a NUL character, which PostgreSQL's text refuses,
+   or a sequence number beyond a signed 64-bit integer. A station's own key can sign such a
+   record; stored, it would fail the whole batch it shares with other stations' records, again
+   on every re-send — so it is refused alone, before the store;
 5. ``station_mismatch`` — the signed payload names another station (a record re-published
    under another station's topic);
 6. ``unsealable`` — this backend holds the sealing key and the sealed fields do not open.
@@ -26,6 +30,9 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
 from station import topics
 from station.pipeline.records import BadSignature, Record, RecordError, open_sealed, verify
+
+_MAX_SEQ = 2 ** 63 - 1
+"""The stores' sequence column is a signed 64-bit integer (SQLite INTEGER, PostgreSQL bigint)."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,9 @@ class Verifier:
         except BadSignature:
             return Refused("bad_signature")
         except RecordError:
+            return Refused("malformed")
+        if record.seq > _MAX_SEQ or any("\x00" in f for f in (
+                record.record_id, record.wall, record.profile, record.outcome)):
             return Refused("malformed")
         if record.station_id != station_id:
             return Refused("station_mismatch")
