@@ -8,9 +8,10 @@ In order, each failure naming its reason (the rejection vocabulary operators see
    ``revoked_station`` — the operator revoked it (``python -m provisioning revoke``): its
    records are refused from then on, whatever they carry;
 3. ``bad_signature`` — the JWS is not signed by that station's Ed25519 key (forged or altered);
-4. ``malformed`` — signed, but not a record, or one no store can hold as it is: a clear text
-   field (id, time, profile, outcome) with a NUL character, which PostgreSQL's text refuses,
-   or a sequence number beyond a signed 64-bit integer. A station's own key can sign such a
+4. ``malformed`` — signed, but not a record, or one no store can hold as it is: an id that is
+   not a UUID (the primary key's index entry has a size limit), a clear text field (time,
+   profile, outcome) with a NUL character, which PostgreSQL's text refuses, or a sequence
+   number beyond a signed 64-bit integer. A station's own key can sign such a
    record; stored, it would fail the whole batch it shares with other stations' records, again
    on every re-send — so it is refused alone, before the store;
 5. ``station_mismatch`` — the signed payload names another station (a record re-published
@@ -22,6 +23,7 @@ Dedupe and replay (``replay``) need the store: :mod:`station.ingest.store`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +33,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 from station import topics
 from station.pipeline.records import BadSignature, Record, RecordError, open_sealed, verify
 
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+"""A record id as :func:`~station.pipeline.records.uuid7` writes it."""
 _MAX_SEQ = 2 ** 63 - 1
 """The stores' sequence column is a signed 64-bit integer (SQLite INTEGER, PostgreSQL bigint)."""
 
@@ -80,8 +84,8 @@ class Verifier:
             return Refused("bad_signature")
         except RecordError:
             return Refused("malformed")
-        if record.seq > _MAX_SEQ or any("\x00" in f for f in (
-                record.record_id, record.wall, record.profile, record.outcome)):
+        if (record.seq > _MAX_SEQ or not _UUID.fullmatch(record.record_id)
+                or any("\x00" in f for f in (record.wall, record.profile, record.outcome))):
             return Refused("malformed")
         if record.station_id != station_id:
             return Refused("station_mismatch")

@@ -132,26 +132,40 @@ def test_on_batch_once_per_committed_batch_after_its_records(
     assert calls == ["record 1", "record 2", "record 3", "batch"]
 
 
-@pytest.mark.parametrize("poison", ["nul-profile", "nul-outcome", "seq-overflow"])
+@pytest.mark.parametrize("poison", ["nul-profile", "nul-outcome", "seq-overflow", "long-id"])
 def test_a_signed_record_the_database_cannot_hold_is_refused_alone(
         parts: tuple[Ingest, RecordSigner, object, object], poison: str) -> None:
     """A station's own key signs a record PostgreSQL cannot store (text with NUL, a sequence
     beyond bigint). Stored as it came, it failed the whole batch it was in — every other
     station's records in it rolled back and re-sent into the same fate while the hostile
-    station re-sent its own. Refused alone as malformed instead; the batch commits."""
+    station re-sent its own (an id of 3 000 characters: beyond the size of a B-tree index entry
+    in PostgreSQL). Refused alone as malformed instead; the batch commits."""
     ingest, signer, _, _ = parts
     good = signer.build(reading(1), 1)
     assert ingest.accept(TOPIC, good.token) is not None  # in the open batch
     if poison == "seq-overflow":
-        bad = signer.build(reading(2), 2 ** 63)
+        bad = signer.build(reading(2), 2 ** 63).token
+    elif poison == "long-id":
+        bad = _resigned(signer.build(reading(2), 2).token, signer, {"id": "7" * 3000})
     else:
         r = reading(2)
         bad = signer.build(Reading(r.profile + "\x00" if poison == "nul-profile" else r.profile,
                                    r.protocol,
                                    r.outcome + "\x00" if poison == "nul-outcome" else r.outcome,
-                                   r.checks, r.citizen, r.files), 2)
-    assert ingest.accept(TOPIC, bad.token) is None
+                                   r.checks, r.citizen, r.files), 2).token
+    assert ingest.accept(TOPIC, bad) is None
     ingest.flush()
     assert ingest.rejections == {"malformed": 1}
     assert ingest.batches_lost == 0
     assert ingest.count() == 1 and ingest.opened(good.record.record_id) is not None
+
+
+def _resigned(token: bytes, signer: RecordSigner, changes: dict[str, object]) -> bytes:
+    """The record of ``token`` with ``changes`` in its clear payload, signed again with the
+    station's own key (what a station whose key was stolen can send)."""
+    h, p, _ = token.split(b".")
+    body = json.loads(b64url_decode(p.decode()))
+    body.update(changes)
+    signing_input = h + b"." + b64url(json.dumps(body).encode()).encode()
+    signature = signer._signing_key.sign(signing_input)  # the station's own key
+    return signing_input + b"." + b64url(signature).encode()
