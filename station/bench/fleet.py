@@ -50,6 +50,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -319,6 +320,8 @@ class RunFigures:
     desk_drain: tuple[float, float] = (0.0, 0.0)
     """(records/s, seconds) of the backlog after the desks' outage."""
     backend_drain: tuple[float, float] = (0.0, 0.0)
+    drain_busy: float | None = None
+    """Fraction of the machine's cores busy (every process) during that drain."""
     """(records/s, seconds) of what the broker queued while every worker was stopped."""
     overall_rps: float = 0.0
     latency_ms: dict[str, tuple[float, float]] = field(default_factory=dict)
@@ -364,6 +367,7 @@ def fleet_run(work: Path, dep: Deployment, dsn: str, workers: int, args: argpars
     # The workers share this machine's cores: each gets its share of verify threads.
     share = max(1, default_verify_threads() // workers)
     procs = [WorkerProc(run_dir, dep, name, dsn, share) for name in dep.workers[:workers]]
+    machine = MachineCpu().__enter__()
     for w in procs:
         w.start()
     for w in procs:
@@ -442,6 +446,7 @@ def fleet_run(work: Path, dep: Deployment, dsn: str, workers: int, args: argpars
         figs.cpu_s["broker"] = cpu_s(broker_pid) - cpu0["broker"]
         figs.cpu_s["postgres"] = tree_cpu_s(postgres_pid) - cpu0["postgres"]
     finally:
+        machine.__exit__()
         for sim in sims:
             if sim.returncode is None:
                 sim.kill()
@@ -495,6 +500,9 @@ def fleet_run(work: Path, dep: Deployment, dsn: str, workers: int, args: argpars
     figs.latency_ms = {k: _percentiles(v) for k, v in phases.items()}
     figs.desk_drain = _drain(commits, back_at + wall_offset)
     figs.backend_drain = _drain(commits, restart_at + wall_offset)
+    window = _drain_window(commits, restart_at + wall_offset)
+    if window is not None:
+        figs.drain_busy = machine.busy(window[0], window[1])
     ordered = sorted(c for _, c in commits)
     if len(ordered) > 1:
         figs.overall_rps = len(ordered) / (ordered[-1] - ordered[0])
@@ -505,18 +513,72 @@ def _sleep_until(t: float) -> None:
     time.sleep(max(0.0, t - time.monotonic()))
 
 
-def _drain(commits: list[tuple[float, float]], since: float) -> tuple[float, float]:
-    """(records/s, seconds) committed from the first commit after ``since`` until 99 % of the
-    backlog — records tapped before ``since`` and committed after it — was in (the last few
-    may wait for a re-send). ``commits``: (tapped, committed) wall times of every row."""
+def _drain_window(commits: list[tuple[float, float]], since: float
+                  ) -> tuple[float, float, int] | None:
+    """(first, last wall time, rows) of the drain: from the first commit after ``since`` until
+    99 % of the backlog — records tapped before ``since`` and committed after it — was in (the
+    last few may wait for a re-send). ``commits``: (tapped, committed) wall times of every
+    row."""
     backlog = sorted(c for tap, c in commits if tap < since - 0.002 and c >= since)
     after = sorted(c for _, c in commits if c >= since)
     if len(backlog) < 2:
-        return (0.0, 0.0)
+        return None
     w0, w1 = after[0], backlog[int(0.99 * (len(backlog) - 1))]
     if w1 <= w0:
+        return None
+    return (w0, w1, sum(1 for c in after if c <= w1))
+
+
+def _drain(commits: list[tuple[float, float]], since: float) -> tuple[float, float]:
+    """(records/s, seconds) of :func:`_drain_window`; (0, 0) when there was none."""
+    window = _drain_window(commits, since)
+    if window is None:
         return (0.0, 0.0)
-    return (sum(1 for c in after if c <= w1) / (w1 - w0), w1 - w0)
+    w0, w1, rows = window
+    return (rows / (w1 - w0), w1 - w0)
+
+
+class MachineCpu:
+    """Samples ``/proc/stat`` every 50 ms on a thread: how busy the machine's cores were over a
+    window of wall time (every process, not only this bench's)."""
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, int, int]] = []
+        """(wall time, busy jiffies, all jiffies)."""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-cpu", daemon=True)
+
+    @staticmethod
+    def _read() -> tuple[int, int] | None:
+        try:
+            with open("/proc/stat") as f:
+                fields = [int(x) for x in f.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        total = sum(fields[:8])  # guest time is already in user
+        return total - idle, total
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            got = self._read()
+            if got is not None:
+                self.samples.append((time.time(), *got))
+
+    def __enter__(self) -> MachineCpu:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def busy(self, t0: float, t1: float) -> float | None:
+        """Fraction of all cores busy between the samples nearest ``t0`` and ``t1``."""
+        inside = [s for s in self.samples if t0 - 0.05 <= s[0] <= t1 + 0.05]
+        if len(inside) < 2 or inside[-1][2] == inside[0][2]:
+            return None
+        return (inside[-1][1] - inside[0][1]) / (inside[-1][2] - inside[0][2])
 
 
 def run(args: argparse.Namespace, progress: Progress) -> BenchResult:
@@ -574,6 +636,8 @@ def _result(args: argparse.Namespace, ceiling: dict[str, float], runs: list[RunF
         k = f"w{r.workers}"
         figures[f"{k}_rps"] = r.backend_drain[0]
         figures[f"{k}_drain_s"] = r.backend_drain[1]
+        if r.drain_busy is not None:
+            figures[f"{k}_drain_cores_busy"] = r.drain_busy
         figures[f"{k}_desk_burst_rps"] = r.desk_drain[0]
         figures[f"{k}_desk_burst_s"] = r.desk_drain[1]
         figures[f"{k}_overall_rps"] = r.overall_rps
@@ -610,6 +674,8 @@ def _result(args: argparse.Namespace, ceiling: dict[str, float], runs: list[RunF
          *(f"{r.backend_drain[0]:.0f} in {r.backend_drain[1]:.1f} s" for r in runs)],
         ["  per worker / verify+unseal ceiling",
          *(f"{r.backend_drain[0] / r.workers / ceiling['rps']:.2f}" for r in runs)],
+        [f"  machine's {os.cpu_count()} cores busy meanwhile (every process)",
+         *("?" if r.drain_busy is None else f"{r.drain_busy:.0%}" for r in runs)],
         ["records/s stored: burst after the desks' outage",
          *(f"{r.desk_drain[0]:.0f} in {r.desk_drain[1]:.1f} s" for r in runs)],
         ["records/s stored over the run (offered load)", *(round(r.overall_rps) for r in runs)],
@@ -664,9 +730,13 @@ def _result(args: argparse.Namespace, ceiling: dict[str, float], runs: list[RunF
                      f"{last.open_batch_at_kill} records open (health just before); restarted "
                      "after 1 s under the same identity (its persistent session)")
     if len(runs) > 1:
+        busy = ("" if one.drain_busy is None else
+                f"; during the 1-worker drain the machine's cores were already "
+                f"{one.drain_busy:.0%} busy, so a second worker could add at most "
+                f"{1 / max(one.drain_busy, 1e-9):.2f}x")
         notes.append(f"{last.workers} workers / 1 = {figures.get('workers_ratio', 0):.2f}: "
                      "the CPU rows show where the cores went (desks, broker and PostgreSQL "
-                     "share them with the workers)")
+                     f"share them with the workers){busy}")
     return BenchResult(
         "fleet", ("", *heads), rows, figures,
         goals=(Goal("worker_vs_ceiling", 0.6, higher_is_better=True),
