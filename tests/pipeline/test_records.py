@@ -250,3 +250,21 @@ def test_wall_time_is_utc_milliseconds(station_key: ed25519.Ed25519PrivateKey,
     assert before - dt.timedelta(milliseconds=1) <= wall <= after
     assert rec.record_id[:13].replace("-", "") == format(
         int(wall.timestamp() * 1000 + 0.5), "012x")
+
+
+@pytest.mark.parametrize("text", [b"QUJD=", b"QU JD", b"QU\nJD", b"QU+D", b"QU/D", b"Q", b"QU*D"])
+def test_base64url_is_strict(text: bytes) -> None:
+    """RFC 7515 §2: unpadded base64url, nothing else (a lenient decoder skipped whitespace and
+    stray characters, so two different tokens could carry one payload)."""
+    with pytest.raises(ValueError):
+        b64url_decode(text)
+
+
+def test_a_token_with_a_stray_character_is_not_a_jws(
+        station_key: ed25519.Ed25519PrivateKey, backend_key: x25519.X25519PrivateKey) -> None:
+    token = RecordSigner("desk-1", station_key, backend_key.public_key()).build(reading(), 1).token
+    h, p, s = token.split(b".")
+    assert verify(token, station_key.public_key()).seq == 1
+    for bad in (h + b"." + p[:10] + b"\n" + p[10:] + b"." + s, h + b"." + p + b"." + s + b" "):
+        with pytest.raises(RecordError):
+            verify(bad, station_key.public_key())
