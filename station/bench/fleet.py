@@ -90,9 +90,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds of tapping after the workers are back (default 5)")
     parser.add_argument("--station-procs", type=int, default=4,
                         help="processes the desks are spread over (default 4)")
-    parser.add_argument("--receipt-timeout", type=float, default=15.0,
+    parser.add_argument("--receipt-timeout", type=float, default=30.0,
                         help="a desk re-sends a record not receipted this long after its "
-                             "PUBACK (default 15; a real station waits 60)")
+                             "PUBACK (default 30: longer than the workers' outage, so what "
+                             "the broker queued is not re-sent meanwhile; a real station "
+                             "waits 60)")
     parser.add_argument("--ceiling-records", type=int, default=3000,
                         help="records of the verify + unseal ceiling (default 3000)")
     parser.add_argument("--no-kill", action="store_true",
