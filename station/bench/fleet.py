@@ -53,6 +53,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -323,6 +324,8 @@ class RunFigures:
     """(records/s, seconds) of the backlog after the desks' outage."""
     backend_drain: tuple[float, float] = (0.0, 0.0)
     drain_busy: float | None = None
+    drain_role_cores: dict[str, float] = field(default_factory=dict)
+    """Cores the broker and each worker used during that drain."""
     """Fraction of the machine's cores busy (every process) during that drain."""
     """(records/s, seconds) of what the broker queued while every worker was stopped."""
     overall_rps: float = 0.0
@@ -369,7 +372,13 @@ def fleet_run(work: Path, dep: Deployment, dsn: str, workers: int, args: argpars
     # The workers share this machine's cores: each gets its share of verify threads.
     share = max(1, default_verify_threads() // workers)
     procs = [WorkerProc(run_dir, dep, name, dsn, share) for name in dep.workers[:workers]]
-    machine = MachineCpu().__enter__()
+    broker_and_workers: dict[str, int] = {"broker": broker_pid}
+
+    def roles() -> dict[str, int]:
+        return {**broker_and_workers, **{w.name: w.proc.pid for w in procs
+                                          if w.proc is not None and w.proc.returncode is None}}
+
+    machine = MachineCpu(roles).__enter__()
     for w in procs:
         w.start()
     for w in procs:
@@ -505,6 +514,7 @@ def fleet_run(work: Path, dep: Deployment, dsn: str, workers: int, args: argpars
     window = _drain_window(commits, restart_at + wall_offset)
     if window is not None:
         figs.drain_busy = machine.busy(window[0], window[1])
+        figs.drain_role_cores = machine.role_cores(window[0], window[1])
     ordered = sorted(c for _, c in commits)
     if len(ordered) > 1:
         figs.overall_rps = len(ordered) / (ordered[-1] - ordered[0])
@@ -542,11 +552,15 @@ def _drain(commits: list[tuple[float, float]], since: float) -> tuple[float, flo
 
 class MachineCpu:
     """Samples ``/proc/stat`` every 50 ms on a thread: how busy the machine's cores were over a
-    window of wall time (every process, not only this bench's)."""
+    window of wall time (every process, not only this bench's), and how many cores each named
+    process used (``roles()`` gives role → pid at each sample: workers restart)."""
 
-    def __init__(self) -> None:
+    def __init__(self, roles: Callable[[], dict[str, int]] = dict) -> None:
         self.samples: list[tuple[float, int, int]] = []
         """(wall time, busy jiffies, all jiffies)."""
+        self._roles = roles
+        self.role_samples: list[tuple[float, dict[str, float]]] = []
+        """(wall time, CPU seconds of each role's process then)."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bench-cpu", daemon=True)
 
@@ -564,8 +578,11 @@ class MachineCpu:
     def _run(self) -> None:
         while not self._stop.wait(0.05):
             got = self._read()
+            now = time.time()
             if got is not None:
-                self.samples.append((time.time(), *got))
+                self.samples.append((now, *got))
+            self.role_samples.append((now, {role: cpu_s(pid)
+                                            for role, pid in self._roles().items()}))
 
     def __enter__(self) -> MachineCpu:
         self._thread.start()
@@ -581,6 +598,16 @@ class MachineCpu:
         if len(inside) < 2 or inside[-1][2] == inside[0][2]:
             return None
         return (inside[-1][1] - inside[0][1]) / (inside[-1][2] - inside[0][2])
+
+    def role_cores(self, t0: float, t1: float) -> dict[str, float]:
+        """Cores each role used between ``t0`` and ``t1`` (1.0: one core all the time); a role
+        whose process changed in between (a restart) is left out."""
+        inside = [s for s in self.role_samples if t0 - 0.05 <= s[0] <= t1 + 0.05]
+        if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
+            return {}
+        (a, first), (b, last) = inside[0], inside[-1]
+        return {role: (last[role] - first[role]) / (b - a) for role in first
+                if role in last and last[role] >= first[role]}
 
 
 def run(args: argparse.Namespace, progress: Progress) -> BenchResult:
@@ -640,6 +667,8 @@ def _result(args: argparse.Namespace, ceiling: dict[str, float], runs: list[RunF
         figures[f"{k}_drain_s"] = r.backend_drain[1]
         if r.drain_busy is not None:
             figures[f"{k}_drain_cores_busy"] = r.drain_busy
+        for role, cores in r.drain_role_cores.items():
+            figures[f"{k}_drain_cores[{role}]"] = cores
         figures[f"{k}_desk_burst_rps"] = r.desk_drain[0]
         figures[f"{k}_desk_burst_s"] = r.desk_drain[1]
         figures[f"{k}_overall_rps"] = r.overall_rps
@@ -678,6 +707,8 @@ def _result(args: argparse.Namespace, ceiling: dict[str, float], runs: list[RunF
          *(f"{r.backend_drain[0] / r.workers / ceiling['rps']:.2f}" for r in runs)],
         [f"  machine's {os.cpu_count()} cores busy meanwhile (every process)",
          *("?" if r.drain_busy is None else f"{r.drain_busy:.0%}" for r in runs)],
+        ["  cores used meanwhile: broker; each worker",
+         *("; ".join(f"{c:.2f}" for c in r.drain_role_cores.values()) or "?" for r in runs)],
         ["records/s stored: burst after the desks' outage",
          *(f"{r.desk_drain[0]:.0f} in {r.desk_drain[1]:.1f} s" for r in runs)],
         ["records/s stored over the run (offered load)", *(round(r.overall_rps) for r in runs)],
@@ -732,10 +763,9 @@ def _result(args: argparse.Namespace, ceiling: dict[str, float], runs: list[RunF
                      f"{last.open_batch_at_kill} records open (health just before); restarted "
                      "after 1 s under the same identity (its persistent session)")
     if len(runs) > 1:
-        busy = ("" if one.drain_busy is None else
-                f"; during the 1-worker drain the machine's cores were already "
-                f"{one.drain_busy:.0%} busy, so a second worker could add at most "
-                f"{1 / max(one.drain_busy, 1e-9):.2f}x")
+        busy = ("" if one.drain_busy is None or last.drain_busy is None else
+                f"; the machine's cores were {one.drain_busy:.0%} busy during the 1-worker "
+                f"drain and {last.drain_busy:.0%} during the {last.workers}-worker one")
         notes.append(f"{last.workers} workers / 1 = {figures.get('workers_ratio', 0):.2f}: "
                      "the CPU rows show where the cores went (desks, broker and PostgreSQL "
                      f"share them with the workers){busy}")

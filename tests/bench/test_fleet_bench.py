@@ -58,12 +58,13 @@ def test_fleet_bench_small_loses_nothing_with_a_worker_killed(tmp_path: Path) ->
 
 def test_machine_cpu_sees_a_busy_core() -> None:
     """The sampler behind "cores busy during the drain": one thread spinning for 0.5 s shows as
-    at least a part of a core (the machine may be busier, never idle)."""
+    at least a part of the machine's cores (it may be busier, never idle) and as about one core
+    of this process's own."""
     import time
 
     from station.bench.fleet import MachineCpu
 
-    with MachineCpu() as machine:
+    with MachineCpu(lambda: {"this test": os.getpid()}) as machine:
         time.sleep(0.2)
         t0 = time.time()
         while time.time() - t0 < 0.5:
@@ -74,3 +75,4 @@ def test_machine_cpu_sees_a_busy_core() -> None:
     assert busy is not None
     assert 0.8 / (os.cpu_count() or 1) <= busy <= 1.0
     assert machine.busy(t1 + 10, t1 + 20) is None  # no samples there
+    assert 0.8 <= machine.role_cores(t0, t1)["this test"] <= 1.2  # one core, its own
