@@ -8,9 +8,11 @@ Several workers share the stream, so idempotence is the database's job: ``INSERT
 CONFLICT DO NOTHING`` on the primary key (record id) and the unique (station, sequence). A
 worker inserting a record another worker holds in its open batch waits for that batch's commit
 (or rollback) and then sees it as a duplicate (or inserts it); it never receipts a record that
-is not committed. Two batches that take each other's records in opposite orders can deadlock:
-PostgreSQL aborts one, that worker's whole batch is rolled back and not receipted, and the
-stations re-send it after their receipt timeout — later, never lost.
+is not committed. A batch's rows are inserted in record-id order (a UUIDv7: about the desks'
+tap order), so two batches holding some of the same records take their rows in one order and
+cannot deadlock (in arrival order they did: PostgreSQL aborted one, its batch went unreceipted
+and its stations re-sent it a receipt timeout later — late, never lost). A deadlock still
+possible across several statements of one transaction ends the same way.
 
 A connection the server dropped (a restart, a failover) fails the batch it was in and is
 opened again for the next one; a multi-host DSN with ``target_session_attrs=read-write`` makes
@@ -92,7 +94,8 @@ class PostgresStore:
 
     def add_many(self, vs: Sequence[Verified]) -> list[Added]:
         """The batch in one ``INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING RETURNING``
-        (one round trip), in order; only when some rows conflicted, one more ``SELECT`` of the
+        (one round trip), rows in record-id order (see the module docstring), results in the
+        batch's order; only when some rows conflicted, one more ``SELECT`` of the
         rows holding their ids or (station, sequence) classifies each as :func:`decide` does
         for one record. A record repeated inside the batch conflicts with its own first
         occurrence, so it is a duplicate (same bytes) or a replay, as across batches."""
@@ -108,7 +111,7 @@ class PostgresStore:
                 "token, token_sha256, received_at) "
                 "SELECT r, s, q, w, p, o, t, h, %s FROM unnest(%s::text[], %s::text[], "
                 "%s::bigint[], %s::text[], %s::text[], %s::text[], %s::bytea[], %s::bytea[]) "
-                "WITH ORDINALITY AS b(r, s, q, w, p, o, t, h, n) ORDER BY n "
+                "AS b(r, s, q, w, p, o, t, h) ORDER BY r "
                 "ON CONFLICT DO NOTHING RETURNING record_id, token_sha256",
                 (now, [v.record.record_id for v in vs], [v.record.station_id for v in vs],
                  [v.record.seq for v in vs], [v.record.wall for v in vs],

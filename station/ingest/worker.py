@@ -491,7 +491,8 @@ class Ingest:
             return self.store.count()
 
     def sequences(self, station_id: str) -> list[int]:
-        """Sequence numbers received from one station, in arrival order."""
+        """Sequence numbers received from one station, in arrival order (on PostgreSQL, within
+        one batch in record-id order)."""
         self.flush()
         with self._lock:
             return self.store.sequences(station_id)

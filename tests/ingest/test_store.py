@@ -125,7 +125,10 @@ def test_batch_against_committed_rows(
     assert store.add_many(batch) == [Added.DUPLICATE, Added.NEW, Added.REPLAY,
                                      Added.DUPLICATE, Added.REPLAY, Added.NEW]
     store.commit()
-    assert store.sequences("desk-1") == [1, 2, 3, 4, 9]
+    # Batch by batch; inside one, PostgreSQL inserts in record-id order (no deadlock between
+    # two workers' batches), and ids made in the same millisecond are in random order.
+    got = store.sequences("desk-1")
+    assert sorted(got[:3]) == [1, 2, 3] and sorted(got[3:]) == [4, 9]
     assert store.token(first[1].record.record_id) == first[1].token  # not overwritten
 
 
@@ -399,3 +402,50 @@ def test_processes_opening_one_fresh_sqlite_file_at_once_all_migrate(tmp_path: P
         db = sqlite3.connect(str(path))
         assert sqlite_version(db) == len(MIGRATIONS)
         db.close()
+
+
+def test_two_workers_batches_in_opposite_orders_do_not_deadlock(
+        pg_dsn: str, desk: tuple[ed25519.Ed25519PrivateKey, x25519.X25519PrivateKey]) -> None:
+    """Two workers may hold the same records (a re-send reaching the other worker while the
+    first still has it open) in different orders. Inserted as they came, two such batches each
+    took a row the other then waited for: PostgreSQL aborted one as a deadlock after its
+    deadlock_timeout, that batch went unreceipted and its desks re-sent it a receipt timeout
+    later. Rows are inserted in record-id order, so both take them in the same order: one
+    waits for the other's commit and then sees duplicates."""
+    import threading
+
+    a, b = PostgresStore(pg_dsn), PostgresStore(pg_dsn)
+    try:
+        for round_ in range(3):
+            batch = [verified(desk, 100 * round_ + n) for n in range(1, 61)]
+            outcomes: dict[str, list[Added] | Exception] = {}
+            start = threading.Barrier(2)
+
+            def work(name: str, store: PostgresStore, vs: list[Verified],
+                     start: threading.Barrier = start,
+                     outcomes: dict[str, list[Added] | Exception] = outcomes) -> None:
+                start.wait()
+                try:
+                    got = store.add_many(vs)
+                    store.commit()
+                    outcomes[name] = got
+                except IngestStoreError as exc:
+                    outcomes[name] = exc
+
+            threads = [threading.Thread(target=work, args=("a", a, batch)),
+                       threading.Thread(target=work, args=("b", b, batch[::-1]))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+            assert not any(isinstance(o, Exception) for o in outcomes.values()), outcomes
+            got_a, got_b = outcomes["a"], outcomes["b"]
+            assert isinstance(got_a, list) and isinstance(got_b, list)
+            # Every record new for exactly one of them, a duplicate for the other.
+            assert [*got_a, *got_b].count(Added.NEW) == 60
+            assert all({x, y} == {Added.NEW, Added.DUPLICATE}
+                       for x, y in zip(got_a, got_b[::-1], strict=True))
+        assert a.count() == 180
+    finally:
+        a.close()
+        b.close()
