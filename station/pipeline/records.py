@@ -327,20 +327,30 @@ def parse_unverified(token: bytes) -> tuple[dict[str, Any], bytes, bytes, bytes]
         parts = token.split(b".")
         if len(parts) != 3:
             raise ValueError
-        header = dict(_header(parts[0]))
+        header = dict(_header(parts[0]) if len(parts[0]) <= _CACHED_HEADER_MAX
+                      else _decode_header(parts[0]))
         return header, b64url_decode(parts[1]), parts[0] + b"." + parts[1], b64url_decode(parts[2])
     except (ValueError, UnicodeDecodeError):
         raise RecordError("not a compact JWS") from None
 
 
-@functools.lru_cache(maxsize=4096)
-def _header(encoded: bytes) -> Mapping[str, Any]:
-    """A JWS header, decoded once: a station's records all carry the same one (ingest meets
-    each header thousands of times). Raises ValueError when it is not a JSON object."""
+_CACHED_HEADER_MAX = 512
+"""Headers up to this size (ours are ~120 bytes) are decoded once and kept; the cache holds
+what is parsed before any signature is checked, so an unsigned flood of large distinct headers
+must not fill it."""
+
+
+def _decode_header(encoded: bytes) -> Mapping[str, Any]:
+    """A JWS header; ValueError when it is not a JSON object."""
     header = json.loads(b64url_decode(encoded))
     if not isinstance(header, dict):
         raise ValueError
     return MappingProxyType(header)
+
+
+_header = functools.lru_cache(maxsize=4096)(_decode_header)
+""":func:`_decode_header`, once per header: a station's records all carry the same one
+(ingest meets each header thousands of times)."""
 
 
 def verify(token: bytes, public_key: ed25519.Ed25519PublicKey) -> Record:
