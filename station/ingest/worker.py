@@ -8,8 +8,8 @@ whether the record is acceptable (the CPU-heavy part: the Ed25519 check, which t
 busy while the network thread goes on reading; each message is queued in arrival order. The
 flush thread hands the queued batch to the store in one call
 (:meth:`~station.ingest.store.IngestStore.add_many`: one round trip to PostgreSQL, not one per
-record), which says of each record whether it is new, a QoS 1
-duplicate or a replay, so the next batch is verified while this one is written.
+record), which says of each record whether it is new, a QoS 1 duplicate or a replay, so the
+next batch is verified while this one is written.
 :meth:`Ingest.flush` commits the batch (one commit per :data:`RECEIPT_BATCH` records or
 :data:`FLUSH_INTERVAL_S`, not one fsync per record) and only once the commit returned — never
 before — publishes a **receipt** ``{"ids": [record ids]}`` on ``stations/{station}/receipts``
@@ -375,8 +375,8 @@ class Ingest:
             if batch and self.on_batch is not None:
                 try:
                     self.on_batch()
-                except Exception as exc:
-                    event(log, "ingest.on_record_failed", logging.ERROR,
+                except Exception as exc:  # as for on_record: the receipts still leave
+                    event(log, "ingest.on_batch_failed", logging.ERROR,
                           reason=type(exc).__name__)
             by_station: dict[str, list[str]] = {}
             for r in batch:
