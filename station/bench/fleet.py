@@ -323,11 +323,11 @@ class RunFigures:
     desk_drain: tuple[float, float] = (0.0, 0.0)
     """(records/s, seconds) of the backlog after the desks' outage."""
     backend_drain: tuple[float, float] = (0.0, 0.0)
+    """(records/s, seconds) of what the broker queued while every worker was stopped."""
     drain_busy: float | None = None
+    """Fraction of the machine's cores busy (every process) during that drain."""
     drain_role_cores: dict[str, float] = field(default_factory=dict)
     """Cores the broker and each worker used during that drain."""
-    """Fraction of the machine's cores busy (every process) during that drain."""
-    """(records/s, seconds) of what the broker queued while every worker was stopped."""
     overall_rps: float = 0.0
     latency_ms: dict[str, tuple[float, float]] = field(default_factory=dict)
     cpu_s: dict[str, float] = field(default_factory=dict)
@@ -372,11 +372,10 @@ def fleet_run(work: Path, dep: Deployment, dsn: str, workers: int, args: argpars
     # The workers share this machine's cores: each gets its share of verify threads.
     share = max(1, default_verify_threads() // workers)
     procs = [WorkerProc(run_dir, dep, name, dsn, share) for name in dep.workers[:workers]]
-    broker_and_workers: dict[str, int] = {"broker": broker_pid}
 
     def roles() -> dict[str, int]:
-        return {**broker_and_workers, **{w.name: w.proc.pid for w in procs
-                                          if w.proc is not None and w.proc.returncode is None}}
+        return {"broker": broker_pid, **{w.name: w.proc.pid for w in procs
+                                         if w.proc is not None and w.proc.returncode is None}}
 
     machine = MachineCpu(roles).__enter__()
     for w in procs:
@@ -509,9 +508,9 @@ def fleet_run(work: Path, dep: Deployment, dsn: str, workers: int, args: argpars
     phases["steady_row"] = [c - tap for tap, c in commits
                             if steady_wall[0] <= tap < steady_wall[1]]
     figs.latency_ms = {k: _percentiles(v) for k, v in phases.items()}
-    figs.desk_drain = _drain(commits, back_at + wall_offset)
-    figs.backend_drain = _drain(commits, restart_at + wall_offset)
+    figs.desk_drain = _rate(_drain_window(commits, back_at + wall_offset))
     window = _drain_window(commits, restart_at + wall_offset)
+    figs.backend_drain = _rate(window)
     if window is not None:
         figs.drain_busy = machine.busy(window[0], window[1])
         figs.drain_role_cores = machine.role_cores(window[0], window[1])
@@ -541,9 +540,8 @@ def _drain_window(commits: list[tuple[float, float]], since: float
     return (w0, w1, sum(1 for c in after if c <= w1))
 
 
-def _drain(commits: list[tuple[float, float]], since: float) -> tuple[float, float]:
-    """(records/s, seconds) of :func:`_drain_window`; (0, 0) when there was none."""
-    window = _drain_window(commits, since)
+def _rate(window: tuple[float, float, int] | None) -> tuple[float, float]:
+    """(records/s, seconds) of a :func:`_drain_window`; (0, 0) when there was none."""
     if window is None:
         return (0.0, 0.0)
     w0, w1, rows = window
@@ -559,8 +557,8 @@ class MachineCpu:
         self.samples: list[tuple[float, int, int]] = []
         """(wall time, busy jiffies, all jiffies)."""
         self._roles = roles
-        self.role_samples: list[tuple[float, dict[str, float]]] = []
-        """(wall time, CPU seconds of each role's process then)."""
+        self.role_samples: list[tuple[float, dict[str, tuple[int, float]]]] = []
+        """(wall time, (pid, CPU seconds) of each role's process then)."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bench-cpu", daemon=True)
 
@@ -581,7 +579,7 @@ class MachineCpu:
             now = time.time()
             if got is not None:
                 self.samples.append((now, *got))
-            self.role_samples.append((now, {role: cpu_s(pid)
+            self.role_samples.append((now, {role: (pid, cpu_s(pid))
                                             for role, pid in self._roles().items()}))
 
     def __enter__(self) -> MachineCpu:
@@ -606,8 +604,8 @@ class MachineCpu:
         if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
             return {}
         (a, first), (b, last) = inside[0], inside[-1]
-        return {role: (last[role] - first[role]) / (b - a) for role in first
-                if role in last and last[role] >= first[role]}
+        return {role: (last[role][1] - first[role][1]) / (b - a) for role in first
+                if role in last and last[role][0] == first[role][0]}
 
 
 def run(args: argparse.Namespace, progress: Progress) -> BenchResult:
