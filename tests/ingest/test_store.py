@@ -4,6 +4,7 @@ PostgreSQL server), and its schema: numbered migrations recorded in schema_migra
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -412,28 +413,16 @@ def test_two_workers_batches_in_opposite_orders_do_not_deadlock(
     deadlock_timeout, that batch went unreceipted and its desks re-sent it a receipt timeout
     later. Rows are inserted in record-id order, so both take them in the same order: one
     waits for the other's commit and then sees duplicates."""
-    import threading
-
     a, b = PostgresStore(pg_dsn), PostgresStore(pg_dsn)
     try:
         for round_ in range(3):
             batch = [verified(desk, 100 * round_ + n) for n in range(1, 61)]
             outcomes: dict[str, list[Added] | Exception] = {}
             start = threading.Barrier(2)
-
-            def work(name: str, store: PostgresStore, vs: list[Verified],
-                     start: threading.Barrier = start,
-                     outcomes: dict[str, list[Added] | Exception] = outcomes) -> None:
-                start.wait()
-                try:
-                    got = store.add_many(vs)
-                    store.commit()
-                    outcomes[name] = got
-                except IngestStoreError as exc:
-                    outcomes[name] = exc
-
-            threads = [threading.Thread(target=work, args=("a", a, batch)),
-                       threading.Thread(target=work, args=("b", b, batch[::-1]))]
+            threads = [threading.Thread(target=_add_and_commit,
+                                        args=(start, outcomes, "a", a, batch)),
+                       threading.Thread(target=_add_and_commit,
+                                        args=(start, outcomes, "b", b, batch[::-1]))]
             for t in threads:
                 t.start()
             for t in threads:
@@ -449,3 +438,15 @@ def test_two_workers_batches_in_opposite_orders_do_not_deadlock(
     finally:
         a.close()
         b.close()
+
+
+def _add_and_commit(start: threading.Barrier, outcomes: dict[str, list[Added] | Exception],
+                    name: str, store: PostgresStore, vs: list[Verified]) -> None:
+    """One worker's batch, begun together with the other's: its outcomes or its error."""
+    start.wait()
+    try:
+        got = store.add_many(vs)
+        store.commit()
+        outcomes[name] = got
+    except IngestStoreError as exc:
+        outcomes[name] = exc
