@@ -688,7 +688,7 @@ def _result(args: argparse.Namespace, ceiling: dict[str, float], runs: list[RunF
     # ceiling's (the cores here are shared by every role).
     figures["worker_cpu_vs_ceiling_cpu"] = (ceiling["cpu_us"]
                                             / max(1e-9, figures["w1_worker_cpu_us_per_record"]))
-    if len(runs) > 1 and one.backend_drain[0]:
+    if len(runs) > 1 and one.backend_drain[0] and last.backend_drain[0]:
         figures["workers_ratio"] = last.backend_drain[0] / one.backend_drain[0]
 
     def pct(r: RunFigures, phase: str) -> str:
@@ -764,7 +764,9 @@ def _result(args: argparse.Namespace, ceiling: dict[str, float], runs: list[RunF
         busy = ("" if one.drain_busy is None or last.drain_busy is None else
                 f"; the machine's cores were {one.drain_busy:.0%} busy during the 1-worker "
                 f"drain and {last.drain_busy:.0%} during the {last.workers}-worker one")
-        notes.append(f"{last.workers} workers / 1 = {figures.get('workers_ratio', 0):.2f}: "
+        ratio = ("no ratio: a drain committed in one batch, so it had no rate"
+                 if "workers_ratio" not in figures else f"{figures['workers_ratio']:.2f}")
+        notes.append(f"{last.workers} workers / 1 = {ratio}: "
                      "the CPU rows show where the cores went (desks, broker and PostgreSQL "
                      f"share them with the workers){busy}")
     return BenchResult(

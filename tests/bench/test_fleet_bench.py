@@ -50,7 +50,13 @@ def test_fleet_bench_small_loses_nothing_with_a_worker_killed(tmp_path: Path) ->
     assert "w1_cpu_ms_per_record[worker ingest (2 starts)]" in f
     assert "w2_cpu_ms_per_record[worker ingest (3 starts)]" in f
     assert "w2_cpu_ms_per_record[worker ingest-2 (2 starts)]" in f
-    assert f["ceiling_rps"] > 0 and "workers_ratio" in f
+    assert f["ceiling_rps"] > 0
+    # A backlog of a few seconds at this size may commit in one batch: no drain window, so no
+    # rate and no ratio. When both runs had a window, the ratio is reported.
+    if f["w1_rps"] > 0 and f["w2_rps"] > 0:
+        assert f["workers_ratio"] == pytest.approx(f["w2_rps"] / f["w1_rps"])
+    else:
+        assert "workers_ratio" not in f
     assert any("SIGKILL" in n for n in result["notes"])
     assert f["foreign_rows"] == 0
     assert "lost (receipted, no row)" in proc.stdout
