@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import numpy as np
 import pytest
 import segno
@@ -191,27 +188,6 @@ def test_edge_density_is_the_per_cell_edge_count(images: dict[str, np.ndarray]) 
     assert edge_density(np.zeros((20, 400), np.uint8)) is None
 
 
-def _median_thread_ms(run: Callable[[], object], times: int = 7) -> float:
-    """Median thread CPU time of ``run`` (other jobs on the machine barely move it)."""
-    spent = []
-    for _ in range(times):
-        t0 = time.thread_time()
-        run()
-        spent.append((time.thread_time() - t0) * 1000)
-    return sorted(spent)[times // 2]
-
-
-def test_edge_density_costs_a_fraction_of_the_int_arithmetic(
-        images: dict[str, np.ndarray]) -> None:
-    # Every frame that the library's pass does not decode pays for locating the patch, and those
-    # frames set the p95 (issue 19: <= 0.25x pyzbar's): the same counts in Pillow's C and uint8
-    # numpy cost ~0.15x of computing them in int arithmetic.
-    box = GuideBox().crop(images["noise"])
-    ours = _median_thread_ms(lambda: edge_density(box))
-    plain = _median_thread_ms(lambda: _edge_density_by_arithmetic(box))
-    assert ours < 0.5 * plain
-
-
 def _unreadable_card_frame() -> np.ndarray:
     """A 1280×720 frame where no pass decodes: a card whose QR-sized patch is random 2-px
     modules (QR-like edges, no finder pattern), under sensor noise, so every pass runs."""
@@ -223,15 +199,13 @@ def _unreadable_card_frame() -> np.ndarray:
     return np.clip(frame + rng.normal(0, 4, frame.shape), 0, 255).astype(np.uint8)
 
 
-def test_the_extra_passes_cost_less_than_the_library_pass() -> None:
-    # Where nothing decodes every pass runs, and those frames set the p95: locating,
-    # sharpening and the two patch reads cost ~0.35x the library's own full-frame pass on this
-    # frame (the int16 locate and sharpening after upscaling: ~0.75x).
+def test_every_pass_runs_on_a_frame_none_decodes() -> None:
+    # Where nothing decodes, every pass runs, and those frames set the p95 (what they cost
+    # beside the library's pass is `station bench qr`'s figure, not a timed test's): the patch
+    # is found and read, and nothing is reported.
     y = _unreadable_card_frame()
-    ours, default = QrDecoder("zxing"), QrDecoder("zxing-default")
-    assert locate(GuideBox().crop(y)) is not None and ours.decode_all(y) == ()
-    assert _median_thread_ms(lambda: ours.decode_all(y)) < 1.55 * _median_thread_ms(
-        lambda: default.decode_all(y))
+    assert locate(GuideBox().crop(y)) is not None
+    assert QrDecoder("zxing").decode_all(y) == ()
 
 
 @pytest.mark.parametrize("seed", [4, 90, 99])
