@@ -16,8 +16,12 @@ finds nothing, cheapest first, so the common case costs one pass:
 3. the same patch once more with the local-average binarizer (the library's default).
 
 The frames that no pass decodes pay for every pass and set the p95, so the extra passes are
-kept to ~1.5 ms beside the library's ~4.5 ms on 1280×720 (x86): the patch is found on a
-half-resolution edge map in Pillow's C and uint8 numpy, and it is sharpened before upscaling.
+kept to ~1.5–2 ms beside the library's ~4.5–5 ms on 1280×720 (x86). Pass 1 also asks for the
+symbols the library found but could not decode (two in three of the desk frames it fails on
+hold one): the patch is then searched only around the largest of them, a third of the guide
+box. The edge map's 2×2 means are summed in uint16 numpy straight from the frame; the
+sharpening and upscaling are Pillow's, as shifted adds in numpy; every array of passes 2–3 is
+a buffer the decoder keeps (:class:`Scratch`; fresh ones cost ~450 page faults a frame).
 Passes 2 and 3 skip the inverted-symbol retry (pass 1 had it on the whole frame) to keep the
 frame budget.
 
@@ -111,34 +115,75 @@ _SHARPEN = 2.0
 """Unsharp-mask amount of :func:`_prepare` (the edge is pushed out by twice its blur)."""
 
 
-def edge_density(y: Luma) -> NDArray[np.uint8] | None:
+class Scratch:
+    """Work buffers kept from frame to frame (one per :class:`QrDecoder`; not thread-safe).
+
+    The extra passes' arrays are a few hundred KB each; allocated afresh per frame, glibc hands
+    them out from pages it has just given back, and a frame took ~450 page faults beside the
+    library's ~80 (most of the extra passes' cost on the frames no pass decodes, which set the
+    p95). Reused buffers fault once.
+    """
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, NDArray[Any]] = {}
+
+    def take(self, name: str, shape: tuple[int, int], dtype: type[Any]) -> NDArray[Any]:
+        """A C-contiguous ``shape`` array of ``dtype`` (contents undefined) under ``name``;
+        when too small it at least doubles (a patch larger than any before costs a few
+        growths, not one per size)."""
+        size = shape[0] * shape[1]
+        buf = self._buffers.get(name)
+        if buf is None or buf.size < size or buf.dtype != dtype:
+            grown = size if buf is None or buf.dtype != dtype else max(size, 2 * buf.size)
+            buf = self._buffers[name] = np.empty(grown, dtype)
+        return buf[:size].reshape(shape)
+
+
+def edge_density(y: Luma, scratch: Scratch | None = None) -> NDArray[np.uint8] | None:
     """Edges per ``_BLOCK``×``_BLOCK`` cell of ``y`` at half resolution (0–128: a horizontal and
     a vertical step per pixel), or None when ``y`` holds fewer than 2×2 cells.
 
-    Every step is Pillow's C or one numpy pass over uint8 (no int16 copy of the frame): on a
-    1280×720 frame it costs ~0.4 ms where the int16 arithmetic cost ~2.5 ms, and the frames that
-    decode on no pass pay it on top of the library's full-frame pass (they set the p95).
+    Half resolution is the 2×2 means, summed in uint16 straight from the strided view (no
+    copy of the frame); the cells are summed by strided adds. Every array is a ``scratch``
+    buffer (the frames that decode on no pass pay this on top of the library's full-frame
+    pass, and set the p95).
     """
-    from PIL import Image
-
     h, w = y.shape
     hb, wb = h // (2 * _BLOCK), w // (2 * _BLOCK)
     if hb < 2 or wb < 2:
         return None
-    whole = np.ascontiguousarray(y[:hb * 2 * _BLOCK, :wb * 2 * _BLOCK])
-    half = np.asarray(Image.fromarray(whole).reduce(2))  # 2×2 means, rounded
-    edges = np.zeros(half.shape, np.uint8)
-    a, b = half[:, 1:], half[:, :-1]
-    edges[:, 1:] = (np.maximum(a, b) - np.minimum(a, b)) > _EDGE_STEP
-    a, b = half[1:, :], half[:-1, :]
-    edges[1:, :] += (np.maximum(a, b) - np.minimum(a, b)) > _EDGE_STEP
-    # Each pixel scores 0, 64 or 128, so a cell's mean (Pillow's box reduction) is exactly its
-    # edge count (at most 2 × 64 = 128): the block sum in C.
-    edges *= 64
-    return np.asarray(Image.fromarray(edges).reduce(_BLOCK))
+    s = scratch or Scratch()
+    rows, cols = hb * 2 * _BLOCK, wb * 2 * _BLOCK
+    pairs = s.take("pairs", (rows // 2, cols), np.uint16)
+    np.add(y[0:rows:2, :cols], y[1:rows:2, :cols], out=pairs, dtype=np.uint16)
+    half = s.take("half", (rows // 2, cols // 2), np.uint16)
+    np.add(pairs[:, 0::2], pairs[:, 1::2], out=half)
+    half += 2
+    half >>= 2  # the 2×2 means, rounded (as Pillow's reduce(2))
+    sums = half.view(np.int16)
+    step = _EDGE_STEP
+    diff = s.take("diff", sums.shape, np.int16)
+    edges = s.take("edges", sums.shape, np.uint8)
+    edges[:, 0] = 0
+    np.subtract(sums[:, 1:], sums[:, :-1], out=diff[:, 1:])
+    np.abs(diff[:, 1:], out=diff[:, 1:])
+    np.greater(diff[:, 1:], step, out=edges[:, 1:].view(np.bool_))
+    np.subtract(sums[1:], sums[:-1], out=diff[1:])
+    np.abs(diff[1:], out=diff[1:])
+    flags = s.take("flags", (sums.shape[0] - 1, sums.shape[1]), np.bool_)
+    np.greater(diff[1:], step, out=flags)
+    np.add(edges[1:], flags, out=edges[1:])
+    band = s.take("band", (hb, cols // 2), np.uint8)  # ≤ 2 × 8 × 8 = 128 a cell: uint8 holds it
+    np.add(edges[0::_BLOCK], edges[1::_BLOCK], out=band)
+    for k in range(2, _BLOCK):
+        band += edges[k::_BLOCK]
+    cells: NDArray[np.uint8] = np.add(band[:, 0::_BLOCK], band[:, 1::_BLOCK])
+    for k in range(2, _BLOCK):
+        cells += band[:, k::_BLOCK]
+    return cells
 
 
-def locate(y: Luma) -> tuple[int, int, int, int] | None:
+def locate(y: Luma, scratch: Scratch | None = None) -> tuple[int, int, int, int] | None:
     """The patch most likely to hold the QR: (top, bottom, left, right) in ``y``'s pixels, or
     None when nothing in the image has QR-like edge density.
 
@@ -146,7 +191,7 @@ def locate(y: Luma) -> tuple[int, int, int, int] | None:
     is the cells whose edge density is at least half the densest cell's, connected to it, plus a
     one-cell margin, capped at ``_MAX_PATCH`` cells.
     """
-    density = edge_density(y)
+    density = edge_density(y, scratch)
     if density is None:
         return None
     hb, wb = density.shape
@@ -190,6 +235,7 @@ class QrDecoder:
             self._zx = _zxing()
             self._passes = self._zxing_passes
             self._patch_passes = _patch_passes(self._zx)
+            self._scratch = Scratch()
         elif engine == "zxing-default":
             self._zx = _zxing()
             self._passes = self._zxing_default
@@ -224,15 +270,29 @@ class QrDecoder:
         return _distinct(bytes(barcode.bytes) for barcode in found)
 
     def _zxing_passes(self, y: Luma) -> tuple[tuple[bytes, ...], str] | None:
-        data = self._read(y)
+        zx = self._zx
+        # return_errors adds the symbols found but not decoded and changes nothing else (the
+        # library drops an errored symbol where a decoded one overlaps it): where one is, the
+        # patch is searched near it instead of across the guide box.
+        found = zx.read_barcodes(y, formats=zx.BarcodeFormat.QRCode, return_errors=True)
+        data = _distinct(bytes(b.bytes) for b in found if b.valid)
         if data is not None:
             return data, "frame"
         box = self.guide.crop(y)
-        where = locate(box)
+        where = None
+        near = _largest(b.position for b in found)
+        if near is not None:
+            origin = (round(y.shape[1] * self.guide.left), round(y.shape[0] * self.guide.top))
+            top, bottom, left, right = _around(near, origin, box.shape)
+            where = locate(box[top:bottom, left:right], self._scratch)
+            if where is not None:
+                where = (where[0] + top, where[1] + top, where[2] + left, where[3] + left)
+        if where is None:
+            where = locate(box, self._scratch)
         if where is None:
             return None
         top, bottom, left, right = where
-        patch = _prepare(box[top:bottom, left:right])
+        patch = _prepare(box[top:bottom, left:right], self._scratch)
         for attempt, binarizer in self._patch_passes:
             data = self._read(patch, try_downscale=False, try_invert=False, binarizer=binarizer)
             if data is not None:
@@ -252,6 +312,39 @@ class QrDecoder:
         return None if data is None else (data, "frame")
 
 
+_NEAR = 12
+"""Cells (16 frame pixels) searched on each side of a symbol the first pass found but could not
+decode: more than the patch reaches from its densest cell (``_MAX_PATCH`` / 2 + 1)."""
+_MIN_SYMBOL = 21
+"""Pixels: a QR symbol spans at least 21 modules; smaller errored "symbols" are a lone finder
+pattern read as one."""
+
+
+def _largest(quads: Iterable[Any]) -> tuple[int, int, int, int] | None:
+    """The bounding box (left, top, right, bottom) of the largest of zxing-cpp's positions, or
+    None when none spans ``_MIN_SYMBOL`` pixels each way."""
+    best, area = None, 0
+    for q in quads:
+        xs = (q.top_left.x, q.top_right.x, q.bottom_right.x, q.bottom_left.x)
+        ys = (q.top_left.y, q.top_right.y, q.bottom_right.y, q.bottom_left.y)
+        w, h = max(xs) - min(xs), max(ys) - min(ys)
+        if w >= _MIN_SYMBOL and h >= _MIN_SYMBOL and w * h > area:
+            best, area = (min(xs), min(ys), max(xs), max(ys)), w * h
+    return best
+
+
+def _around(quad: tuple[int, int, int, int], origin: tuple[int, int],
+            shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) in the guide box (at ``origin`` in the frame, ``shape``) of
+    the region ``_NEAR`` cells around ``quad`` (frame pixels), on the box's cell grid so that
+    :func:`edge_density` sees the same cells as on the whole box."""
+    cell, margin = 2 * _BLOCK, _NEAR * 2 * _BLOCK
+    left, top = quad[0] - origin[0] - margin, quad[1] - origin[1] - margin
+    right, bottom = quad[2] - origin[0] + margin, quad[3] - origin[1] + margin
+    top, left = max(0, top // cell * cell), max(0, left // cell * cell)
+    return top, max(top, min(shape[0], bottom)), left, max(left, min(shape[1], right))
+
+
 def _patch_passes(zx: Any) -> tuple[tuple[str, Any], ...]:
     """The passes over the prepared patch, most reads per millisecond first: on desk-camera
     frames the global histogram reads more of the patches than the local average (which
@@ -267,25 +360,138 @@ def _distinct(symbols: Iterable[bytes]) -> tuple[bytes, ...] | None:
     return out or None
 
 
-def _prepare(patch: Luma) -> Luma:
+def _prepare(patch: Luma, scratch: Scratch | None = None) -> Luma:
     """Unsharp-mask (amount 2, Gaussian σ 1 px) at the patch's own resolution, then upscale ×2
     (bicubic) when small: restores the module edges that defocus and motion at ~2 px/module
-    smear into grey.
+    smear into grey. The result may be a ``scratch`` buffer, valid until its next use.
 
     The sharpened patch stays in float until after the upscaling and is clipped to 0–255 once:
     clipping before interpolating flattens the over- and undershoots that mark a module's edge
     (desk-camera frames: more reads than sharpening the upscaled patch, at a quarter of the
-    pixels to blur).
+    pixels to blur). The blur and the upscaling are Pillow's (``GaussianBlur(1)``, bicubic),
+    pixel for pixel, done as shifted adds into ``scratch`` buffers: Pillow's cost ~2× as much
+    on these small patches, and each of its images is a fresh allocation.
     """
-    from PIL import Image, ImageFilter
+    s = scratch or Scratch()
+    h, w = patch.shape
+    sharp = s.take("sharp", (h, w), np.float32)
+    sharp[...] = patch
+    sharp *= 1 + _SHARPEN
+    blur = s.take("blur", (h, w), np.float32)
+    np.copyto(blur, _gaussian_blur_1(patch, s), casting="unsafe")
+    blur *= _SHARPEN
+    sharp -= blur
+    if w < _SMALL:
+        sharp = _upscale2(sharp, s)
+    np.clip(sharp, 0, 255, out=sharp)
+    out = s.take("prepared", sharp.shape, np.uint8)
+    np.copyto(out, sharp, casting="unsafe")  # truncating, as Pillow's F → L
+    return out
 
-    img = Image.fromarray(np.ascontiguousarray(patch))
-    sharp = np.asarray(img, np.float32) * (1 + _SHARPEN)
-    sharp -= _SHARPEN * np.asarray(img.filter(ImageFilter.GaussianBlur(1)), np.float32)
-    out = Image.fromarray(sharp, "F")
-    if img.width < _SMALL:
-        out = out.resize((img.width * 2, img.height * 2), Image.Resampling.BICUBIC)
-    return np.asarray(out.convert("L"))  # clamps to 0–255
+
+_BOX_WW = int(np.float32(1 << 24) / np.float32(1.5))
+"""Pillow's ``GaussianBlur(1)`` is three box blurs of radius 1/4 each way (``BoxBlur.c``: the
+radius whose three passes have σ = 1), in 8.24 fixed point: the centre's weight ~2/3 (the
+division in float32, as there) and each neighbour's ``_BOX_FW`` ~1/6, rounded to 8 bits after
+every pass."""
+_BOX_FW = ((1 << 24) - _BOX_WW) // 2
+
+
+def _gaussian_blur_1(patch: Luma, s: Scratch) -> NDArray[np.uint32]:
+    """``Image.filter(GaussianBlur(1))`` of an 8-bit ``patch``, exactly, in ``s``'s buffers."""
+    h, w = patch.shape
+    a, b = s.take("box-a", (h, w), np.uint32), s.take("box-b", (h, w), np.uint32)
+    tmp = s.take("box-tmp", (h, w), np.uint32)
+    a[...] = patch
+    across = s.take("box-across", (h, w + 2), np.uint32)
+    for _ in range(3):
+        across[:, 1:-1] = a
+        across[:, 0], across[:, -1] = a[:, 0], a[:, -1]  # edges repeated
+        _box_pass(a, across[:, :-2], across[:, 2:], b, tmp)
+        a, b = b, a
+    down = s.take("box-down", (h + 2, w), np.uint32)
+    for _ in range(3):
+        down[1:-1] = a
+        down[0], down[-1] = a[0], a[-1]
+        _box_pass(a, down[:-2], down[2:], b, tmp)
+        a, b = b, a
+    return a
+
+
+def _box_pass(centre: NDArray[np.uint32], before: NDArray[np.uint32],
+              after: NDArray[np.uint32], out: NDArray[np.uint32],
+              tmp: NDArray[np.uint32]) -> None:
+    np.add(before, after, out=out)
+    out *= _BOX_FW
+    np.multiply(centre, _BOX_WW, out=tmp)
+    out += tmp
+    out += 1 << 23
+    out >>= 24
+
+
+_KEYS = (-0.0234375, 0.2265625, 0.8671875, -0.0703125)
+"""Keys' cubic (a = −0.5, Pillow's BICUBIC) for output pixel 2i of a ×2 upscaling, which sits
+at input i − ¼ (pixel centres aligned): the weights of inputs i−2, i−1, i, i+1; pixel 2i+1 at
+i + ¼ takes them mirrored (i+2, i+1, i, i−1)."""
+
+
+def _keys(x: float) -> float:
+    x = abs(x)
+    return (1.5 * x - 2.5) * x * x + 1 if x < 1 else ((-0.5 * x + 2.5) * x - 4) * x + 2 \
+        if x < 2 else 0.0
+
+
+def _edge_weights() -> NDArray[np.float32]:
+    """Pillow's weights for outputs 0, 1, 2 of a ×2 upscaling, over inputs 0–3: the taps past
+    the edge dropped and the rest renormalised (``ImagingResample``'s precompute); the last
+    three outputs take them mirrored."""
+    rows = np.zeros((3, 4), np.float64)
+    for j in range(3):
+        centre = (j + 0.5) / 2
+        first, last = max(int(centre - 2 + 0.5), 0), int(centre + 2 + 0.5)
+        for x in range(first, last):
+            rows[j, x] = _keys(x - centre + 0.5)
+        rows[j] /= rows[j].sum()
+    return rows.astype(np.float32)
+
+
+_EDGE = _edge_weights()
+
+
+def _upscale2(a: NDArray[np.float32], s: Scratch) -> NDArray[np.float32]:
+    """``a`` (at least 4×4) upscaled ×2 as Pillow's bicubic does it, across then down, into
+    ``s``.
+
+    Each input pixel's four weighted copies serve two outputs each: output 2i takes inputs
+    i−2 … i+1, output 2i+1 inputs i+2 … i−1 (:data:`_KEYS`)."""
+    h, w = a.shape
+    across = s.take("up-across", (h, 2 * w), np.float32)
+    c = [s.take(f"up-{k}", (h, w), np.float32) for k in range(4)]
+    for k in range(4):
+        np.multiply(a, _KEYS[k], out=c[k])
+    even, odd = across[:, 4:2 * w - 2:2], across[:, 3:2 * w - 3:2]
+    np.add(c[2][:, 2:w - 1], c[1][:, 1:w - 2], out=even)
+    even += c[0][:, :w - 3]
+    even += c[3][:, 3:]
+    np.add(c[2][:, 1:w - 2], c[1][:, 2:w - 1], out=odd)
+    odd += c[0][:, 3:]
+    odd += c[3][:, :w - 3]
+    across[:, :3] = a[:, :4] @ _EDGE.T
+    across[:, -3:] = a[:, -4:] @ _EDGE[::-1, ::-1].T
+    out = s.take("up-down", (2 * h, 2 * w), np.float32)
+    r = [s.take(f"up-{k}", (h, 2 * w), np.float32) for k in range(4)]
+    for k in range(4):
+        np.multiply(across, _KEYS[k], out=r[k])
+    even, odd = out[4:2 * h - 2:2], out[3:2 * h - 3:2]
+    np.add(r[2][2:h - 1], r[1][1:h - 2], out=even)
+    even += r[0][:h - 3]
+    even += r[3][3:]
+    np.add(r[2][1:h - 2], r[1][2:h - 1], out=odd)
+    odd += r[0][3:]
+    odd += r[3][:h - 3]
+    out[:3] = _EDGE @ across[:4]
+    out[-3:] = _EDGE[::-1, ::-1] @ across[-4:]
+    return out
 
 
 def _zxing() -> Any:

@@ -220,3 +220,54 @@ def test_the_patch_reads_desk_camera_frames_the_library_misses(seed: int) -> Non
     found = QrDecoder("zxing").decode(sample.y)
     assert found is not None and found.data == sample.data
     assert found.attempt.startswith("patch")
+
+
+def test_the_patch_is_prepared_as_pillow_would_prepare_it() -> None:
+    # The sharpening and upscaling are shifted adds in numpy for speed; the result must be the
+    # Pillow pipeline's, pixel for pixel (GaussianBlur(1), float unsharp mask, bicubic ×2,
+    # F → L), so the reads do not move.
+    from PIL import Image, ImageFilter
+
+    from station.qr.decode import Scratch, _prepare
+
+    rng = np.random.default_rng(11)
+    scratch = Scratch()
+    for shape in ((48, 53), (160, 144), (37, 400), (200, 240)):  # one too wide to upscale
+        patch = rng.integers(0, 256, shape, dtype=np.uint8)
+        patch[: shape[0] // 2] //= 3  # a step, for over- and undershoots
+        img = Image.fromarray(patch)
+        sharp = (np.asarray(img, np.float32) * 3
+                 - 2 * np.asarray(img.filter(ImageFilter.GaussianBlur(1)), np.float32))
+        out = Image.fromarray(sharp, "F")
+        if shape[1] < 360:
+            out = out.resize((shape[1] * 2, shape[0] * 2), Image.Resampling.BICUBIC)
+        expected = np.asarray(out.convert("L")).astype(np.int16)
+        got = _prepare(patch, scratch).astype(np.int16)
+        assert got.shape == expected.shape
+        # float sums in another order: a value on an integer boundary may land 1 lower
+        assert int(np.abs(got - expected).max()) <= 1
+        assert np.count_nonzero(got != expected) <= expected.size // 10_000 + 1
+
+
+def test_the_patch_search_near_an_undecoded_symbol_finds_the_whole_box_patch() -> None:
+    # Pass 1 reports symbols it found but could not decode; the patch is then searched only
+    # around the largest, on the guide box's cell grid: the same patch as over the whole box.
+    import zxingcpp
+
+    from station.bench.qr import deskcam_samples
+    from station.qr.decode import _around, _largest
+
+    y = next(deskcam_samples(1, 99)).y
+    found = zxingcpp.read_barcodes(y, formats=zxingcpp.BarcodeFormat.QRCode,
+                                   return_errors=True)
+    assert found and not any(b.valid for b in found)
+    near = _largest(b.position for b in found)
+    assert near is not None
+    guide = GuideBox()
+    box = guide.crop(y)
+    top, bottom, left, right = _around(near, (round(1280 * guide.left), 0), box.shape)
+    assert top % 16 == 0 and left % 16 == 0
+    assert (bottom - top) * (right - left) < box.size / 2
+    where = locate(box[top:bottom, left:right])
+    assert where is not None
+    assert (where[0] + top, where[1] + top, where[2] + left, where[3] + left) == locate(box)
