@@ -336,7 +336,10 @@ class Fleet:
                         self.connect(desk, first=False)  # dropped by the broker: back
             if now >= end_at and (all(d.pending() == 0 for d in self.desks) or now >= give_up):
                 break
-            wait = 0.01 if not heap else max(0.0, min(0.01, heap[0][0] - now))
+            # Past the last tap the heap still holds due times nobody taps at any more: waiting
+            # for them would be select(0) in a loop, a desk process spinning a core while it
+            # only waits for receipts.
+            wait = 0.01 if not heap or now >= end_at else max(0.0, min(0.01, heap[0][0] - now))
             self.turn(wait)
         for desk in self.desks:
             for rid, tap in desk.tap_at.items():
