@@ -65,6 +65,10 @@ def register(sub: Subparsers) -> None:
                         "(default: one per core this process may use, at most 4; 0: on the "
                         "network thread). Several workers on one machine share its cores: "
                         "give each its share")
+    p.add_argument("--verify-processes", type=int, default=0, metavar="N",
+                   help="check and unseal in N child processes instead of threads (their "
+                        "Python work then holds no lock the network thread needs); "
+                        "overrides --verify-threads")
     p.set_defaults(func=run)
 
 
@@ -98,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
     ingest = Ingest(args.db, settings, stations=stations, backend_key=backend,
                     client_id=client_id, on_record=show, retention_s=retention,
                     webhook=bool(args.webhook_url), revoked=revoked,
-                    verify_threads=args.verify_threads, on_batch=sys.stdout.flush)
+                    verify_threads=args.verify_threads,
+                    verify_processes=args.verify_processes, on_batch=sys.stdout.flush)
     deliverer = None
     if args.webhook_url and backend is not None:
         secret = args.webhook_secret_file.read_bytes().strip()

@@ -1,11 +1,11 @@
 """The MQTT side of ingest: subscribe, check, batch, commit, receipt.
 
-For every message paho's network thread hands the bytes to a small pool of verify threads
-(:func:`default_verify_threads`), where :class:`~station.ingest.verification.Verifier` decides
-whether the record is acceptable (the CPU-heavy part: the Ed25519 check, which the
-``cryptography`` package runs without Python's GIL — two threads verify 2.1× as fast as one on
-2 cores — and the unsealing, whose HPKE open holds it), so the pool keeps more than one core
-busy while the network thread goes on reading; each message is queued in arrival order. The
+For every message paho's network thread hands the bytes to a pool
+(:mod:`station.ingest.checking`: threads, or child processes with ``verify_processes``), where
+:class:`~station.ingest.verification.Verifier` decides whether the record is acceptable (the
+CPU-heavy part: the Ed25519 check, which the ``cryptography`` package runs without Python's
+GIL, and the unsealing, whose HPKE open holds it), so checking keeps more than one core busy
+while the network thread goes on reading; each message is queued in arrival order. The
 flush thread hands the queued batch to the store in one call
 (:meth:`~station.ingest.store.IngestStore.add_many`: one round trip to PostgreSQL, not one per
 record), which says of each record whether it is new, a QoS 1 duplicate or a replay, so the
@@ -32,8 +32,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
-import queue
 import random
 import threading
 import time
@@ -47,6 +45,13 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
 from station import topics
+from station.ingest.checking import (
+    Checked,
+    Slot,
+    VerifyProcesses,
+    VerifyThreads,
+    default_verify_threads,
+)
 from station.ingest.store import Added, IngestStore, IngestStoreError, open_token
 from station.ingest.stores import open_store
 from station.ingest.verification import Refused, Verified, Verifier
@@ -76,57 +81,6 @@ class Received:
 
 
 OnRecord = Callable[[Received], None]
-Checked = Verified | Refused
-
-
-def default_verify_threads() -> int:
-    """One verify thread per core this process may run on (at most 4: past that the network
-    thread's own Python work is the limit). Several workers on one machine should share the
-    cores between them (``station ingest --verify-threads``)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    return max(1, min(4, cores))
-
-
-class _Slot:
-    """One message in arrival order; ``checked`` is filled in by a verify thread (or at once)."""
-
-    __slots__ = ("checked", "token", "topic")
-
-    def __init__(self, topic: str, token: bytes, checked: Checked | None = None) -> None:
-        self.topic = topic
-        self.token = token
-        self.checked = checked
-
-
-class _VerifyThreads:
-    """Threads taking slots from one queue and filling in their outcome: a C queue and a
-    plain attribute, so the network thread pays a microsecond a message (a
-    ``concurrent.futures`` future with its condition variable cost it about 30)."""
-
-    def __init__(self, n: int, check: Callable[[str, bytes], Checked]) -> None:
-        self._queue: queue.SimpleQueue[_Slot | None] = queue.SimpleQueue()
-        self._check = check
-        self._threads = [threading.Thread(target=self._run, name=f"ingest-verify-{i}",
-                                          daemon=True) for i in range(n)]
-        for t in self._threads:
-            t.start()
-
-    def submit(self, slot: _Slot) -> None:
-        self._queue.put(slot)
-
-    def _run(self) -> None:
-        while (slot := self._queue.get()) is not None:
-            slot.checked = self._check(slot.topic, slot.token)
-
-    def close(self) -> None:
-        """Check what was submitted, then end the threads."""
-        for _ in self._threads:
-            self._queue.put(None)
-        for t in self._threads:
-            t.join()
 
 
 class Ingest:
@@ -143,6 +97,7 @@ class Ingest:
         webhook: bool = False,
         revoked: frozenset[str] = frozenset(),
         verify_threads: int | None = None,
+        verify_processes: int = 0,
         on_batch: Callable[[], None] | None = None,
     ) -> None:
         """``db``: a SQLite path, a ``postgresql://`` DSN or an open store. ``retention_s``:
@@ -152,7 +107,9 @@ class Ingest:
         the certificate's CN (``use_username_as_clientid``), so give it that CN. ``webhook``: queue
         each new record for :class:`~station.ingest.webhook.WebhookDeliverer` in its own
         transaction. ``verify_threads``: threads checking messages off the network thread
-        (default :func:`default_verify_threads`; 0 checks on the network thread itself).
+        (default :func:`~station.ingest.checking.default_verify_threads`; 0 checks on the
+        network thread itself). ``verify_processes``: when > 0, that many child processes
+        check instead of threads (:class:`~station.ingest.checking.VerifyProcesses`).
         ``on_batch``: called once after a committed batch's ``on_record`` calls, before its
         receipts (the CLI flushes its output there: one write per batch, not per record)."""
         self.store: IngestStore = open_store(db) if isinstance(db, (str, Path)) else db
@@ -164,12 +121,13 @@ class Ingest:
         ``on_record`` callback may read counts)."""
         self._queue_lock = threading.Lock()
         """Guards :attr:`_queued` only, so the network thread never waits for the database."""
-        self._queued: deque[_Slot] = deque()
+        self._queued: deque[Slot] = deque()
         """Messages in arrival order (topic, outcome — being checked or checked) not yet handed
         to the store."""
         self.verify_threads = default_verify_threads() if verify_threads is None \
             else max(0, verify_threads)
-        self._pool: _VerifyThreads | None = None
+        self.verify_processes = max(0, verify_processes)
+        self._pool: VerifyThreads | VerifyProcesses | None = None
         """The verify threads while started (None: check on the calling thread)."""
         self._batch: list[Received] = []
         """Accepted in the open transaction: committed, then receipted, by :meth:`flush`."""
@@ -246,7 +204,7 @@ class Ingest:
         # Runs on paho's network thread; for QoS 1 paho sends the PUBACK after it returns —
         # before the batch's commit, which is why the station waits for the receipt.
         pool = self._pool
-        slot = _Slot(msg.topic, bytes(msg.payload))
+        slot = Slot(msg.topic, bytes(msg.payload))
         if pool is None:
             slot.checked = self._check(slot.topic, slot.token)
         with self._queue_lock:
@@ -320,7 +278,7 @@ class Ingest:
         is committed and receipted by :meth:`flush` (at the latest :data:`FLUSH_INTERVAL_S`
         later while started). For callers that need each message's outcome at once; the MQTT
         path queues and writes whole batches."""
-        slot = _Slot(topic, token, self._check(topic, token))
+        slot = Slot(topic, token, self._check(topic, token))
         with self._flush_lock, self._lock:
             with self._queue_lock:
                 if not self._queued and not self._batch:
@@ -404,6 +362,8 @@ class Ingest:
             "duplicates": self.duplicates,
             "rejected": self.rejected,
             "batches_lost": self.batches_lost,
+            "verifier_restarts": self._pool.restarts
+            if isinstance(self._pool, VerifyProcesses) else 0,
             "open_batch": open_batch,
             "oldest_uncommitted_s": round(waiting, 3),
             "last_commit_age_s": None if not self._last_commit
@@ -457,8 +417,10 @@ class Ingest:
         self._client.connect(self.settings.host, self.settings.port,
                              keepalive=self.settings.keepalive_s, clean_start=False,
                              properties=props)
-        if self.verify_threads and self._pool is None:
-            self._pool = _VerifyThreads(self.verify_threads, self._check)
+        if self.verify_processes and self._pool is None:
+            self._pool = VerifyProcesses(self.verify_processes, self.verifier)
+        elif self.verify_threads and self._pool is None:
+            self._pool = VerifyThreads(self.verify_threads, self._check)
         self._client.loop_start()
         self._stop.clear()
         self._flusher = threading.Thread(target=self._flush_loop, name="ingest-flush",
