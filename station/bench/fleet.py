@@ -11,7 +11,8 @@ PostgreSQL server (fsync on). Then:
    before anything else runs;
 2. **1 worker**, then **N workers** (real ``station ingest`` processes, each its own backend
    identity on the shared subscription, a fresh database each, each with its share of the
-   cores as verify threads, ``--verify-threads``): the desks
+   cores as verify processes, ``--verify-processes``, their CPU counted with the worker's):
+   the desks
    (:mod:`station.sim.fleet`, a few processes with many paho clients each) tap at
    ``--tap-interval`` (Poisson, per desk) for ``--steady`` s, lose the network for
    ``--outage`` s (taps go on and queue), come back and send the backlog while tapping for
@@ -144,6 +145,17 @@ def tree_cpu_s(root: int) -> float:
                if p in stats) / _TICK
 
 
+def children_of(pid: int) -> list[int]:
+    """The live children of ``pid`` (a worker's verify processes), from one scan of /proc."""
+    kids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            f = _stat(int(entry))
+            if f is not None and int(f[1]) == pid:
+                kids.append(int(entry))
+    return kids
+
+
 def wait_cpu_s(proc: subprocess.Popen[Any], timeout_s: float) -> float:
     """Wait for a child (killed after ``timeout_s``) and return its whole CPU time (wait4's
     rusage: exact for a child that has just exited)."""
@@ -230,7 +242,7 @@ class WorkerProc:
     """One ``station ingest`` process; stdout (one line per committed record) to a file."""
 
     def __init__(self, work: Path, dep: Deployment, name: str, dsn: str,
-                 verify_threads: int) -> None:
+                 verify_processes: int) -> None:
         from provisioning.ca import CaPaths
 
         paths = CaPaths(dep.ca_dir)
@@ -246,7 +258,7 @@ class WorkerProc:
                      "--log-level", "warning", "ingest",
                      "--db", dsn, "--registry", str(paths.registry), "--backend-key",
                      str(paths.seal_key), "--client-id", name, "--health-port", "0",
-                     "--verify-threads", str(verify_threads)]
+                     "--verify-processes", str(verify_processes)]
         self.work = work
         self.runs = 0
         self.proc: subprocess.Popen[bytes] | None = None
@@ -285,15 +297,28 @@ class WorkerProc:
                     return None
         return None
 
+    def family_cpu_s(self) -> float:
+        """CPU seconds of this instance and its verify processes (live, or reaped by it)."""
+        assert self.proc is not None
+        return tree_cpu_s(self.proc.pid)
+
+    def _children_cpu_s(self) -> float:
+        # wait4's figure is the worker's own: its verify processes' CPU, read just before the
+        # signal (what they spend on the last batch after it is not counted).
+        assert self.proc is not None
+        return tree_cpu_s(self.proc.pid) - cpu_s(self.proc.pid)
+
     def kill(self) -> None:
         assert self.proc is not None
+        kids = self._children_cpu_s()
         self.proc.send_signal(signal.SIGKILL)
-        self.cpu.append(wait_cpu_s(self.proc, 10))
+        self.cpu.append(wait_cpu_s(self.proc, 10) + kids)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.returncode is None:
+            kids = self._children_cpu_s()
             self.proc.send_signal(signal.SIGTERM)
-            self.cpu.append(wait_cpu_s(self.proc, 20))
+            self.cpu.append(wait_cpu_s(self.proc, 20) + kids)
 
     def lines(self) -> tuple[int, int]:
         """(new, duplicate) records this worker's instances reported committed."""
@@ -363,13 +388,13 @@ def fleet_run(work: Path, dep: Deployment, dsn: str, workers: int, args: argpars
               broker_pid: int, postgres_pid: int, progress: Progress, kill: bool) -> RunFigures:
     import psycopg
 
-    from station.ingest.worker import default_verify_threads
+    from station.ingest.checking import default_verify_threads
     from station.sim.fleet import FleetSpec
 
     run_dir = work / f"run-{workers}"
     run_dir.mkdir()
     figs = RunFigures(workers)
-    # The workers share this machine's cores: each gets its share of verify threads.
+    # The workers share this machine's cores: each gets its share of verify processes.
     share = max(1, default_verify_threads() // workers)
     procs = [WorkerProc(run_dir, dep, name, dsn, share) for name in dep.workers[:workers]]
 
@@ -413,7 +438,7 @@ def fleet_run(work: Path, dep: Deployment, dsn: str, workers: int, args: argpars
                 "postgres": tree_cpu_s(postgres_pid), "driver": self_cpu_s()}
         for w in procs:
             assert w.proc is not None
-            w.cpu_at_t0 = cpu_s(w.proc.pid)
+            w.cpu_at_t0 = w.family_cpu_s()
         for sim in sims:
             assert sim.stdin is not None
             sim.stdin.write(f"go {t0!r}\n")
@@ -557,6 +582,8 @@ class MachineCpu:
         self.samples: list[tuple[float, int, int]] = []
         """(wall time, busy jiffies, all jiffies)."""
         self._roles = roles
+        self._kids: dict[int, list[int]] = {}
+        """Each role's child processes (a worker's verify processes), counted with it."""
         self.role_samples: list[tuple[float, dict[str, tuple[int, float]]]] = []
         """(wall time, (pid, CPU seconds) of each role's process then)."""
         self._stop = threading.Event()
@@ -579,8 +606,11 @@ class MachineCpu:
             now = time.time()
             if got is not None:
                 self.samples.append((now, *got))
-            self.role_samples.append((now, {role: (pid, cpu_s(pid))
-                                            for role, pid in self._roles().items()}))
+            if len(self.role_samples) % 20 == 0:  # once a second: a /proc scan is not free
+                self._kids = {pid: children_of(pid) for pid in self._roles().values()}
+            self.role_samples.append((now, {
+                role: (pid, cpu_s(pid) + sum(cpu_s(k) for k in self._kids.get(pid, ())))
+                for role, pid in self._roles().items()}))
 
     def __enter__(self) -> MachineCpu:
         self._thread.start()
