@@ -27,6 +27,7 @@ import pickle
 import queue
 import signal
 import threading
+import time
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -86,6 +87,14 @@ class VerifyThreads:
     def submit(self, slot: Slot) -> None:
         self._queue.put(slot)
 
+    @staticmethod
+    def wait(slot: Slot) -> Checked:
+        """The slot's outcome, once a thread has filled it in (a check takes a fraction of a
+        millisecond: polled, so the threads never pay for a notification)."""
+        while (checked := slot.checked) is None:
+            time.sleep(0.0002)
+        return checked
+
     def _run(self) -> None:
         while (slot := self._queue.get()) is not None:
             slot.checked = self._check(slot.topic, slot.token)
@@ -120,6 +129,7 @@ class VerifyProcesses:
         self._children: list[Any] = []
         """The live child processes (for tests and health)."""
         self._lock = threading.Lock()
+        self._answered = threading.Condition()
         self._threads = [threading.Thread(target=self._feed, name=f"ingest-verify-{i}",
                                           daemon=True) for i in range(n)]
         for t in self._threads:
@@ -127,6 +137,15 @@ class VerifyProcesses:
 
     def submit(self, slot: Slot) -> None:
         self._queue.put(slot)
+
+    def wait(self, slot: Slot) -> Checked:
+        """The slot's outcome, once its batch's answer arrived: a batch is a pipe round trip
+        of several milliseconds, so the flush sleeps on a condition the feeders notify, rather
+        than polling."""
+        with self._answered:
+            while (checked := slot.checked) is None:
+                self._answered.wait(0.05)
+        return checked
 
     def children(self) -> list[int]:
         """Process ids of the live children."""
@@ -185,6 +204,8 @@ class VerifyProcesses:
                     answers = [Refused("internal:verifier")] * len(batch)
                 for slot, checked in zip(batch, answers, strict=True):
                     slot.checked = checked
+                with self._answered:
+                    self._answered.notify_all()
         finally:
             self._retire(proc, conn)
 

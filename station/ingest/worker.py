@@ -236,9 +236,11 @@ class Ingest:
         if not taken:
             return []
         queued: list[tuple[str, Checked]] = []
+        pool = self._pool
         for slot in taken:  # in arrival order; one still being checked is waited for
-            while (checked := slot.checked) is None:
-                time.sleep(0.0002)
+            if (checked := slot.checked) is None:
+                assert pool is not None  # without a pool a slot is checked when queued
+                checked = pool.wait(slot)
             queued.append((slot.topic, checked))
         verified = [c for _, c in queued if isinstance(c, Verified)]
         try:
