@@ -13,8 +13,9 @@ next batch is verified while this one is written.
 :meth:`Ingest.flush` commits the batch (one commit per :data:`RECEIPT_BATCH` records or
 :data:`FLUSH_INTERVAL_S`, not one fsync per record) and only once the commit returned — never
 before — publishes a **receipt** ``{"ids": [record ids]}`` on ``stations/{station}/receipts``
-(QoS 1), one per station and batch, for new records and QoS 1 duplicates alike (the station
-may have missed the first receipt). The station deletes its copy of the citizen data only on
+(QoS 1), one per station and batch — or, while a backlog is written, one per station for
+several consecutive batches (:data:`RECEIPT_COALESCE`) — for new records and QoS 1
+duplicates alike (the station may have missed the first receipt). The station deletes its copy of the citizen data only on
 that receipt.
 
 The broker's PUBACK (paho sends it when the callback returns) therefore does not mean
@@ -66,6 +67,12 @@ RECEIPT_BATCH = 200
 """Records per commit and per receipt at most."""
 FLUSH_INTERVAL_S = 0.02
 """A batch is committed and receipted at the latest this long after it started."""
+RECEIPT_COALESCE = 1000
+"""While a backlog is written (more queued after a commit), the receipts of consecutive
+committed batches are held and merged, one message per station, for up to this many records
+or :data:`RECEIPT_HOLD_S`: a drain of a few records per desk from hundreds of desks otherwise
+sends nearly one receipt, and takes one PUBACK, per record."""
+RECEIPT_HOLD_S = 0.25
 RECONNECT_MAX_S = 5.0
 PURGE_INTERVAL_S = 60.0
 
@@ -296,14 +303,28 @@ class Ingest:
         """Write what is queued, commit the open batch, hand its records to ``on_record``,
         then receipt them (one message per station); repeated while more is queued. A failed
         write or commit rolls the batch back: no receipt, so the stations keep those records
-        and re-send them."""
-        while True:
-            self._flush_once()
-            with self._queue_lock:
-                if not self._queued:
+        and re-send them. While more is queued after a commit, receipts of consecutive
+        batches are merged (:data:`RECEIPT_COALESCE`); none is held past the return."""
+        with self._flush_lock:
+            held: dict[str, list[str]] = {}
+            count, since = 0, time.monotonic()
+            while True:
+                count += self._flush_once(held)
+                with self._queue_lock:
+                    backlog = bool(self._queued)
+                if (not backlog or count >= RECEIPT_COALESCE
+                        or time.monotonic() - since >= RECEIPT_HOLD_S):
+                    for station_id, ids in held.items():
+                        self._last_receipt = self._client.publish(
+                            topics.RECEIPTS.of(station_id), json.dumps({"ids": ids}).encode(),
+                            qos=1)
+                    held, count, since = {}, 0, time.monotonic()
+                if not backlog:
                     return
 
-    def _flush_once(self) -> None:
+    def _flush_once(self, receipts: dict[str, list[str]]) -> int:
+        """One batch written and committed; its record ids added to ``receipts`` by station.
+        Returns how many were added."""
         with self._flush_lock:
             with self._lock:
                 self._write_queued()
@@ -314,7 +335,7 @@ class Ingest:
                     self.batches_lost += 1
                     event(log, "ingest.commit_failed", logging.ERROR, reason=str(exc),
                           records=len(batch))
-                    return
+                    return 0
                 if batch:
                     self._last_commit = time.monotonic()
                     self.stored += sum(1 for r in batch if not r.duplicate)
@@ -338,12 +359,9 @@ class Ingest:
                 except Exception as exc:  # as for on_record: the receipts still leave
                     event(log, "ingest.on_batch_failed", logging.ERROR,
                           reason=type(exc).__name__)
-            by_station: dict[str, list[str]] = {}
             for r in batch:
-                by_station.setdefault(r.record.station_id, []).append(r.record.record_id)
-            for station_id, ids in by_station.items():
-                self._last_receipt = self._client.publish(
-                    topics.RECEIPTS.of(station_id), json.dumps({"ids": ids}).encode(), qos=1)
+                receipts.setdefault(r.record.station_id, []).append(r.record.record_id)
+            return len(batch)
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[IngestStore]:
