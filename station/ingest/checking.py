@@ -162,6 +162,14 @@ class VerifyProcesses:
             self._children.append(proc)
         return proc, parent
 
+    def _try_spawn(self, batch: int) -> tuple[Any, Any] | None:
+        try:
+            return self._spawn()
+        except OSError as exc:  # no process to be had (limits, memory): the caller refuses
+            event(log, "ingest.verifier_unavailable", logging.ERROR,
+                  reason=type(exc).__name__, batch=batch)
+            return None
+
     def _retire(self, proc: Any, conn: Any) -> None:
         conn.close()
         proc.join(timeout=5)
@@ -182,32 +190,44 @@ class VerifyProcesses:
         return batch, False
 
     def _feed(self) -> None:
-        proc, conn = self._spawn()
+        child = self._try_spawn(0)  # ready before the first message, not at it
         try:
             end = False
             while not end and (first := self._queue.get()) is not None:
                 batch, end = self._take(first)
-                request = pickle.dumps([(s.topic, s.token) for s in batch], protocol=5)
-                answers: list[Checked] | None = None
-                for _ in range(_RESTARTS_PER_BATCH):
-                    try:
-                        conn.send_bytes(request)
-                        answers = pickle.loads(conn.recv_bytes())
-                        break
-                    except (EOFError, OSError):
-                        self._retire(proc, conn)
-                        self.restarts += 1
-                        event(log, "ingest.verifier_died", logging.ERROR,
-                              exitcode=proc.exitcode, batch=len(batch))
-                        proc, conn = self._spawn()
-                if answers is None or len(answers) != len(batch):
-                    answers = [Refused("internal:verifier")] * len(batch)
+                answers, child = self._ask(child, batch)
                 for slot, checked in zip(batch, answers, strict=True):
                     slot.checked = checked
                 with self._answered:
                     self._answered.notify_all()
         finally:
-            self._retire(proc, conn)
+            if child is not None:
+                self._retire(*child)
+
+    def _ask(self, child: tuple[Any, Any] | None,
+             batch: list[Slot]) -> tuple[list[Checked], tuple[Any, Any] | None]:
+        """The batch's outcomes from ``child`` (started first when None), and the child to
+        ask next time. Every slot gets an outcome: a child that cannot be started or keeps
+        dying refuses the batch, typed, instead of leaving the flush waiting for ever."""
+        request = pickle.dumps([(s.topic, s.token) for s in batch], protocol=5)
+        for _ in range(_RESTARTS_PER_BATCH):
+            if child is None and (child := self._try_spawn(len(batch))) is None:
+                break
+            proc, conn = child
+            try:
+                conn.send_bytes(request)
+                answers: list[Checked] = pickle.loads(conn.recv_bytes())
+            except (EOFError, OSError):
+                self._retire(proc, conn)
+                child = None
+                self.restarts += 1
+                event(log, "ingest.verifier_died", logging.ERROR, exitcode=proc.exitcode,
+                      batch=len(batch))
+                continue
+            if len(answers) == len(batch):
+                return answers, child
+            break
+        return [Refused("internal:verifier")] * len(batch), child
 
     def close(self) -> None:
         """Check what was submitted, then end the feeders and their children."""

@@ -15,8 +15,8 @@ next batch is verified while this one is written.
 before — publishes a **receipt** ``{"ids": [record ids]}`` on ``stations/{station}/receipts``
 (QoS 1), one per station and batch — or, while a backlog is written, one per station for
 several consecutive batches (:data:`RECEIPT_COALESCE`) — for new records and QoS 1
-duplicates alike (the station may have missed the first receipt). The station deletes its copy of the citizen data only on
-that receipt.
+duplicates alike (the station may have missed the first receipt). The station deletes its
+copy of the citizen data only on that receipt.
 
 The broker's PUBACK (paho sends it when the callback returns) therefore does not mean
 "stored": a crash between it and the commit loses nothing, because the station still holds the

@@ -175,3 +175,19 @@ def test_no_verify_process_outlives_a_worker_killed_with_sigkill() -> None:
     finally:
         if holder.poll() is None:
             holder.kill()
+
+
+def test_no_process_to_be_had_refuses_typed_instead_of_hanging(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_fork(self: VerifyProcesses) -> None:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(VerifyProcesses, "_spawn", no_fork)
+    pool, signer = _pool_of_one()
+    try:
+        # The record is fine; what failed is ours: refused as internal, so the station keeps
+        # it and re-sends it, and nothing waits for an answer that cannot come.
+        assert _check(pool, signer.build(_reading(1), 1).token) == Refused("internal:verifier")
+        assert pool.children() == []
+    finally:
+        pool.close()
