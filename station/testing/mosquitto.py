@@ -224,6 +224,24 @@ class MosquittoBroker:
         self.close()
 
 
+def publish_all(settings: BrokerSettings, client_id: str, topic: str,
+                payloads: list[bytes]) -> None:
+    """Publish every payload QoS 1 on ``topic`` from one plain client and wait until the
+    broker has acknowledged each (a desk's side, for tests)."""
+    client = make_client(client_id, settings)
+    client.connect(settings.host, settings.port)
+    client.loop_start()
+    try:
+        infos = [client.publish(topic, p, qos=1) for p in payloads]
+        for info in infos:
+            info.wait_for_publish(10)
+            if not info.is_published():
+                raise TimeoutError(f"the broker did not acknowledge a message on {topic}")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
 def _raise_nofile() -> None:
     # In the child before exec: Mosquitto keeps one descriptor per client.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

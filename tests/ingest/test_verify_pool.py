@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from station import keys
 from station.ingest import Ingest
 from station.ingest.verification import Refused, Verified, Verifier
-from station.pipeline.mqtt import make_client
 from station.pipeline.records import Reading, RecordSigner
-from station.testing.mosquitto import MosquittoBroker
+from station.testing.mosquitto import MosquittoBroker, publish_all
 from station.testing.wait import wait_until
 
 pytestmark = pytest.mark.mqtt
@@ -34,20 +32,6 @@ class _Exploding(Verifier):
         if token == self.bad:
             raise KeyError("boom")
         return super().check(topic, token)
-
-
-def _publish_all(settings: Any, payloads: list[bytes]) -> None:
-    client = make_client("desk-p", settings)
-    client.connect(settings.host, settings.port)
-    client.loop_start()
-    try:
-        infos = [client.publish(TOPIC, p, qos=1) for p in payloads]
-        for info in infos:
-            info.wait_for_publish(10)
-            assert info.is_published()
-    finally:
-        client.disconnect()
-        client.loop_stop()
 
 
 def _pool_threads() -> list[str]:
@@ -77,7 +61,7 @@ def test_records_checked_in_parallel_are_stored_in_arrival_order(
     ingest.start()
     try:
         assert len(_pool_threads()) <= 3
-        _publish_all(own_broker.settings(), payloads)
+        publish_all(own_broker.settings(), "desk-p", TOPIC, payloads)
         assert wait_until(lambda: ingest.count() == 299 and ingest.rejected == 2, 30), (
             ingest.count(), ingest.rejections)
         expected = [i + 1 for i in order if i != 150]
@@ -98,7 +82,7 @@ def test_zero_verify_threads_checks_on_the_network_thread(
     ingest.start()
     try:
         assert not _pool_threads()
-        _publish_all(own_broker.settings(), [
+        publish_all(own_broker.settings(), "desk-p", TOPIC, [
             signer.build(Reading("bank", "PACE", "genuine", (), {"id_number": "001099000001"}),
                          n).token for n in (3, 1, 2)])
         assert wait_until(lambda: ingest.count() == 3, 15)

@@ -18,26 +18,11 @@ from station import keys
 from station.ingest import Ingest, Received
 from station.ingest.checking import Slot, VerifyProcesses
 from station.ingest.verification import Refused, Verified, Verifier
-from station.pipeline.mqtt import make_client
 from station.pipeline.records import Reading, RecordSigner
-from station.testing.mosquitto import MosquittoBroker
+from station.testing.mosquitto import MosquittoBroker, publish_all
 from station.testing.wait import wait_until
 
 TOPIC = "stations/desk-p/records"
-
-
-def _publish_all(settings: object, payloads: list[bytes]) -> None:
-    client = make_client("desk-p", settings)  # type: ignore[arg-type]
-    client.connect(settings.host, settings.port)  # type: ignore[attr-defined]
-    client.loop_start()
-    try:
-        infos = [client.publish(TOPIC, p, qos=1) for p in payloads]
-        for info in infos:
-            info.wait_for_publish(10)
-            assert info.is_published()
-    finally:
-        client.disconnect()
-        client.loop_stop()
 
 
 def _alive(pid: int) -> bool:
@@ -70,7 +55,7 @@ def test_checked_in_processes_stored_in_arrival_order_with_opened_fields(
                     client_id="ingest-procs", verify_processes=2, on_record=seen.append)
     ingest.start()
     try:
-        _publish_all(own_broker.settings(), payloads)
+        publish_all(own_broker.settings(), "desk-p", TOPIC, payloads)
         assert wait_until(lambda: ingest.count() == 300 and ingest.rejected == 2, 30), (
             ingest.count(), ingest.rejections)
         assert ingest.sequences("desk-p") == [i + 1 for i in order]
@@ -100,7 +85,7 @@ def test_a_killed_verify_process_is_replaced_and_refuses_nothing(
         (victim,) = pool.children()
         os.kill(victim, signal.SIGKILL)
         assert wait_until(lambda: not _alive(victim), 5)
-        _publish_all(own_broker.settings(), [signer.build(_reading(n), n).token
+        publish_all(own_broker.settings(), "desk-p", TOPIC, [signer.build(_reading(n), n).token
                                              for n in range(1, 51)])
         assert wait_until(lambda: ingest.count() == 50, 30), (ingest.count(),
                                                                ingest.rejections)
