@@ -49,6 +49,15 @@ _RESTARTS_PER_BATCH = 2
 logged, rather than retried for ever: the stations keep those records and re-send them."""
 
 
+def check_guarded(verifier: Verifier, topic: str, token: bytes) -> Checked:
+    """``verifier.check``, with a surprise (a bug, not a bad message: those are refusals of
+    their own) refused as ``internal:<exception type>``: one message never stops a worker."""
+    try:
+        return verifier.check(topic, token)
+    except Exception as exc:
+        return Refused(f"internal:{type(exc).__name__}")
+
+
 def default_verify_threads() -> int:
     """One checker per core this process may run on (at most 4: past that the network
     thread's own Python work is the limit). Several workers on one machine should share the
@@ -127,7 +136,7 @@ class VerifyProcesses:
         self.restarts = 0
         """Children started again after one died (each logged as ``ingest.verifier_died``)."""
         self._children: list[Any] = []
-        """The live child processes (for tests and health)."""
+        """The live child processes (:meth:`children`)."""
         self._lock = threading.Lock()
         self._answered = threading.Condition()
         self._threads = [threading.Thread(target=self._feed, name=f"ingest-verify-{i}",
@@ -270,12 +279,8 @@ def _child_main(conn: Any, stations: dict[str, bytes], backend: bytes | None,
     table[MappingProxyType] = _reduce_read_only
     with contextlib.suppress(EOFError, OSError):
         while True:
-            answers: list[Checked] = []
-            for topic, token in pickle.loads(conn.recv_bytes()):
-                try:
-                    answers.append(verifier.check(topic, token))
-                except Exception as exc:  # as on the threads: one bad message stops nothing
-                    answers.append(Refused(f"internal:{type(exc).__name__}"))
+            answers = [check_guarded(verifier, topic, token)
+                       for topic, token in pickle.loads(conn.recv_bytes())]
             buf = io.BytesIO()
             pickler = pickle.Pickler(buf, protocol=5)
             pickler.dispatch_table = table

@@ -51,6 +51,7 @@ from station.ingest.checking import (
     Slot,
     VerifyProcesses,
     VerifyThreads,
+    check_guarded,
     default_verify_threads,
 )
 from station.ingest.store import Added, IngestStore, IngestStoreError, open_token
@@ -135,7 +136,8 @@ class Ingest:
             else max(0, verify_threads)
         self.verify_processes = max(0, verify_processes)
         self._pool: VerifyThreads | VerifyProcesses | None = None
-        """The verify threads while started (None: check on the calling thread)."""
+        """The verify threads or processes while started (None: check on the calling
+        thread)."""
         self._batch: list[Received] = []
         """Accepted in the open transaction: committed, then receipted, by :meth:`flush`."""
         self._wake = threading.Event()
@@ -229,10 +231,7 @@ class Ingest:
             self.flush()
 
     def _check(self, topic: str, token: bytes) -> Checked:
-        try:
-            return self.verifier.check(topic, token)
-        except Exception as exc:  # never let one bad message stop the backend
-            return Refused(f"internal:{type(exc).__name__}")
+        return check_guarded(self.verifier, topic, token)  # the verifier in use now
 
     def _write_queued(self) -> list[Received | None]:
         """Hand what is queued (at most :data:`RECEIPT_BATCH`) to the store's open transaction
@@ -324,44 +323,43 @@ class Ingest:
 
     def _flush_once(self, receipts: dict[str, list[str]]) -> int:
         """One batch written and committed; its record ids added to ``receipts`` by station.
-        Returns how many were added."""
-        with self._flush_lock:
-            with self._lock:
-                self._write_queued()
-                batch, self._batch = self._batch, []
+        Returns how many were added. The caller (:meth:`flush`) holds ``_flush_lock``."""
+        with self._lock:
+            self._write_queued()
+            batch, self._batch = self._batch, []
+            try:
+                self.store.commit()
+            except IngestStoreError as exc:
+                self.batches_lost += 1
+                event(log, "ingest.commit_failed", logging.ERROR, reason=str(exc),
+                      records=len(batch))
+                return 0
+            if batch:
+                self._last_commit = time.monotonic()
+                self.stored += sum(1 for r in batch if not r.duplicate)
+                self._last_delay_s = _delay_s(batch[-1].record.wall)
+        for r in batch:  # committed: tell the consumer before the station hears of it
+            rec = r.record
+            if r.duplicate:
+                event(log, "ingest.duplicate", station=rec.station_id, seq=rec.seq)
+            else:
+                event(log, "ingest.received", station=rec.station_id, seq=rec.seq,
+                      outcome=rec.outcome)
+            if self.on_record is not None:
                 try:
-                    self.store.commit()
-                except IngestStoreError as exc:
-                    self.batches_lost += 1
-                    event(log, "ingest.commit_failed", logging.ERROR, reason=str(exc),
-                          records=len(batch))
-                    return 0
-                if batch:
-                    self._last_commit = time.monotonic()
-                    self.stored += sum(1 for r in batch if not r.duplicate)
-                    self._last_delay_s = _delay_s(batch[-1].record.wall)
-            for r in batch:  # committed: tell the consumer before the station hears of it
-                rec = r.record
-                if r.duplicate:
-                    event(log, "ingest.duplicate", station=rec.station_id, seq=rec.seq)
-                else:
-                    event(log, "ingest.received", station=rec.station_id, seq=rec.seq,
-                          outcome=rec.outcome)
-                if self.on_record is not None:
-                    try:
-                        self.on_record(r)
-                    except Exception as exc:  # a consumer's bug must not withhold receipts
-                        event(log, "ingest.on_record_failed", logging.ERROR,
-                              reason=type(exc).__name__)
-            if batch and self.on_batch is not None:
-                try:
-                    self.on_batch()
-                except Exception as exc:  # as for on_record: the receipts still leave
-                    event(log, "ingest.on_batch_failed", logging.ERROR,
+                    self.on_record(r)
+                except Exception as exc:  # a consumer's bug must not withhold receipts
+                    event(log, "ingest.on_record_failed", logging.ERROR,
                           reason=type(exc).__name__)
-            for r in batch:
-                receipts.setdefault(r.record.station_id, []).append(r.record.record_id)
-            return len(batch)
+        if batch and self.on_batch is not None:
+            try:
+                self.on_batch()
+            except Exception as exc:  # as for on_record: the receipts still leave
+                event(log, "ingest.on_batch_failed", logging.ERROR,
+                      reason=type(exc).__name__)
+        for r in batch:
+            receipts.setdefault(r.record.station_id, []).append(r.record.record_id)
+        return len(batch)
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[IngestStore]:
