@@ -123,17 +123,22 @@ def cpu_s(pid: int) -> float:
     return 0.0 if f is None else (int(f[11]) + int(f[12])) / _TICK
 
 
-def tree_cpu_s(root: int) -> float:
-    """User + system seconds of ``root`` and every live descendant, plus the children each of
-    them has reaped (PostgreSQL backends that ended)."""
-    parent: dict[int, int] = {}
+def _processes() -> dict[int, list[str]]:
+    """Every live process's stat fields, by pid, from one scan of /proc."""
     stats: dict[int, list[str]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             f = _stat(int(entry))
             if f is not None:
-                parent[int(entry)] = int(f[1])
                 stats[int(entry)] = f
+    return stats
+
+
+def tree_cpu_s(root: int) -> float:
+    """User + system seconds of ``root`` and every live descendant, plus the children each of
+    them has reaped (PostgreSQL backends that ended)."""
+    stats = _processes()
+    parent = {pid: int(f[1]) for pid, f in stats.items()}
     members, frontier = {root}, [root]
     while frontier:
         p = frontier.pop()
@@ -146,14 +151,8 @@ def tree_cpu_s(root: int) -> float:
 
 
 def children_of(pid: int) -> list[int]:
-    """The live children of ``pid`` (a worker's verify processes), from one scan of /proc."""
-    kids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            f = _stat(int(entry))
-            if f is not None and int(f[1]) == pid:
-                kids.append(int(entry))
-    return kids
+    """The live children of ``pid`` (a worker's verify processes)."""
+    return [child for child, f in _processes().items() if int(f[1]) == pid]
 
 
 def wait_cpu_s(proc: subprocess.Popen[Any], timeout_s: float) -> float:
