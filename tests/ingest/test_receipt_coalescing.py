@@ -5,9 +5,11 @@ backlog every batch is receipted at its commit."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -70,22 +72,38 @@ def _tokens(signer: RecordSigner, first: int, n: int) -> list[bytes]:
                          seq).token for seq in range(first, first + n)]
 
 
+@contextlib.contextmanager
+def _started(tmp_path: Path, broker: MosquittoBroker
+             ) -> Iterator[tuple[Ingest, Desks, dict[str, RecordSigner]]]:
+    signers, stations = _signers()
+    ingest = Ingest(tmp_path / "i.sqlite3", broker.settings(), stations=stations,
+                    client_id="ingest-coalesce", verify_threads=0)
+    desks = Desks(broker.settings())
+    ingest.start()
+    try:
+        yield ingest, desks, signers
+    finally:
+        ingest.stop()
+        desks.stop()
+
+
+def _backlog(ingest: Ingest, desks: Desks, tokens: dict[str, list[bytes]]) -> None:
+    """Every desk's tokens queued at the worker before any is written, as after a workers'
+    outage (the flush is held back meanwhile), then written; returns once all are receipted."""
+    n = sum(len(t) for t in tokens.values())
+    with ingest._flush_lock:
+        for desk, desk_tokens in tokens.items():
+            desks.publish(desk, desk_tokens)
+        assert wait_until(lambda: len(ingest._queued) == n, 20)
+    assert wait_until(lambda: desks.ids() == n, 20), desks.ids()
+
+
 def test_a_backlog_is_receipted_once_per_desk_not_once_per_batch(
         tmp_path: Path, own_broker: MosquittoBroker, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(worker, "RECEIPT_HOLD_S", 60.0)  # the count decides, not the clock
-    signers, stations = _signers()
-    ingest = Ingest(tmp_path / "i.sqlite3", own_broker.settings(), stations=stations,
-                    client_id="ingest-coalesce", verify_threads=0)
-    desks = Desks(own_broker.settings())
-    ingest.start()
-    try:
-        # A backlog of 3 batches from each desk (600 queued), as after a workers' outage:
-        # the flush is held back until all of it is queued.
-        with ingest._flush_lock:
-            for desk, signer in signers.items():
-                desks.publish(desk, _tokens(signer, 1, 300))
-            assert wait_until(lambda: len(ingest._queued) == 600, 20)
-        assert wait_until(lambda: desks.ids() == 600, 20), desks.ids()
+    with _started(tmp_path, own_broker) as (ingest, desks, signers):
+        # A backlog of 3 batches from each desk (600 queued).
+        _backlog(ingest, desks, {d: _tokens(s, 1, 300) for d, s in signers.items()})
         assert ingest.count() == 600
         # Three commits of 200, one message per desk: before, one per desk and batch (6).
         assert sorted(t for t, _ in desks.receipts) == sorted(
@@ -94,28 +112,14 @@ def test_a_backlog_is_receipted_once_per_desk_not_once_per_batch(
         for n in range(3):
             desks.publish("desk-a", _tokens(signers["desk-a"], 301 + n, 1))
             assert wait_until(functools.partial(desks.has_receipts, 3 + n), 10)
-    finally:
-        ingest.stop()
-        desks.stop()
 
 
 def test_coalescing_stops_at_its_record_limit(
         tmp_path: Path, own_broker: MosquittoBroker, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(worker, "RECEIPT_HOLD_S", 60.0)
     monkeypatch.setattr(worker, "RECEIPT_COALESCE", 400)
-    signers, stations = _signers()
-    ingest = Ingest(tmp_path / "i.sqlite3", own_broker.settings(), stations=stations,
-                    client_id="ingest-coalesce", verify_threads=0)
-    desks = Desks(own_broker.settings())
-    ingest.start()
-    try:
-        with ingest._flush_lock:
-            desks.publish("desk-a", _tokens(signers["desk-a"], 1, 700))
-            assert wait_until(lambda: len(ingest._queued) == 700, 20)
-        assert wait_until(lambda: desks.ids() == 700, 20), desks.ids()
+    with _started(tmp_path, own_broker) as (ingest, desks, signers):
+        _backlog(ingest, desks, {"desk-a": _tokens(signers["desk-a"], 1, 700)})
         # Batches of 200: two held, then sent at the limit (400); the third held, the fourth
         # (the last 100, nothing queued behind it) sends it with its own (300).
         assert [len(ids) for _, ids in desks.receipts] == [400, 300]
-    finally:
-        ingest.stop()
-        desks.stop()
