@@ -271,3 +271,36 @@ def test_the_patch_search_near_an_undecoded_symbol_finds_the_whole_box_patch() -
     where = locate(box[top:bottom, left:right])
     assert where is not None
     assert (where[0] + top, where[1] + top, where[2] + left, where[3] + left) == locate(box)
+
+
+def test_the_overlapped_passes_read_what_the_serial_cascade_reads() -> None:
+    # With `overlap` the patch is read on a helper thread while the library's pass runs, and
+    # searched across the whole guide box (the serial cascade searches near a symbol pass 1
+    # could not decode): frame for frame the same symbols from the same pass, the patch's
+    # result taken only where pass 1 decoded nothing.
+    import threading
+
+    from station.bench.qr import deskcam_samples
+
+    overlapped, serial = QrDecoder("zxing", overlap=True), QrDecoder("zxing", overlap=False)
+    threads: set[str] = set()
+    patch_read = overlapped._patch_read
+
+    def recorded(*args: object) -> object:
+        threads.add(threading.current_thread().name)
+        return patch_read(*args)  # type: ignore[arg-type]
+
+    overlapped._patch_read = recorded  # type: ignore[assignment]
+    attempts = set()
+    for sample in deskcam_samples(12, 90):
+        got, expected = overlapped.decode_all(sample.y), serial.decode_all(sample.y)
+        assert [(d.data, d.attempt) for d in got] == [(d.data, d.attempt) for d in expected]
+        attempts.add(got[0].attempt if got else None)
+    assert {"frame", "patch-histogram", None} <= attempts  # every outcome was compared
+    assert threads and threading.current_thread().name not in threads
+    # A small image (nothing decodes: every pass runs): the library's pass is shorter than the
+    # patch's, so no helper.
+    threads.clear()
+    small = np.ascontiguousarray(_unreadable_card_frame()[180:540, 320:960])
+    assert overlapped.decode_all(small) == ()
+    assert threads == {threading.current_thread().name}

@@ -92,12 +92,17 @@ def test_bench_qr_reports_each_source_with_all_three_engines_in_one_run(tmp_path
                                              frames=2, count=1, seed=1), lambda msg: None)
     assert [r[:2] for r in result.rows] == [
         (source, engine) for source in ("photos", "deskcam", "generator")
-        for engine in ("ours", "zxing-cpp default", "pyzbar")]
+        for engine in ("ours", "ours, one thread", "zxing-cpp default", "pyzbar")]
     by = {(r[0], r[1]): r for r in result.rows}
     assert by["photos", "ours"][2:6] == (6, 4, 66.7, 2)  # c.png is 'wrong' at 0° and 90°
+    for source in ("photos", "deskcam", "generator"):  # the helper thread changes no read
+        assert by[source, "ours, one thread"][2:7] == by[source, "ours"][2:7]
+    assert result.figures["one_thread_count_difference"] == 0
+    assert result.figures["wrong_decodes"] == 2
     assert by["deskcam", "ours"][2] == 2 and by["generator", "ours"][2] == 11
     for key in ("wrong_decodes", "p95_vs_pyzbar", "deskcam_gain_pp", "generator_gain_pp",
-                "photos_gain_vs_best_peer_pp"):
+                "photos_gain_vs_best_peer_pp", "cpu_p95_vs_pyzbar", "one_thread_p95_vs_pyzbar",
+                "deskcam_zxing_cpu_p95_ms"):
         assert key in result.figures
     assert result.figures["generator_zxing_wrong"] == 0
     assert result.figures["deskcam_zxing_wrong"] == 0
