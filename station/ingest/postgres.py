@@ -98,7 +98,11 @@ class PostgresStore:
         batch's order; only when some rows conflicted, one more ``SELECT`` of the
         rows holding their ids or (station, sequence) classifies each as :func:`decide` does
         for one record. A record repeated inside the batch conflicts with its own first
-        occurrence, so it is a duplicate (same bytes) or a replay, as across batches."""
+        occurrence, so it is a duplicate (same bytes) or a replay, as across batches.
+
+        The arrays go in binary (``%b``): in text form psycopg quotes and escapes every element
+        in Python and the server parses the hex of every token back — about 30-40 µs of the
+        worker's CPU per record, against ~4 µs so."""
         if not vs:
             return []
         shas = [token_hash(v.token) for v in vs]
@@ -109,8 +113,8 @@ class PostgresStore:
             inserted = {(str(r[0]), bytes(r[1])) for r in conn.execute(
                 "INSERT INTO received (record_id, station_id, seq, wall, profile, outcome, "
                 "token, token_sha256, received_at) "
-                "SELECT r, s, q, w, p, o, t, h, %s FROM unnest(%s::text[], %s::text[], "
-                "%s::bigint[], %s::text[], %s::text[], %s::text[], %s::bytea[], %s::bytea[]) "
+                "SELECT r, s, q, w, p, o, t, h, %s FROM unnest(%b::text[], %b::text[], "
+                "%b::bigint[], %b::text[], %b::text[], %b::text[], %b::bytea[], %b::bytea[]) "
                 "AS b(r, s, q, w, p, o, t, h) ORDER BY r "
                 "ON CONFLICT DO NOTHING RETURNING record_id, token_sha256",
                 (now, [v.record.record_id for v in vs], [v.record.station_id for v in vs],
@@ -133,8 +137,8 @@ class PostgresStore:
                 # INSERT waited on them are visible (READ COMMITTED), as in add's second query.
                 held = [(str(r[0]), str(r[1]), int(r[2]), bytes(r[3])) for r in self.conn.execute(
                     "SELECT record_id, station_id, seq, token_sha256 FROM received "
-                    "WHERE record_id = ANY(%s::text[]) OR (station_id, seq) IN "
-                    "(SELECT * FROM unnest(%s::text[], %s::bigint[]))",
+                    "WHERE record_id = ANY(%b::text[]) OR (station_id, seq) IN "
+                    "(SELECT * FROM unnest(%b::text[], %b::bigint[]))",
                     ([v.record.record_id for v in conflicted],
                      [v.record.station_id for v in conflicted],
                      [v.record.seq for v in conflicted])).fetchall()]
