@@ -20,13 +20,15 @@ PostgreSQL server (fsync on). Then:
    it, while it holds an open batch (its uncommitted records lost, nothing receipted from
    them), and restarted a second later as systemd would — then every worker is stopped for
    ``--backend-outage`` s (a deploy: the broker queues for their persistent sessions, the desks
-   keep tapping) and started again, and the desks tap ``--tail`` s more and wait for their
-   receipts.
+   keep tapping) and started again, ``--drains`` times in a row (each outage after the drain
+   before it), and the desks tap ``--tail`` s more and wait for their receipts.
 
-Reported per run: **records/s stored** = the drain after the workers' outage (rows committed
-from the first commit after the restart until 99 % of what was queued is in, from the rows'
-``received_at``): the workers saturated while the desks only tap, so the rate is the workers'
-(and the broker's) — the burst after the desks' outage is shown too, but then 500 desks
+Reported per run: **records/s stored** = the median of the drains after the workers' outages
+(each: rows committed from the first commit after the restart until 99 % of what was queued
+is in, from the rows' ``received_at``; every drain's rate is shown): the workers saturated
+while the desks only tap, so the rate is the workers' (and the broker's) — one drain of a few
+seconds swings with whatever else the machine does, hence several. The burst after the
+desks' outage is shown too, but then 500 desks
 reconnecting (TLS handshakes) and publishing their backlogs share the cores with the workers;
 tap → receipt p50/p99 (the receipt leaves after the commit, so this bounds tap → committed row
 from above) and tap → row (the record's wall time to the worker's insert, whose batch commits
@@ -88,6 +90,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "desks tap and the broker queues for the workers' sessions; the "
                              "drain after it is the workers' rate (default 20: ~5 000 "
                              "queued, so the drain lasts seconds, not one)")
+    parser.add_argument("--drains", type=int, default=3,
+                        help="workers' outages in a row, each followed by its drain; the "
+                             "rate reported is their median (default 3: one drain of a few "
+                             "seconds swings with whatever else the machine does)")
     parser.add_argument("--tail", type=float, default=5.0,
                         help="seconds of tapping after the workers are back (default 5)")
     parser.add_argument("--station-procs", type=int, default=4,
@@ -347,11 +353,14 @@ class RunFigures:
     desk_drain: tuple[float, float] = (0.0, 0.0)
     """(records/s, seconds) of the backlog after the desks' outage."""
     backend_drain: tuple[float, float] = (0.0, 0.0)
-    """(records/s, seconds) of what the broker queued while every worker was stopped."""
+    """(records/s, seconds) of what the broker queued while every worker was stopped: the
+    median drain of :attr:`backend_drains`."""
+    backend_drains: list[tuple[float, float]] = field(default_factory=list)
+    """Each workers' outage's drain, in order."""
     drain_busy: float | None = None
-    """Fraction of the machine's cores busy (every process) during that drain."""
+    """Fraction of the machine's cores busy (every process) during the median drain."""
     drain_role_cores: dict[str, float] = field(default_factory=dict)
-    """Cores the broker and each worker used during that drain."""
+    """Cores the broker and each worker used during the median drain."""
     overall_rps: float = 0.0
     latency_ms: dict[str, tuple[float, float]] = field(default_factory=dict)
     cpu_s: dict[str, float] = field(default_factory=dict)
@@ -410,7 +419,9 @@ def fleet_run(work: Path, dep: Deployment, dsn: str, workers: int, args: argpars
     sims: list[subprocess.Popen[str]] = []
     outs: list[Path] = []
     drain_timeout = max(30.0, 3 * args.receipt_timeout)
-    tapping_after = args.after + args.backend_outage + args.tail
+    drains = max(1, args.drains)
+    settle = drain_settle_s(args.backend_outage)
+    tapping_after = args.after + drains * (args.backend_outage + settle) + args.tail
     for p in range(parts):
         out = run_dir / f"desks-{p}.json"
         spec = FleetSpec("127.0.0.1", dep.port, str(dep.ca_dir / "ca.pem"),
@@ -461,17 +472,26 @@ def fleet_run(work: Path, dep: Deployment, dsn: str, workers: int, args: argpars
             victim.start()
             victim.wait_listening()
         _sleep_until(back_at + args.after)
-        progress(f"stopping every worker for {args.backend_outage:g} s")
-        down_at = time.monotonic()  # later than planned when the killed worker was slow back
-        for w in procs:
-            w.stop()
-        stopped_at = time.monotonic()
-        _sleep_until(down_at + args.backend_outage)
-        restart_at = time.monotonic()
-        for w in procs:
-            w.start()
-        for w in procs:
-            w.wait_listening()
+        downs: list[float] = []
+        stops: list[float] = []
+        restarts: list[float] = []
+        for cycle in range(drains):
+            if cycle:
+                _sleep_until(restarts[-1] + settle)  # the drain before is done by now
+            progress(f"stopping every worker for {args.backend_outage:g} s "
+                     f"({cycle + 1} of {drains})")
+            down_at = time.monotonic()  # later than planned if the killed one was slow back
+            downs.append(down_at)
+            for w in procs:
+                w.stop()
+            stops.append(time.monotonic())
+            _sleep_until(down_at + args.backend_outage)
+            restarts.append(time.monotonic())
+            for w in procs:
+                w.start()
+            for w in procs:
+                w.wait_listening()
+        stopped_at, restart_at = stops[0], restarts[0]
         desk_cpu = 0.0
         for sim in sims:
             desk_cpu += wait_cpu_s(sim, args.steady + args.outage + tapping_after
@@ -521,7 +541,7 @@ def fleet_run(work: Path, dep: Deployment, dsn: str, workers: int, args: argpars
         "desk_backlog": [got - back_at for _, tap, got in records if got is not None
                          and outage_at <= tap < back_at],
         "after": [got - tap for _, tap, got in records if got is not None
-                  and back_at <= tap < down_at],
+                  and back_at <= tap < downs[0]],
         "backend_backlog": [got - restart_at for _, tap, got in records if got is not None
                             and stopped_at <= tap < restart_at],
     }
@@ -533,8 +553,13 @@ def fleet_run(work: Path, dep: Deployment, dsn: str, workers: int, args: argpars
                             if steady_wall[0] <= tap < steady_wall[1]]
     figs.latency_ms = {k: _percentiles(v) for k, v in phases.items()}
     figs.desk_drain = _rate(_drain_window(commits, back_at + wall_offset))
-    window = _drain_window(commits, restart_at + wall_offset)
-    figs.backend_drain = _rate(window)
+    windows = [_drain_window(commits, at + wall_offset, until + wall_offset)
+               for at, until in zip(restarts, [*restarts[1:], float("inf")], strict=True)]
+    figs.backend_drains = [_rate(w) for w in windows]
+    middle = sorted(range(len(windows)), key=lambda i: figs.backend_drains[i][0])[
+        (len(windows) - 1) // 2]
+    figs.backend_drain = figs.backend_drains[middle]
+    window = windows[middle]
     if window is not None:
         figs.drain_busy = machine.busy(window[0], window[1])
         figs.drain_role_cores = machine.role_cores(window[0], window[1])
@@ -548,14 +573,20 @@ def _sleep_until(t: float) -> None:
     time.sleep(max(0.0, t - time.monotonic()))
 
 
-def _drain_window(commits: list[tuple[float, float]], since: float
-                  ) -> tuple[float, float, int] | None:
+def drain_settle_s(backend_outage_s: float) -> float:
+    """Seconds from one drain's restart to the next workers' outage: what the broker queued in
+    ``backend_outage_s`` at the offered load is in by then at any rate above twice it."""
+    return max(3.0, backend_outage_s / 2)
+
+
+def _drain_window(commits: list[tuple[float, float]], since: float,
+                  until: float = float("inf")) -> tuple[float, float, int] | None:
     """(first, last wall time, rows) of the drain: from the first commit after ``since`` until
-    99 % of the backlog — records tapped before ``since`` and committed after it — was in (the
-    last few may wait for a re-send). ``commits``: (tapped, committed) wall times of every
-    row."""
-    backlog = sorted(c for tap, c in commits if tap < since - 0.002 and c >= since)
-    after = sorted(c for _, c in commits if c >= since)
+    99 % of the backlog — records tapped before ``since`` and committed after it (and before
+    ``until``, the next outage) — was in (the last few may wait for a re-send). ``commits``:
+    (tapped, committed) wall times of every row."""
+    backlog = sorted(c for tap, c in commits if tap < since - 0.002 and since <= c < until)
+    after = sorted(c for _, c in commits if since <= c < until)
     if len(backlog) < 2:
         return None
     w0, w1 = after[0], backlog[int(0.99 * (len(backlog) - 1))]
@@ -692,6 +723,9 @@ def _result(args: argparse.Namespace, ceiling: dict[str, float], runs: list[RunF
         k = f"w{r.workers}"
         figures[f"{k}_rps"] = r.backend_drain[0]
         figures[f"{k}_drain_s"] = r.backend_drain[1]
+        for i, (rps, sec) in enumerate(r.backend_drains, start=1):
+            figures[f"{k}_drain{i}_rps"] = rps
+            figures[f"{k}_drain{i}_s"] = sec
         if r.drain_busy is not None:
             figures[f"{k}_drain_cores_busy"] = r.drain_busy
         for role, cores in r.drain_role_cores.items():
@@ -713,10 +747,14 @@ def _result(args: argparse.Namespace, ceiling: dict[str, float], runs: list[RunF
         worker_cpu = sum(v for role, v in r.cpu_s.items() if role.startswith("worker "))
         figures[f"{k}_worker_cpu_us_per_record"] = worker_cpu / max(1, r.stored) * 1e6
     figures["worker_vs_ceiling"] = one.backend_drain[0] / ceiling["rps"]
-    # What one worker would do with a core of its own: its CPU per record against the
+    # What one worker would do with a core of its own: its CPU per record in the drain (the
+    # whole run's includes start-ups and the idle seconds of the steady phase) against the
     # ceiling's (the cores here are shared by every role).
-    figures["worker_cpu_vs_ceiling_cpu"] = (ceiling["cpu_us"]
-                                            / max(1e-9, figures["w1_worker_cpu_us_per_record"]))
+    drain_cores = sum(c for role, c in one.drain_role_cores.items() if role != "broker")
+    if drain_cores and one.backend_drain[0]:
+        figures["w1_drain_worker_cpu_us_per_record"] = drain_cores / one.backend_drain[0] * 1e6
+        figures["worker_cpu_vs_ceiling_cpu"] = (
+            ceiling["cpu_us"] / figures["w1_drain_worker_cpu_us_per_record"])
     if len(runs) > 1 and one.backend_drain[0] and last.backend_drain[0]:
         figures["workers_ratio"] = last.backend_drain[0] / one.backend_drain[0]
 
@@ -728,8 +766,10 @@ def _result(args: argparse.Namespace, ceiling: dict[str, float], runs: list[RunF
              + (f" (SIGKILL {r.killed})" if r.killed else "") for r in runs]
     rows: list[list[Any]] = [
         ["desks connected (mTLS, own certificate)", *(r.connected for r in runs)],
-        ["records/s stored: drain after the workers' outage",
+        [f"records/s stored: drain after the workers' outage (median of {len(one.backend_drains)})",
          *(f"{r.backend_drain[0]:.0f} in {r.backend_drain[1]:.1f} s" for r in runs)],
+        ["  each drain, records/s",
+         *(" · ".join(f"{rps:.0f}" for rps, _ in r.backend_drains) for r in runs)],
         ["  per worker / verify+unseal ceiling",
          *(f"{r.backend_drain[0] / r.workers / ceiling['rps']:.2f}" for r in runs)],
         [f"  machine's {os.cpu_count()} cores busy meanwhile (every process)",
@@ -781,10 +821,14 @@ def _result(args: argparse.Namespace, ceiling: dict[str, float], runs: list[RunF
         "receipt after commit: tap → receipt bounds tap → committed row from above",
         f"desks re-send after {args.receipt_timeout:g} s without a receipt (a real station: "
         "60 s); a worker's CPU includes its start-ups",
-        f"one worker's CPU per record against the ceiling's: "
-        f"{figures['worker_cpu_vs_ceiling_cpu']:.2f} (what a worker with a core of its own "
-        "would reach, relative to the ceiling)",
     ]
+    if "worker_cpu_vs_ceiling_cpu" in figures:
+        notes.append(
+            "one worker's CPU per record in the drain: "
+            f"{figures['w1_drain_worker_cpu_us_per_record']:.0f} µs (its verify processes "
+            f"with it), the ceiling's {ceiling['cpu_us']:.0f} µs: "
+            f"{figures['worker_cpu_vs_ceiling_cpu']:.2f} (what a worker with one core of its "
+            "own would reach, relative to the ceiling)")
     if last.killed:
         notes.append(f"{last.killed} SIGKILLed halfway through the after-phase with "
                      f"{last.open_batch_at_kill} records open (health just before); restarted "

@@ -29,8 +29,8 @@ def test_fleet_bench_small_loses_nothing_with_a_worker_killed(tmp_path: Path) ->
     proc = subprocess.run(
         [sys.executable, "-m", "station", "bench", "fleet", "--stations", str(DESKS),
          "--station-procs", "2", "--tap-interval", "0.5", "--steady", "2", "--outage", "2",
-         "--after", "4", "--backend-outage", "2", "--tail", "2", "--receipt-timeout", "3",
-         "--ceiling-records", "200",
+         "--after", "4", "--backend-outage", "2", "--drains", "2", "--tail", "2",
+         "--receipt-timeout", "3", "--ceiling-records", "200",
          "--json", str(path)], capture_output=True, text=True, timeout=400, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (result,) = json.loads(path.read_text())["results"]
@@ -46,10 +46,17 @@ def test_fleet_bench_small_loses_nothing_with_a_worker_killed(tmp_path: Path) ->
         assert f[f"{run}_cpu_ms_per_record[desks]"] > 0
         if f"{run}_drain_cores_busy" in f:  # a drain of a few records may give no window
             assert 0 < f[f"{run}_drain_cores_busy"] <= 1
-    # Every worker restarts after the workers' outage; the killed one once more.
-    assert "w1_cpu_ms_per_record[worker ingest (2 starts)]" in f
-    assert "w2_cpu_ms_per_record[worker ingest (3 starts)]" in f
-    assert "w2_cpu_ms_per_record[worker ingest-2 (2 starts)]" in f
+    # Every worker restarts after each of the two workers' outages; the killed one once more.
+    assert "w1_cpu_ms_per_record[worker ingest (3 starts)]" in f
+    assert "w2_cpu_ms_per_record[worker ingest (4 starts)]" in f
+    assert "w2_cpu_ms_per_record[worker ingest-2 (3 starts)]" in f
+    # The 1-worker run kills nobody: its after-phase records are receipted as they come, none
+    # of them waiting out a workers' outage (each 2 s, plus a worker's start-up of about 1 s).
+    assert f["w1_after_p99_ms"] < 2000
+    for run in ("w1", "w2"):  # the reported drain is the lower of the two (median of 2)
+        drains = [f[f"{run}_drain1_rps"], f[f"{run}_drain2_rps"]]
+        assert f"{run}_drain3_rps" not in f
+        assert f[f"{run}_rps"] == min(drains)
     assert f["ceiling_rps"] > 0
     # A backlog of a few seconds at this size may commit in one batch: no drain window, so no
     # rate and no ratio. When both runs had a window, the ratio is reported.
@@ -85,3 +92,26 @@ def test_machine_cpu_sees_a_busy_core() -> None:
     assert 0.8 * own / (os.cpu_count() or 1) <= busy <= 1.0
     assert machine.busy(t1 + 10, t1 + 20) is None  # no samples there
     assert abs(machine.role_cores(t0, t1)["this test"] - own) <= 0.25
+
+
+def test_drain_window_counts_only_its_own_outage() -> None:
+    from station.bench.fleet import _drain_window, _rate
+
+    # Outage 1 queued 4 records (tapped before 10), drained 10.1-10.4; outage 2 queued 3
+    # (tapped 15-19), drained 20.1-20.3; one steady record in between (tapped and committed
+    # at 12) belongs to neither backlog but is a row of the first window's time.
+    commits = [(9.0 + i / 10, 10.1 + i / 10) for i in range(4)]
+    commits += [(12.0, 12.0)]
+    commits += [(15.0 + i, 20.1 + i / 10) for i in range(3)]
+    first = _drain_window(commits, 10.0, 20.0)
+    second = _drain_window(commits, 20.0)
+    # Each window ends at its own backlog's 99th percentile (the 3rd of 4, the 2nd of 3) and
+    # counts every row committed in it.
+    assert first is not None and second is not None
+    assert first[:2] == pytest.approx((10.1, 10.3)) and first[2] == 3
+    assert second[:2] == pytest.approx((20.1, 20.2)) and second[2] == 2
+    # The second outage's records are no part of the first window, bounded or not: they
+    # were tapped after its restart.
+    assert _drain_window(commits, 10.0) == first
+    rate, seconds = _rate(first)
+    assert rate == pytest.approx(3 / 0.2) and seconds == pytest.approx(0.2)
