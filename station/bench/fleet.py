@@ -105,6 +105,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "waits 60)")
     parser.add_argument("--ceiling-records", type=int, default=3000,
                         help="records of the verify + unseal ceiling (default 3000)")
+    parser.add_argument("--worker-cpu", type=float, default=None, metavar="CORES",
+                        help="hold each worker (its verify processes with it) to this many "
+                             "cores by a CFS quota in a cgroup of its own (v1 or v2, needs "
+                             "write access), as a container's CPU limit does: then N workers "
+                             "have N times one's cores while the other roles keep the rest, "
+                             "so the N/1 ratio can be measured on a small machine (default: "
+                             "no limit)")
     parser.add_argument("--no-kill", action="store_true",
                         help="do not kill a worker in the N-worker run")
 
@@ -243,11 +250,67 @@ def provision(work: Path, stations: int, workers: int) -> Deployment:
 
 # --- the moving parts ------------------------------------------------------------------------
 
+class CpuQuotaUnavailable(RuntimeError):
+    """No cgroup CPU controller this process may write to."""
+
+
+class CpuQuota:
+    """A cgroup of its own with a CFS quota of ``cores``: a process started through
+    :meth:`command` joins it before it runs, so its children (verify processes) are in it too.
+    cgroup v1's ``cpu`` hierarchy or v2's unified one, whichever has the controller."""
+
+    PERIOD_US = 100_000
+
+    def __init__(self, name: str, cores: float) -> None:
+        if cores <= 0:
+            raise ValueError("a CPU quota needs more than 0 cores")
+        quota = max(1000, round(cores * self.PERIOD_US))
+        v1 = Path("/sys/fs/cgroup/cpu")
+        v2 = Path("/sys/fs/cgroup")
+        try:
+            if (v1 / "cpu.cfs_quota_us").exists():
+                self.path = v1 / name
+                self.path.mkdir(exist_ok=True)
+                (self.path / "cpu.cfs_period_us").write_text(str(self.PERIOD_US))
+                (self.path / "cpu.cfs_quota_us").write_text(str(quota))
+            elif "cpu" in (v2 / "cgroup.controllers").read_text().split():
+                if "cpu" not in (v2 / "cgroup.subtree_control").read_text().split():
+                    (v2 / "cgroup.subtree_control").write_text("+cpu")
+                self.path = v2 / name
+                self.path.mkdir(exist_ok=True)
+                (self.path / "cpu.max").write_text(f"{quota} {self.PERIOD_US}")
+            else:
+                raise CpuQuotaUnavailable("no cgroup with the cpu controller")
+        except OSError as exc:
+            raise CpuQuotaUnavailable(f"cannot set a CPU quota: {exc.strerror}") from exc
+        self.cores = quota / self.PERIOD_US
+
+    def command(self, args: list[str]) -> list[str]:
+        """``args`` run inside the cgroup (the shell joins it, then becomes the command)."""
+        return ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"',
+                str(self.path / "cgroup.procs"), *args]
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Remove the cgroup once its last process (a verify process ending after its
+        worker) is gone; left behind, empty, if that takes longer than ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                self.path.rmdir()
+                return
+            except FileNotFoundError:
+                return
+            except OSError:  # EBUSY: a process is still in it
+                if time.monotonic() > deadline:
+                    return
+                time.sleep(0.05)
+
+
 class WorkerProc:
     """One ``station ingest`` process; stdout (one line per committed record) to a file."""
 
     def __init__(self, work: Path, dep: Deployment, name: str, dsn: str,
-                 verify_processes: int) -> None:
+                 verify_processes: int, quota: CpuQuota | None = None) -> None:
         from provisioning.ca import CaPaths
 
         paths = CaPaths(dep.ca_dir)
@@ -264,6 +327,8 @@ class WorkerProc:
                      "--db", dsn, "--registry", str(paths.registry), "--backend-key",
                      str(paths.seal_key), "--client-id", name, "--health-port", "0",
                      "--verify-processes", str(verify_processes)]
+        if quota is not None:
+            self.args = quota.command(self.args)
         self.work = work
         self.runs = 0
         self.proc: subprocess.Popen[bytes] | None = None
@@ -404,7 +469,11 @@ def fleet_run(work: Path, dep: Deployment, dsn: str, workers: int, args: argpars
     figs = RunFigures(workers)
     # The workers share this machine's cores: each gets its share of verify processes.
     share = max(1, default_verify_threads() // workers)
-    procs = [WorkerProc(run_dir, dep, name, dsn, share) for name in dep.workers[:workers]]
+    quotas = [] if args.worker_cpu is None else [
+        CpuQuota(f"station-bench-{os.getpid()}-{name}", args.worker_cpu)
+        for name in dep.workers[:workers]]
+    procs = [WorkerProc(run_dir, dep, name, dsn, share, quotas[i] if quotas else None)
+             for i, name in enumerate(dep.workers[:workers])]
 
     def roles() -> dict[str, int]:
         return {"broker": broker_pid, **{w.name: w.proc.pid for w in procs
@@ -507,6 +576,8 @@ def fleet_run(work: Path, dep: Deployment, dsn: str, workers: int, args: argpars
                 sim.wait()
         for w in procs:
             w.stop()
+        for q in quotas:
+            q.close()
     figs.cpu_s["driver"] = self_cpu_s() - cpu0["driver"]
     for w in procs:
         figs.cpu_s[f"worker {w.name} ({w.runs} starts)"] = sum(w.cpu) - w.cpu_at_t0
@@ -676,6 +747,8 @@ def run(args: argparse.Namespace, progress: Progress) -> BenchResult:
     if args.stations + 2 * args.workers + 16 > nofile_limit():
         raise RuntimeError(f"{args.stations} desks need more file descriptors than the "
                            f"broker may open here ({nofile_limit()}): raise ulimit -Hn")
+    if args.worker_cpu is not None:  # fail now, not after minutes of set-up
+        CpuQuota(f"station-bench-{os.getpid()}-probe", args.worker_cpu).close()
     load_before = _loadavg()
     with tempfile.TemporaryDirectory(prefix="station-bench-fleet-") as tmp:
         work = Path(tmp)
@@ -719,6 +792,8 @@ def _result(args: argparse.Namespace, ceiling: dict[str, float], runs: list[RunF
         "foreign_rows": float(sum(r.foreign for r in runs)),
         "provision_s": provision_s,
     }
+    if args.worker_cpu is not None:
+        figures["worker_cpu_quota"] = args.worker_cpu
     for r in runs:
         k = f"w{r.workers}"
         figures[f"{k}_rps"] = r.backend_drain[0]
@@ -807,7 +882,12 @@ def _result(args: argparse.Namespace, ceiling: dict[str, float], runs: list[RunF
     rows.append(["verify + unseal alone (ceiling): records/s, CPU ms/record",
                  f"{ceiling['rps']:.0f}, {ceiling['cpu_us'] / 1000:.3f}",
                  *([""] * (len(runs) - 1))])
-    notes = [
+    notes = [] if args.worker_cpu is None else [
+        f"each worker (its verify processes with it) held to {args.worker_cpu:g} cores by a CFS "
+        "quota in a cgroup of its own: one worker's rate against the one-core ceiling is "
+        f"bounded by {args.worker_cpu:g}, and N workers have N times one's cores, so N / 1 "
+        "shows how the workers scale where the cores allow"]
+    notes += [
         f"load average before: {load_before}; after each run: "
         + ", ".join(f"{r.workers}w {r.load}" for r in runs)
         + f"; {os.cpu_count()} cores shared by every role",

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -115,3 +117,32 @@ def test_drain_window_counts_only_its_own_outage() -> None:
     assert _drain_window(commits, 10.0) == first
     rate, seconds = _rate(first)
     assert rate == pytest.approx(3 / 0.2) and seconds == pytest.approx(0.2)
+
+
+def test_cpu_quota_holds_a_process_and_its_children_to_its_cores() -> None:
+    from station.bench.fleet import CpuQuota, CpuQuotaUnavailable, cpu_s
+
+    try:
+        quota = CpuQuota(f"station-test-{os.getpid()}", 0.3)
+    except CpuQuotaUnavailable as exc:
+        pytest.skip(f"no writable cgroup CPU controller here: {exc}")
+    # A parent that starts a spinning child after it has joined: both are in the cgroup,
+    # so the two spinning together get 0.3 of a core between them, not 2.
+    spin = ("import subprocess, sys, time; "
+            "c = subprocess.Popen([sys.executable, '-c', 'while True: pass']); "
+            "t = time.monotonic()\nwhile time.monotonic() - t < 60: pass")
+    proc = subprocess.Popen(quota.command([sys.executable, "-c", spin]))
+    try:
+        time.sleep(1.0)  # both started
+        kids = [int(p) for p in (quota.path / "cgroup.procs").read_text().split()]
+        assert proc.pid in kids and len(kids) == 2
+        t0, c0 = time.monotonic(), sum(cpu_s(p) for p in kids)
+        time.sleep(2.0)
+        cores = (sum(cpu_s(p) for p in kids) - c0) / (time.monotonic() - t0)
+    finally:
+        for pid in [int(p) for p in (quota.path / "cgroup.procs").read_text().split()]:
+            os.kill(pid, signal.SIGKILL)
+        proc.wait()
+        quota.close()
+    assert cores < 0.45  # 0.3 granted; without the quota two spinners take ~2
+    assert not quota.path.exists()
