@@ -39,8 +39,10 @@ duplicates suppressed (workers' ``(duplicate)`` lines) / re-sent by the desks; C
 stored record per role from ``/proc`` (desks, broker, each worker over all its starts, the
 PostgreSQL server with all its backends, this driver). Ratios: the 1-worker rate against the
 ceiling (goal ≥ 0.6), N workers against 1 (goal ≥ 1.6 where the cores allow: every role shares
-this machine's cores, and the CPU split says where they went), and one worker's CPU per record
-against the ceiling's (what a worker with a core of its own would reach).
+this machine's cores, and the CPU split says where they went; ``--worker-cpu`` gives each worker
+a fixed CPU budget, :class:`CpuQuota`, so that N workers have N times one's cores), and one
+worker's CPU per record in the drain against the ceiling's (what a worker with a core of its own
+would reach).
 """
 
 from __future__ import annotations
