@@ -285,7 +285,6 @@ class CpuQuota:
                 raise CpuQuotaUnavailable("no cgroup with the cpu controller")
         except OSError as exc:
             raise CpuQuotaUnavailable(f"cannot set a CPU quota: {exc.strerror}") from exc
-        self.cores = quota / self.PERIOD_US
 
     def command(self, args: list[str]) -> list[str]:
         """``args`` run inside the cgroup (the shell joins it, then becomes the command)."""
