@@ -47,6 +47,10 @@ def register(sub: Subparsers) -> None:
     s.add_argument("--backend-key", type=Path,
                    help="the backend's X25519 sealing private key (PKCS#8 PEM): opens the "
                         "readings for the desk view and the API; without it only metadata")
+    s.add_argument("--lodging-layout", type=Path, metavar="FILE",
+                   help="the columns of the lodging forms the API returns, as the "
+                        "establishment's upload template wants them: a TOML file like "
+                        "contract/lodging-layout.example.toml (default: that layout)")
     s.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM)")
     s.add_argument("--tls-key", type=Path, help="the certificate's private key (PEM)")
     s.add_argument("--proxy", action="store_true",
@@ -144,6 +148,7 @@ def serve(args: argparse.Namespace) -> int:
     from station import keys
     from station.console.app import create_app
     from station.console.config import ConsoleConfig, FleetConfig
+    from station.ingest.layout import load_layout
     from station.pipeline.mqtt import BrokerSettings
 
     if bool(args.tls_cert) != bool(args.tls_key):
@@ -161,7 +166,8 @@ def serve(args: argparse.Namespace) -> int:
         store=args.db, session_secret=read_secret(args.secret_file),
         backend_key=keys.load_seal_private_key(args.backend_key) if args.backend_key else None,
         secure_cookies=not args.insecure_cookies, reading_ttl_s=args.reading_ttl,
-        fill_origins=tuple(args.fill_origin), language=args.language, fleet=fleet)
+        fill_origins=tuple(args.fill_origin), language=args.language, fleet=fleet,
+        lodging_layout=load_layout(args.lodging_layout) if args.lodging_layout else None)
     scheme = "https" if args.tls_cert else "http"
     print(f"console on {scheme}://{args.bind}:{args.port}/", flush=True)
     app = create_app(cfg)

@@ -46,6 +46,11 @@ def register(sub: Subparsers) -> None:
                         "reception=one-stop-json, hospital=fhir-patient, lodging=lodging-xlsx, "
                         "bank=bank-json; also lodging-csv, foreigners-csv (lodging), "
                         "lodging-csv/lodging-xlsx (hospital in-patients), record-json (any)")
+    p.add_argument("--lodging-layout", type=Path, metavar="FILE",
+                   help="the lodging forms' columns as the establishment's upload template "
+                        "wants them (names, order, fixed cells, codes, date format): a TOML "
+                        "file like contract/lodging-layout.example.toml; default: that file's "
+                        "layout")
     p.add_argument("--webhook-secret-file", type=Path,
                    help="file holding the webhook's shared HMAC secret")
     p.add_argument("--client-id",
@@ -78,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from station.errors import ConfigError
     from station.ingest import Ingest, Received
     from station.ingest.health import HealthServer
+    from station.ingest.layout import load_layout
     from station.ingest.webhook import WebhookDeliverer, forms_of
 
     cfg = load_config(args)
@@ -99,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
     if args.webhook_url and (backend is None or args.webhook_secret_file is None):
         raise ConfigError("--webhook-url", "needs --backend-key and --webhook-secret-file")
     forms = forms_of(args.webhook_form)
+    layout = load_layout(args.lodging_layout) if args.lodging_layout else None
     ingest = Ingest(args.db, settings, stations=stations, backend_key=backend,
                     client_id=client_id, on_record=show, retention_s=retention,
                     webhook=bool(args.webhook_url), revoked=revoked,
@@ -108,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     if args.webhook_url and backend is not None:
         secret = args.webhook_secret_file.read_bytes().strip()
         deliverer = WebhookDeliverer(args.webhook_url, secret, backend, ingest.locked,
-                                     forms=forms)
+                                     forms=forms, layout=layout)
         deliverer.start()
     health = None
     if args.health_port is not None:

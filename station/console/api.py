@@ -125,7 +125,7 @@ def reading(request: Request, record_id: str, who: ClerkApi,
         raise HTTPException(500, "the stored reading does not open") from exc
     chosen = form or DEFAULT_FORMS.get(opened.record.profile, Form.RECORD_JSON)
     try:
-        out = render(opened, chosen)
+        out = render(opened, chosen, layout=c.cfg.lodging_layout)
     except OutputError as exc:
         raise HTTPException(422, str(exc)) from exc
     c.store.audit(who.user.name, "opened", record_id, chosen.value)

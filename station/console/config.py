@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import x25519
 from station.console.auth import SigninPolicy
 from station.errors import ConfigError
 from station.ingest.fleet import FleetPolicy
+from station.ingest.outputs import LodgingLayout
 from station.pipeline.mqtt import BrokerSettings
 
 Language = Literal["vi", "en"]
@@ -59,6 +60,9 @@ class ConsoleConfig:
     language: Language = "vi"
     api_page_max: int = 500
     fleet: FleetConfig = field(default_factory=FleetConfig)
+    lodging_layout: LodgingLayout | None = None
+    """The lodging forms' columns (:func:`station.ingest.layout.load_layout`); None: the
+    default layout."""
 
     def __post_init__(self) -> None:
         if len(self.session_secret) < 32:

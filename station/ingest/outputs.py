@@ -20,6 +20,10 @@ sequence of them (a batch into one file), and ``form`` a :class:`Form`:
 - ``record-json`` — any profile: the clear payload with the opened fields (the webhook's body
   before forms existed).
 
+The lodging forms' columns are a :class:`LodgingLayout` (``render(..., layout=…)``;
+:mod:`station.ingest.layout` reads one from the establishment's TOML file), by default
+:data:`DEFAULT_LAYOUT`, whose names are ours.
+
 What a record does not carry is an empty cell (or an absent JSON member), never a guess: the
 columns of what the establishment enters (room, expected departure, reason of stay) stay empty
 unless the booking the desk recorded or a :class:`Stay` supplies them. CSV is UTF-8 with a BOM
@@ -38,7 +42,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -177,13 +181,16 @@ def form_of(name: str) -> Form:
 
 
 def render(opened: OpenedRecord | Sequence[OpenedRecord], form: Form | str, *,
-           stays: Mapping[str, Stay] | None = None) -> Output:
+           stays: Mapping[str, Stay] | None = None,
+           layout: LodgingLayout | None = None) -> Output:
     """``opened`` in ``form``: one record, or a batch into one file (a sequence: CSV/XLSX one
     row per guest; ``fhir-patient`` a ``Bundle`` for a sequence, a ``Patient`` for one record;
     the JSON forms one ``records`` array either way; ``record-json`` an array for a sequence,
-    an object for one record). ``stays``: per record id, what
-    the establishment entered (:class:`Stay`). Raises :class:`OutputError` for an unknown form
-    or a record of a profile the form does not take (never quoting the record's content)."""
+    an object for one record). ``stays``: per record id, what the establishment entered
+    (:class:`Stay`); ``layout``: the lodging forms' columns (:class:`LodgingLayout`, default
+    :data:`DEFAULT_LAYOUT`; the other forms ignore it). Raises :class:`OutputError` for an
+    unknown form or a record of a profile the form does not take (never quoting the record's
+    content)."""
     form = form if isinstance(form, Form) else form_of(form)
     single = isinstance(opened, OpenedRecord)
     batch: tuple[OpenedRecord, ...] = (opened,) if isinstance(opened, OpenedRecord) \
@@ -193,19 +200,19 @@ def render(opened: OpenedRecord | Sequence[OpenedRecord], form: Form | str, *,
             raise OutputError(f"form {form} does not take {o.record.profile!r} records "
                               f"(takes {', '.join(sorted(PROFILES[form]))})")
     stays = stays or {}
+    layout = layout or DEFAULT_LAYOUT
     media_type, ext = _MEDIA[form]
     if form is Form.LODGING_CSV:
         rows = [o for o in batch if not o.foreign]
-        body = _csv(CITIZEN_COLUMNS, rows, stays)
+        body = _csv(layout.citizens, rows, stays)
     elif form is Form.FOREIGNERS_CSV:
         rows = [o for o in batch if o.foreign]
-        body = _csv(FOREIGNER_COLUMNS, rows, stays)
+        body = _csv(layout.foreigners, rows, stays)
     elif form is Form.LODGING_XLSX:
         citizens = [o for o in batch if not o.foreign]
         foreigners = [o for o in batch if o.foreign]
         rows = citizens + foreigners
-        body = _xlsx(((CITIZEN_SHEET, CITIZEN_COLUMNS, citizens),
-                      (FOREIGNER_SHEET, FOREIGNER_COLUMNS, foreigners)), stays)
+        body = _xlsx(((layout.citizens, citizens), (layout.foreigners, foreigners)), stays)
     elif form is Form.FHIR_PATIENT:
         rows = list(batch)
         doc: Any = patient(batch[0].record, batch[0].fields) if single else {
@@ -229,22 +236,36 @@ def render(opened: OpenedRecord | Sequence[OpenedRecord], form: Form | str, *,
 
 @dataclass(frozen=True)
 class Column:
+    key: str
+    """What a layout file names it by (``value = "full_name"``)."""
     header: str
     value: Callable[[OpenedRecord, Stay | None], str]
     source: str
     """Where the value comes from (README's column tables are written from these)."""
+    date: bool = False
+    """A date: ``value`` gives it as the record has it (ISO or dd/mm/yyyy; a partial MRZ date
+    as printed) and the table writes it in its ``date_format``."""
+    mapping: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """Replacements of whole values (a portal's codes, e.g. ``Nam`` → ``1``); a value not in
+    it is written as it is."""
+
+    def text(self, o: OpenedRecord, stay: Stay | None, date_format: str) -> str:
+        value = self.value(o, stay)
+        if self.date:
+            value = format_date(value, date_format)
+        return self.mapping.get(value, value)
 
 
 def _field(name: str) -> Callable[[OpenedRecord, Stay | None], str]:
     return lambda o, s: _text(o.fields.get(name))
 
 
-def _date_field(name: str) -> Callable[[OpenedRecord, Stay | None], str]:
-    return lambda o, s: _dmy(_text(o.fields.get(name)))
-
-
 def _context(name: str) -> Callable[[OpenedRecord, Stay | None], str]:
     return lambda o, s: _text(o.record.context.get(name))
+
+
+def _fixed(text: str) -> Callable[[OpenedRecord, Stay | None], str]:
+    return lambda o, s: text
 
 
 def _room(o: OpenedRecord, s: Stay | None) -> str:
@@ -257,14 +278,14 @@ def _reason(o: OpenedRecord, s: Stay | None) -> str:
 
 def _arrival(o: OpenedRecord, s: Stay | None) -> str:
     if s is not None and s.arrival is not None:
-        return s.arrival.strftime("%d/%m/%Y")
-    return _dmy(_text(o.record.context.get("arrival")))
+        return s.arrival.isoformat()
+    return _text(o.record.context.get("arrival"))
 
 
 def _departure(o: OpenedRecord, s: Stay | None) -> str:
     if s is not None and s.departure is not None:
-        return s.departure.strftime("%d/%m/%Y")
-    return _dmy(_text(o.fields.get("stay_until")) or _text(o.record.context.get("departure")))
+        return s.departure.isoformat()
+    return _text(o.fields.get("stay_until")) or _text(o.record.context.get("departure"))
 
 
 def _sex(o: OpenedRecord, s: Stay | None) -> str:
@@ -288,26 +309,34 @@ def _record_id(o: OpenedRecord, s: Stay | None) -> str:
     return o.record.record_id
 
 
+def _station(o: OpenedRecord, s: Stay | None) -> str:
+    return o.record.station_id
+
+
 _NOTHING = "— (the establishment fills it)"
 
 CITIZEN_SHEET = "Lưu trú"
 CITIZEN_COLUMNS: tuple[Column, ...] = (
-    Column("Họ và tên", _field("full_name"), "DG13 full_name"),
-    Column("Ngày sinh", _date_field("date_of_birth"), "DG13 date_of_birth (dd/mm/yyyy)"),
-    Column("Giới tính", _sex, "DG13 sex (Nam/Nữ)"),
-    Column("Số định danh cá nhân", _field("id_number"), "DG13 id_number (12 digits)"),
-    Column("Quốc tịch", _field("nationality"), "DG13 nationality"),
-    Column("Nơi thường trú / nơi ở hiện tại", _field("place_of_residence"),
-           "DG13 place_of_residence"),
-    Column("Lý do lưu trú", _reason, f"Stay.reason {_NOTHING}"),
-    Column("Ngày đến", _arrival, "Stay.arrival, else the booking's arrival"),
-    Column("Ngày đi dự kiến", _departure, "Stay.departure, else the booking's departure"),
-    Column("Số phòng", _room, "Stay.room, else the booking's room"),
-    Column("Mã cơ sở lưu trú", _context("establishment_id"),
+    Column("full_name", "Họ và tên", _field("full_name"), "DG13 full_name"),
+    Column("date_of_birth", "Ngày sinh", _field("date_of_birth"),
+           "DG13 date_of_birth (dd/mm/yyyy)", date=True),
+    Column("sex", "Giới tính", _sex, "DG13 sex (Nam/Nữ)"),
+    Column("id_number", "Số định danh cá nhân", _field("id_number"),
+           "DG13 id_number (12 digits)"),
+    Column("nationality", "Quốc tịch", _field("nationality"), "DG13 nationality"),
+    Column("place_of_residence", "Nơi thường trú / nơi ở hiện tại",
+           _field("place_of_residence"), "DG13 place_of_residence"),
+    Column("reason", "Lý do lưu trú", _reason, f"Stay.reason {_NOTHING}"),
+    Column("arrival", "Ngày đến", _arrival, "Stay.arrival, else the booking's arrival",
+           date=True),
+    Column("departure", "Ngày đi dự kiến", _departure,
+           "Stay.departure, else the booking's departure", date=True),
+    Column("room", "Số phòng", _room, "Stay.room, else the booking's room"),
+    Column("establishment_id", "Mã cơ sở lưu trú", _context("establishment_id"),
            "the desk's establishment_id (lodging profile)"),
-    Column("Mã đặt phòng", _context("booking_id"), "the booking's id"),
-    Column("Kết quả xác thực", _outcome, "the record's verification outcome"),
-    Column("Mã bản ghi", _record_id, "the record's id (UUIDv7)"),
+    Column("booking_id", "Mã đặt phòng", _context("booking_id"), "the booking's id"),
+    Column("outcome", "Kết quả xác thực", _outcome, "the record's verification outcome"),
+    Column("record_id", "Mã bản ghi", _record_id, "the record's id (UUIDv7)"),
 )
 """A Vietnamese citizen's lodging notification row (Law 68/2020 art. 30(3): name, personal ID
 number, reason, time and address of the stay; the portals also ask date of birth, sex,
@@ -315,36 +344,100 @@ nationality and residence)."""
 
 FOREIGNER_SHEET = "Người nước ngoài"
 FOREIGNER_COLUMNS: tuple[Column, ...] = (
-    Column("Họ tên", _field("full_name"), "DG11 full name, else the MRZ name"),
-    Column("Giới tính", _sex, "DG1/MRZ sex (M → Nam, F → Nữ, unspecified → empty)"),
-    Column("Ngày sinh", _date_field("date_of_birth"),
-           "DG11 full date of birth, else the MRZ's (dd/mm/yyyy; as printed when partial)"),
-    Column("Quốc tịch", _field("nationality"), "DG1/MRZ nationality (ICAO code)"),
-    Column("Số hộ chiếu", _field("passport_number"), "DG1/MRZ document number"),
-    Column("Loại hộ chiếu", lambda o, s: "",
+    Column("full_name", "Họ tên", _field("full_name"), "DG11 full name, else the MRZ name"),
+    Column("sex", "Giới tính", _sex, "DG1/MRZ sex (M → Nam, F → Nữ, unspecified → empty)"),
+    Column("date_of_birth", "Ngày sinh", _field("date_of_birth"),
+           "DG11 full date of birth, else the MRZ's (dd/mm/yyyy; as printed when partial)",
+           date=True),
+    Column("nationality", "Quốc tịch", _field("nationality"),
+           "DG1/MRZ nationality (ICAO code)"),
+    Column("passport_number", "Số hộ chiếu", _field("passport_number"),
+           "DG1/MRZ document number"),
+    Column("passport_type", "Loại hộ chiếu", _fixed(""),
            f"not in the record (ordinary/official/diplomatic) {_NOTHING}"),
-    Column("Khổ giấy tờ (ICAO 9303)", _field("document_kind"), "MRZ format: TD3 passport, "
-                                                                  "TD1/TD2 card"),
-    Column("Quốc gia cấp", _field("issuing_state"), "DG1/MRZ issuing state"),
-    Column("Có giá trị đến", _date_field("document_expiry"), "DG1/MRZ date of expiry"),
-    Column("Số thị thực / thẻ tạm trú", _field("visa_number"), "desk entry (visa_number)"),
-    Column("Ngày nhập cảnh", _date_field("entry_date"), "desk entry (entry_date)"),
-    Column("Cửa khẩu nhập cảnh", _field("entry_port"), "desk entry (entry_port)"),
-    Column("Mục đích nhập cảnh", _field("purpose"), "desk entry (purpose)"),
-    Column("Tạm trú từ ngày", _arrival, "Stay.arrival, else the booking's arrival"),
-    Column("Tạm trú đến ngày", _departure,
-           "Stay.departure, else the desk's stay_until, else the booking's departure"),
-    Column("Số phòng", _room, "Stay.room, else the booking's room"),
-    Column("Mã cơ sở lưu trú", _context("establishment_id"), "the desk's establishment_id"),
-    Column("Mã đặt phòng", _context("booking_id"), "the booking's id"),
-    Column("Nguồn dữ liệu", _source, "chip or mrz (with the chip's failure)"),
-    Column("Kết quả xác thực", _outcome, "the record's verification outcome"),
-    Column("Mã bản ghi", _record_id, "the record's id (UUIDv7)"),
+    Column("document_kind", "Khổ giấy tờ (ICAO 9303)", _field("document_kind"),
+           "MRZ format: TD3 passport, TD1/TD2 card"),
+    Column("issuing_state", "Quốc gia cấp", _field("issuing_state"), "DG1/MRZ issuing state"),
+    Column("document_expiry", "Có giá trị đến", _field("document_expiry"),
+           "DG1/MRZ date of expiry", date=True),
+    Column("visa_number", "Số thị thực / thẻ tạm trú", _field("visa_number"),
+           "desk entry (visa_number)"),
+    Column("entry_date", "Ngày nhập cảnh", _field("entry_date"), "desk entry (entry_date)",
+           date=True),
+    Column("entry_port", "Cửa khẩu nhập cảnh", _field("entry_port"),
+           "desk entry (entry_port)"),
+    Column("purpose", "Mục đích nhập cảnh", _field("purpose"), "desk entry (purpose)"),
+    Column("arrival", "Tạm trú từ ngày", _arrival, "Stay.arrival, else the booking's arrival",
+           date=True),
+    Column("departure", "Tạm trú đến ngày", _departure,
+           "Stay.departure, else the desk's stay_until, else the booking's departure",
+           date=True),
+    Column("room", "Số phòng", _room, "Stay.room, else the booking's room"),
+    Column("establishment_id", "Mã cơ sở lưu trú", _context("establishment_id"),
+           "the desk's establishment_id"),
+    Column("booking_id", "Mã đặt phòng", _context("booking_id"), "the booking's id"),
+    Column("source", "Nguồn dữ liệu", _source, "chip or mrz (with the chip's failure)"),
+    Column("outcome", "Kết quả xác thực", _outcome, "the record's verification outcome"),
+    Column("record_id", "Mã bản ghi", _record_id, "the record's id (UUIDv7)"),
 )
 """A foreign guest's temporary-residence declaration row (NA17 / the online declaration:
 name, sex, date of birth, nationality, passport, visa, entry, stay, establishment)."""
 
-_ROW_NUMBER = "STT"
+# DG13 fields the default citizen columns leave out, which a portal's template may still ask
+# for (the old CMND number, ethnicity…): a layout file names them like the others. They are
+# written only when the desk's profile keeps them (``[profile] fields``), else empty.
+_DG13_MORE = (
+    ("ethnicity", False), ("religion", False), ("place_of_origin", False),
+    ("personal_identification", False), ("date_of_issue", True), ("date_of_expiry", True),
+    ("father_name", False), ("mother_name", False), ("spouse_name", False),
+    ("old_id_number", False),
+)
+CITIZEN_VALUES: Mapping[str, Column] = MappingProxyType({
+    **{c.key: c for c in CITIZEN_COLUMNS},
+    **{name: Column(name, name, _field(name), f"DG13 {name}", date=date)
+       for name, date in _DG13_MORE},
+    "station": Column("station", "station", _station, "the station's id"),
+})
+"""Every value a citizen row can hold, by key (a layout file's ``value``)."""
+FOREIGNER_VALUES: Mapping[str, Column] = MappingProxyType({
+    **{c.key: c for c in FOREIGNER_COLUMNS},
+    "station": Column("station", "station", _station, "the station's id"),
+})
+"""Every value a foreign guest's row can hold, by key."""
+
+DMY = "%d/%m/%Y"
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table of a lodging upload: a CSV file, or a sheet of the XLSX."""
+
+    sheet: str
+    """The XLSX sheet's name."""
+    columns: tuple[Column, ...]
+    row_number: str = "STT"
+    """The header of a first column numbering the rows; empty: no such column."""
+    date_format: str = DMY
+    """``strftime`` format of the date columns (a date the record holds only in part, as
+    an MRZ may, is written as printed)."""
+
+
+@dataclass(frozen=True)
+class LodgingLayout:
+    """The columns of the lodging forms (``lodging-csv``, ``foreigners-csv``, the two sheets
+    of ``lodging-xlsx``), as the establishment's upload template wants them: names, order,
+    fixed cells, value codes, date format. :func:`station.ingest.layout.load_layout` reads one
+    from a TOML file; without one, :data:`DEFAULT_LAYOUT`."""
+
+    citizens: Table
+    foreigners: Table
+
+
+DEFAULT_LAYOUT = LodgingLayout(Table(CITIZEN_SHEET, CITIZEN_COLUMNS),
+                               Table(FOREIGNER_SHEET, FOREIGNER_COLUMNS))
+"""Our column names, in the order of ``contract/README.md``
+(``contract/lodging-layout.example.toml`` writes the same layout out)."""
+
 _INJECTION = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -367,12 +460,22 @@ def xml_text(text: str) -> str:
 
 
 _ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+_DMY = re.compile(r"^(\d{2})/(\d{2})/(\d{4})$")
 
 
-def _dmy(text: str) -> str:
-    """An ISO date as dd/mm/yyyy (the forms' order); anything else as the record has it."""
-    m = _ISO.match(text)
-    return f"{m.group(3)}/{m.group(2)}/{m.group(1)}" if m else text
+def format_date(text: str, date_format: str = DMY) -> str:
+    """An ISO or dd/mm/yyyy date in ``date_format``; anything else (a partial MRZ date,
+    "Không thời hạn", an impossible date) as the record has it."""
+    if m := _ISO.match(text):
+        y, mo, d = m.groups()
+    elif m := _DMY.match(text):
+        d, mo, y = m.groups()
+    else:
+        return text
+    try:
+        return dt.date(int(y), int(mo), int(d)).strftime(date_format)
+    except ValueError:
+        return text
 
 
 def cell(text: str) -> str:
@@ -380,24 +483,26 @@ def cell(text: str) -> str:
     return "'" + text if text.startswith(_INJECTION) else text
 
 
-def _table(columns: Sequence[Column], rows: Sequence[OpenedRecord],
+def _table(table: Table, rows: Sequence[OpenedRecord],
            stays: Mapping[str, Stay]) -> list[list[str]]:
-    out = [[_ROW_NUMBER, *(c.header for c in columns)]]
+    number = [table.row_number] if table.row_number else []
+    # Headers come from a layout file too: guarded like the cells.
+    out = [[cell(h) for h in (*number, *(c.header for c in table.columns))]]
     for n, o in enumerate(rows, 1):
         stay = stays.get(o.record.record_id)
-        out.append([str(n), *(cell(c.value(o, stay)) for c in columns)])
+        out.append([*([str(n)] if number else []),
+                    *(cell(c.text(o, stay, table.date_format)) for c in table.columns)])
     return out
 
 
-def _csv(columns: Sequence[Column], rows: Sequence[OpenedRecord],
-         stays: Mapping[str, Stay]) -> bytes:
+def _csv(table: Table, rows: Sequence[OpenedRecord], stays: Mapping[str, Stay]) -> bytes:
     buf = io.StringIO(newline="")
     # RFC 4180: CRLF, fields with a comma, quote or line break quoted, quotes doubled.
-    csv.writer(buf, lineterminator="\r\n").writerows(_table(columns, rows, stays))
+    csv.writer(buf, lineterminator="\r\n").writerows(_table(table, rows, stays))
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
 
-def _xlsx(sheets: Sequence[tuple[str, Sequence[Column], Sequence[OpenedRecord]]],
+def _xlsx(sheets: Sequence[tuple[Table, Sequence[OpenedRecord]]],
           stays: Mapping[str, Stay]) -> bytes:
     try:
         # Deferred on purpose: openpyxl is the ``backend`` extra, not on a station.
@@ -408,11 +513,11 @@ def _xlsx(sheets: Sequence[tuple[str, Sequence[Column], Sequence[OpenedRecord]]]
         raise OutputError("lodging-xlsx needs openpyxl (the backend extra)") from None
     wb = Workbook()
     first = True
-    for title, columns, rows in sheets:
+    for spec, rows in sheets:
         ws = wb.active if first and wb.active is not None else wb.create_sheet()
         first = False
-        ws.title = title
-        table = _table(columns, rows, stays)
+        ws.title = spec.sheet
+        table = _table(spec, rows, stays)
         for r, values in enumerate(table, 1):
             for c, value in enumerate(values, 1):
                 target = ws.cell(row=r, column=c)

@@ -11,7 +11,8 @@ record (at least once): the consumer dedupes by the ``Idempotency-Key`` header,
 
 The body is the record in its profile's form (:func:`station.ingest.outputs.render`; by default
 :data:`~station.ingest.outputs.DEFAULT_FORMS`: one-stop JSON, the hospital's FHIR ``Patient``,
-the lodging notification as XLSX, bank JSON; ``forms`` changes it per profile) with that form's
+the lodging notification as XLSX, bank JSON; ``forms`` changes it per profile, ``layout`` the
+lodging forms' columns) with that form's
 ``Content-Type``, the form in ``Station-Form`` and the record id in ``Station-Record``. A record
 the configured form has no row for (a foreign guest under ``lodging-csv``) is not posted: its
 row is closed with the error ``form`` (``unopenable`` when the stored record no longer opens
@@ -43,6 +44,7 @@ from station.ingest.outputs import (
     DEFAULT_FORMS,
     PROFILES,
     Form,
+    LodgingLayout,
     OpenedRecord,
     Output,
     form_of,
@@ -83,11 +85,12 @@ def forms_of(pairs: list[str]) -> dict[str, Form]:
 
 
 def output_of(token: bytes, backend_key: x25519.X25519PrivateKey,
-              forms: Mapping[str, Form] = DEFAULT_FORMS) -> Output:
+              forms: Mapping[str, Form] = DEFAULT_FORMS,
+              layout: LodgingLayout | None = None) -> Output:
     """A stored record in its profile's form (:data:`~station.ingest.outputs.RECORD_JSON` for
-    a profile ``forms`` does not name)."""
+    a profile ``forms`` does not name), the lodging forms in ``layout``'s columns."""
     opened = OpenedRecord.from_token(token, backend_key)
-    return render(opened, forms.get(opened.record.profile, Form.RECORD_JSON))
+    return render(opened, forms.get(opened.record.profile, Form.RECORD_JSON), layout=layout)
 
 
 class WebhookDeliverer:
@@ -96,6 +99,7 @@ class WebhookDeliverer:
 
     def __init__(self, url: str, secret: bytes, backend_key: x25519.X25519PrivateKey,
                  locked: Callable[[], Any], *, forms: Mapping[str, Form] = DEFAULT_FORMS,
+                 layout: LodgingLayout | None = None,
                  backoff_base_s: float = 1.0,
                  backoff_max_s: float = 300.0, timeout_s: float = 10.0,
                  interval_s: float = 0.2, batch: int = 50) -> None:
@@ -104,6 +108,7 @@ class WebhookDeliverer:
         self.backend_key = backend_key
         self.locked = locked
         self.forms = dict(forms)
+        self.layout = layout
         for profile, form in self.forms.items():
             if profile not in PROFILES[form]:
                 raise ConfigError("--webhook-form", f"form {form} does not take {profile} "
@@ -141,7 +146,7 @@ class WebhookDeliverer:
         if token is None:  # retention deleted it before the consumer took it
             return "purged"
         try:
-            out = output_of(token, self.backend_key, self.forms)
+            out = output_of(token, self.backend_key, self.forms, self.layout)
         except RecordError:
             return "unopenable"  # verified and opened at ingest: another backend key now?
         except OutputError:

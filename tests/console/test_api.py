@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from station.console.app import create_app
 from station.console.auth import new_secret
+from station.ingest.layout import parse_layout
 from tests.console.conftest import Site, config
 
 
@@ -85,6 +87,19 @@ def test_opened_forms_and_audit(api: TestClient, site: Site) -> None:
         ("his", "opened", "record-json"), ("his", "opened", "fhir-patient"),
         ("his", "opened", "lodging-csv")]
     assert all("Bình" not in f"{e}" for e in site.store.audit_log())
+
+
+def test_lodging_forms_in_the_configured_layout(site: Site, tmp_path: Path) -> None:
+    layout = parse_layout({"citizens": {"row_number": "", "columns": [
+        {"header": "HoTen", "value": "full_name"}, {"header": "Loai", "text": "CCCD"},
+        {"header": "GioiTinh", "value": "sex", "map": {"Nam": "1", "Nữ": "2"}}]}})
+    rid = site.reading("desk-a", profile="hospital", outcome="genuine")
+    with TestClient(create_app(config(site, lodging_layout=layout), site.store),
+                    base_url="https://testserver") as api:
+        h = token(site, "his", "clerk", "desk-a")
+        r = api.get(f"/api/v1/readings/{rid}", params={"form": "lodging-csv"}, headers=h)
+    assert r.status_code == 200, r.text
+    assert r.content.decode("utf-8-sig") == "HoTen,Loai,GioiTinh\r\nTrần Thị Bình,CCCD,2\r\n"
 
 
 def test_ack_deletes_the_citizen_data_keeps_the_audit(api: TestClient, site: Site) -> None:
